@@ -1,0 +1,1 @@
+"""Knobs: compare LLM generation settings side by side."""

@@ -1,0 +1,28 @@
+"""Request dependencies, named as the routes use them; tests swap them via the app state."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from app.live import LiveComparisons
+from app.settings import Settings
+from app.upstream import Upstream
+
+
+def get_upstream(request: Request) -> Upstream:
+    return request.app.state.upstream
+
+
+def get_live(request: Request) -> LiveComparisons:
+    return request.app.state.live
+
+
+def get_settings_dep(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+UpstreamDep = Annotated[Upstream, Depends(get_upstream)]
+LiveDep = Annotated[LiveComparisons, Depends(get_live)]
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]

@@ -1,0 +1,233 @@
+"""Run a comparison: every preset x sample request at once, events as they stream.
+
+`stream_comparison` yields events in arrival order; `run_comparison` waits for the end.
+Closing the stream early, or setting `stop`, closes every upstream request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncGenerator
+from dataclasses import dataclass
+
+from app.flags import SampleView, analyze
+from app.presets import CompareRequest, lint_all
+from app.results import Column, Comparison, Sample, Usage
+from app.upstream import Chunk, Finish, Upstream, UpstreamError
+
+
+@dataclass(frozen=True)
+class Delta:
+    """New text for one sample, with its progress so far."""
+
+    column: int
+    sample: int
+    text: str
+    tokens: int
+    tokens_per_second: float | None
+
+
+@dataclass(frozen=True)
+class SampleDone:
+    column: int
+    sample: int
+    result: Sample
+
+
+@dataclass(frozen=True)
+class ColumnDone:
+    column: int
+    result: Column
+
+
+@dataclass(frozen=True)
+class ComparisonDone:
+    result: Comparison
+    stopped: bool
+
+
+Event = Delta | SampleDone | ColumnDone | ComparisonDone
+
+STOPPED = "Stopped before the answer was complete."
+
+
+def messages_for(request: CompareRequest) -> list[dict[str, str]]:
+    messages = [{"role": "system", "content": request.system}] if request.system else []
+    return [*messages, {"role": "user", "content": request.prompt}]
+
+
+async def _run_sample(
+    upstream: Upstream,
+    request: CompareRequest,
+    column: int,
+    sample: int,
+    queue: asyncio.Queue[Delta | SampleDone],
+) -> None:
+    """One request; reports deltas and exactly one SampleDone unless cancelled."""
+    preset = request.presets[column]
+    parts: list[str] = []
+    chunks = 0
+    async with upstream.limit:
+        started = time.perf_counter()
+        first: float | None = None
+        finish: Finish | None = None
+        error: str | None = None
+        try:
+            async for item in upstream.stream_chat(preset, messages_for(request)):
+                if isinstance(item, Chunk):
+                    now = time.perf_counter()
+                    first = first or now
+                    chunks += 1
+                    parts.append(item.text)
+                    queue.put_nowait(
+                        Delta(column, sample, item.text, chunks, _rate(chunks - 1, now - first))
+                    )
+                else:
+                    finish = item
+        except UpstreamError as failure:
+            error = str(failure)
+        ended = time.perf_counter()
+    result = _sample_result(parts, chunks, started, first, ended, finish, error)
+    queue.put_nowait(SampleDone(column, sample, result))
+
+
+def _rate(tokens: int, seconds: float) -> float | None:
+    return round(tokens / seconds, 1) if seconds > 0 and tokens > 0 else None
+
+
+def _sample_result(
+    parts: list[str],
+    chunks: int,
+    started: float,
+    first: float | None,
+    ended: float,
+    finish: Finish | None,
+    error: str | None,
+) -> Sample:
+    # Servers that send no usage get an estimate: one streamed chunk is about one token.
+    completion = finish.completion_tokens if finish and finish.completion_tokens else chunks
+    generating = ended - first if first else 0.0
+    return Sample(
+        text="".join(parts),
+        finish_reason=finish.finish_reason if finish else None,
+        usage=Usage(
+            prompt_tokens=finish.prompt_tokens if finish else None,
+            completion_tokens=completion if (finish or chunks) else None,
+            total_tokens=(finish.prompt_tokens + completion)
+            if finish and finish.prompt_tokens is not None
+            else None,
+        ),
+        ttft_ms=round((first - started) * 1000, 1) if first else None,
+        latency_ms=round((ended - started) * 1000, 1),
+        tokens_per_second=_rate(max(completion - 1, 0), generating),
+        system_fingerprint=finish.system_fingerprint if finish else None,
+        model=finish.model if finish else None,
+        error=error,
+        incomplete=error is not None,
+    )
+
+
+def _column(
+    request: CompareRequest, index: int, samples: list[Sample], warnings: list[str]
+) -> Column:
+    preset = request.presets[index]
+    views = [
+        SampleView(s.text, s.finish_reason, s.system_fingerprint, ok=s.error is None)
+        for s in samples
+    ]
+    return Column(
+        preset=preset,
+        samples=samples,
+        flags=analyze(views, preset.expects_repeatable()),
+        warnings=warnings,
+    )
+
+
+async def stream_comparison(
+    request: CompareRequest, upstream: Upstream, stop: asyncio.Event | None = None
+) -> AsyncGenerator[Event, None]:
+    """Start every request at once and yield events until all have finished or `stop` is set."""
+    queue: asyncio.Queue[Delta | SampleDone] = asyncio.Queue()
+    n_columns, n_samples = len(request.presets), request.samples
+    warnings = lint_all(request.presets)
+    tasks = [
+        asyncio.create_task(_run_sample(upstream, request, c, s, queue))
+        for c in range(n_columns)
+        for s in range(n_samples)
+    ]
+    results: list[list[Sample | None]] = [[None] * n_samples for _ in range(n_columns)]
+    partial: dict[tuple[int, int], list[str]] = {}
+    columns: list[Column | None] = [None] * n_columns
+    stop_wait = asyncio.ensure_future(stop.wait()) if stop else None
+    stopped = False
+    try:
+        remaining = len(tasks)
+        while remaining:
+            getter = asyncio.ensure_future(queue.get())
+            waiting = {getter, stop_wait} if stop_wait else {getter}
+            done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+            if getter not in done:
+                getter.cancel()
+                stopped = True
+                break
+            event = getter.result()
+            if isinstance(event, Delta):
+                partial.setdefault((event.column, event.sample), []).append(event.text)
+                yield event
+                continue
+            remaining -= 1
+            results[event.column][event.sample] = event.result
+            yield event
+            column_samples = results[event.column]
+            if all(column_samples):
+                samples = [s for s in column_samples if s]
+                columns[event.column] = _column(
+                    request, event.column, samples, warnings[event.column]
+                )
+                yield ColumnDone(event.column, columns[event.column])  # type: ignore[arg-type]
+        if stopped:
+            await _cancel(tasks)
+            for c in range(n_columns):
+                if columns[c] is not None:
+                    continue
+                for s in range(n_samples):
+                    if results[c][s] is None:
+                        text = "".join(partial.get((c, s), []))
+                        results[c][s] = Sample(text=text, error=STOPPED, incomplete=True)
+                        yield SampleDone(c, s, results[c][s])  # type: ignore[arg-type]
+                samples = [s for s in results[c] if s]
+                columns[c] = _column(request, c, samples, warnings[c])
+                yield ColumnDone(c, columns[c])  # type: ignore[arg-type]
+        comparison = Comparison(
+            system=request.system,
+            prompt=request.prompt,
+            columns=[c for c in columns if c is not None],
+        )
+        yield ComparisonDone(comparison, stopped)
+    finally:
+        # Reached on normal end, on Stop, and when the consumer goes away (aclose/cancel):
+        # no upstream request outlives the comparison.
+        if stop_wait:
+            stop_wait.cancel()
+        await _cancel(tasks)
+
+
+async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
+    for task in tasks:
+        task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def run_comparison(request: CompareRequest, upstream: Upstream) -> Comparison:
+    """Run a whole comparison and return its result."""
+    stream = stream_comparison(request, upstream)
+    try:
+        async for event in stream:
+            if isinstance(event, ComparisonDone):
+                return event.result
+    finally:
+        await stream.aclose()
+    raise RuntimeError("comparison ended without a result")  # pragma: no cover

@@ -1,0 +1,110 @@
+"""The playground form: read what was typed, keep it as typed, and validate it.
+
+Values stay strings until validation so a mistyped field is shown back exactly as the
+person left it, with the message beside it; nothing they typed is lost.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+
+from app.presets import KNOBS, MAX_PRESETS, CompareRequest, Preset
+from app.validation import by_field, message_for
+
+PRESET_FIELDS = ("name", "model", *(k.name for k in KNOBS))
+_FIELD = re.compile(r"^p-(\d{1,2})-([a-z_]+)$")
+
+
+@dataclass
+class PlaygroundForm:
+    system: str = ""
+    prompt: str = ""
+    samples: str = "2"
+    columns: list[dict[str, str]] = field(default_factory=list)
+    errors: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_presets(
+        cls, presets: list[Preset], system: str = "", prompt: str = "", samples: str = "2"
+    ) -> PlaygroundForm:
+        return cls(system, prompt, samples, columns=[column_values(p) for p in presets])
+
+
+def column_values(preset: Preset) -> dict[str, str]:
+    """A preset as the strings its form fields show; unset knobs are empty fields."""
+    values = {name: "" for name in PRESET_FIELDS}
+    for name in PRESET_FIELDS:
+        value = getattr(preset, name)
+        if value is None:
+            continue
+        if name == "stop":
+            values[name] = "\n".join(value)
+        elif isinstance(value, float):
+            values[name] = f"{value:g}"
+        else:
+            values[name] = str(value)
+    return values
+
+
+def read_form(form: Any) -> PlaygroundForm:
+    """Collect the fields of a submitted playground form (a Starlette FormData or dict)."""
+    columns: dict[int, dict[str, str]] = {}
+    for key in form:
+        match = _FIELD.match(key)
+        if match and match.group(2) in PRESET_FIELDS:
+            index = int(match.group(1))
+            columns.setdefault(index, {n: "" for n in PRESET_FIELDS})
+            columns[index][match.group(2)] = str(form.get(key) or "")
+    return PlaygroundForm(
+        system=str(form.get("system") or ""),
+        prompt=str(form.get("prompt") or ""),
+        samples=str(form.get("samples") or "2"),
+        columns=[columns[i] for i in sorted(columns)][:MAX_PRESETS],
+    )
+
+
+def _number(raw: str, kind: str) -> float | int | str | None:
+    raw = raw.strip()
+    if raw == "":
+        return None
+    try:
+        return int(raw) if kind == "int" else float(raw)
+    except ValueError:
+        return raw  # left for validation to refuse, with the field's own message
+
+
+def to_request(form: PlaygroundForm) -> CompareRequest | None:
+    """Validate the form. On failure, fills form.errors keyed by form field name."""
+    presets = []
+    for values in form.columns:
+        preset: dict[str, Any] = {"name": values.get("name"), "model": values.get("model")}
+        for knob in KNOBS:
+            raw = values.get(knob.name, "")
+            if knob.kind == "stop":
+                preset["stop"] = [line for line in raw.splitlines() if line] or None
+            else:
+                preset[knob.name] = _number(raw, knob.kind)
+        presets.append(preset)
+    data = {
+        "system": form.system,
+        "prompt": form.prompt,
+        "samples": _number(form.samples, "int"),
+        "presets": presets,
+    }
+    try:
+        return CompareRequest.model_validate(data)
+    except ValidationError as error:
+        form.errors = {_form_name(path): msg for path, msg in by_field(error).items()}
+        if not form.columns:
+            form.errors["presets"] = message_for(("presets",))
+        return None
+
+
+def _form_name(path: str) -> str:
+    """`presets[2].top_p` -> `p-2-top_p`, the name of the form field it came from."""
+    match = re.match(r"^presets\[(\d+)\]\.(\w+)", path)
+    return f"p-{match.group(1)}-{match.group(2)}" if match else path.split("[")[0]

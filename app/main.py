@@ -1,0 +1,78 @@
+"""create_app(): the routers, static files and the lifespan that brings the endpoint up."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+
+from app import api, pages, stream
+from app.embedded import EmbeddedServer, find_model_file
+from app.live import LiveComparisons
+from app.settings import Settings, get_settings
+from app.templating import ROOT
+from app.upstream import Endpoint, Upstream
+from app.validation import explain
+
+log = logging.getLogger("knobs")
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Connect to the configured endpoint, or start the embedded model and use that."""
+    settings: Settings = app.state.settings
+    embedded: EmbeddedServer | None = None
+    if settings.openai_base_url:
+        key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
+        endpoint = Endpoint("default", settings.openai_base_url, key)
+    else:
+        model = settings.embedded_model_path or find_model_file()
+        embedded = EmbeddedServer(
+            model, settings.data_dir / "embedded-server.log", settings.embedded_context
+        )
+        await embedded.start(settings.embedded_startup_timeout)
+        endpoint = Endpoint("embedded", embedded.base_url)
+    app.state.upstream = Upstream(endpoint, settings)
+    app.state.live = LiveComparisons()
+    log.info("Knobs is using endpoint %s at %s", endpoint.name, endpoint.base_url)
+    try:
+        yield
+    finally:
+        await app.state.upstream.aclose()
+        if embedded:
+            await embedded.stop()
+
+
+async def explain_invalid(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, RequestValidationError)
+    return JSONResponse({"detail": explain(error.errors())}, status_code=422)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    app = FastAPI(
+        title="Knobs",
+        summary="Compare LLM generation settings side by side.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings or get_settings()
+    app.add_exception_handler(RequestValidationError, explain_invalid)
+    app.mount("/static", StaticFiles(directory=ROOT / "static"), name="static")
+    app.include_router(pages.router)
+    app.include_router(stream.router)
+    app.include_router(api.router)
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, str]:
+        """200 once Knobs can serve: the lifespan has brought the endpoint up."""
+        return {"status": "ok"}
+
+    return app
+
+
+app = create_app()

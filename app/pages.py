@@ -1,0 +1,168 @@
+"""The playground page: show the form, edit columns, run a comparison.
+
+One route answers both a plain form post (the whole page, results included, no
+JavaScript needed) and an htmx post (just the playground, wired to a live stream).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+
+from app.deps import LiveDep, UpstreamDep
+from app.fanout import run_comparison
+from app.forms import PlaygroundForm, column_values, read_form, to_request
+from app.presets import MAX_PRESETS, Preset, builtin_presets, lint, nucleus_preset
+from app.results import Column
+from app.templating import templates
+from app.upstream import Upstream, UpstreamError
+
+router = APIRouter()
+MODELS_WAIT_SECONDS = 3.0
+
+
+@router.get("/", response_class=HTMLResponse, include_in_schema=False)
+async def show_playground(request: Request, upstream: UpstreamDep) -> HTMLResponse:
+    """The playground with the built-in presets."""
+    form = PlaygroundForm.from_presets(builtin_presets())
+    return await render(request, upstream, form)
+
+
+@router.post("/", response_class=HTMLResponse, include_in_schema=False)
+async def submit_playground(request: Request, upstream: UpstreamDep, live: LiveDep) -> HTMLResponse:
+    """Run the comparison, or add, duplicate or remove a column, as the pressed button says."""
+    data = await request.form()
+    form = read_form(data)
+    action = str(data.get("action") or "run")
+    verb, _, rest = action.partition("-")
+    if verb == "rerun":
+        # Without JavaScript the "rerun" button posts here: double, then run that column.
+        index, _, max_tokens = rest.partition("-")
+        return await rerun_column(request, upstream, live, form, int(index), int(max_tokens))
+    if action != "run":
+        edit_columns(form, action)
+        return await render(request, upstream, form)
+    compare = to_request(form)
+    if compare is None:
+        return await render(request, upstream, form, status_code=422)
+    if request.headers.get("HX-Request"):
+        return await render(request, upstream, form, live_token=live.add(compare))
+    comparison = await run_comparison(compare, upstream)
+    results = dict(enumerate(comparison.columns))
+    return await render(request, upstream, form, results=results)
+
+
+@router.post("/rerun/{index}/{max_tokens}", response_class=HTMLResponse, include_in_schema=False)
+async def rerun_column(
+    request: Request,
+    upstream: UpstreamDep,
+    live: LiveDep,
+    form: PlaygroundForm | None = None,
+    index: int = 0,
+    max_tokens: int = 0,
+) -> HTMLResponse:
+    """Run one column again with a larger max_tokens; htmx swaps in just that column."""
+    if form is None:
+        form = read_form(await request.form())
+    if not 0 <= index < len(form.columns):
+        return await render(request, upstream, form, status_code=422)
+    form.columns[index]["max_tokens"] = str(max_tokens)
+    compare = to_request(form)
+    if compare is None:
+        return await render(request, upstream, form, status_code=422)
+    solo = compare.model_copy(update={"presets": [compare.presets[index]]})
+    if request.headers.get("HX-Request"):
+        token = live.add(solo, columns=[index])
+        return await render(request, upstream, form, live_token=token, solo=index)
+    comparison = await run_comparison(solo, upstream)
+    return await render(request, upstream, form, results={index: comparison.columns[0]})
+
+
+@router.post("/lint/{index}", response_class=HTMLResponse, include_in_schema=False)
+async def lint_column(request: Request, index: int) -> HTMLResponse:
+    """Errors and warnings for one column, refreshed as its fields change."""
+    form = read_form(await request.form())
+    # Only this column's fields are posted, so it is the form's one column.
+    errors, warnings = column_notes(form, 0) if form.columns else ({}, [])
+    return templates.TemplateResponse(
+        request,
+        "_column_notes.html",
+        {"index": index, "errors": errors, "warnings": warnings},
+    )
+
+
+def edit_columns(form: PlaygroundForm, action: str) -> None:
+    verb, _, which = action.partition("-")
+    index = int(which) if which.isdigit() else -1
+    if verb == "add" and len(form.columns) < MAX_PRESETS:
+        form.columns.append(column_values(Preset(name=f"Preset {len(form.columns) + 1}")))
+    elif verb == "nucleus" and len(form.columns) < MAX_PRESETS:
+        form.columns.append(column_values(nucleus_preset()))
+    elif verb == "duplicate" and 0 <= index < len(form.columns) < MAX_PRESETS:
+        copy = dict(form.columns[index])
+        copy["name"] = f"{copy['name'] or f'Preset {index + 1}'} copy"
+        form.columns.insert(index + 1, copy)
+    elif verb == "remove" and 0 <= index < len(form.columns) and len(form.columns) > 1:
+        form.columns.pop(index)
+
+
+def column_notes(form: PlaygroundForm, index: int) -> tuple[dict[str, str], list[str]]:
+    """Field errors (keyed by knob) and lint warnings for one column as typed."""
+    probe = PlaygroundForm(prompt="-", columns=[form.columns[index]])
+    request = to_request(probe)
+    if request is None:
+        prefix = "p-0-"
+        errors = {
+            k.removeprefix(prefix): v for k, v in probe.errors.items() if k.startswith(prefix)
+        }
+        return errors, []
+    return {}, lint(request.presets[0])
+
+
+async def models_or_error(upstream: Upstream) -> tuple[list[str], str | None]:
+    try:
+        return await asyncio.wait_for(upstream.models(), MODELS_WAIT_SECONDS), None
+    except UpstreamError as error:
+        return [], str(error)
+    except TimeoutError:
+        return [], f"{upstream.endpoint.base_url} did not list its models in time."
+
+
+async def render(
+    request: Request,
+    upstream: Upstream,
+    form: PlaygroundForm,
+    *,
+    results: dict[int, Column] | None = None,
+    live_token: str | None = None,
+    solo: int | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
+    """The whole page, or for an htmx request only the playground (or the one `solo` column)."""
+    models, models_error = await models_or_error(upstream)
+    notes = [column_notes(form, i) for i in range(len(form.columns))]
+    for i, (errors, _) in enumerate(notes):
+        for knob, message in errors.items():
+            form.errors.setdefault(f"p-{i}-{knob}", message)
+    context: dict[str, Any] = {
+        "form": form,
+        "notes": notes,
+        "models": models,
+        "models_error": models_error,
+        "results": results or {},
+        "live_token": live_token,
+        "live_columns": [solo] if solo is not None else list(range(len(form.columns))),
+        "solo": solo is not None,
+        "endpoint": upstream.endpoint,
+    }
+    partial = bool(request.headers.get("HX-Request")) and not request.headers.get(
+        "HX-History-Restore-Request"
+    )
+    if partial and solo is not None:
+        context.update(index=solo, values=form.columns[solo])
+        return templates.TemplateResponse(request, "_column.html", context)
+    template = "_playground.html" if partial else "index.html"
+    return templates.TemplateResponse(request, template, context, status_code=status_code)

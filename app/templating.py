@@ -1,0 +1,41 @@
+"""The Jinja environment shared by every page, with the filters the templates use."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from fastapi.templating import Jinja2Templates
+
+from app.flags import group_identical
+from app.presets import KNOBS, MAX_PRESETS
+from app.results import Sample
+
+ROOT = Path(__file__).resolve().parent.parent
+templates = Jinja2Templates(directory=ROOT / "templates")
+templates.env.globals.update(KNOBS=KNOBS, MAX_PRESETS=MAX_PRESETS)
+templates.env.filters["group_identical"] = group_identical
+
+
+def _ms(value: float | None) -> str:
+    if value is None:
+        return "–"
+    return f"{value / 1000:.2f} s" if value >= 1000 else f"{value:.0f} ms"
+
+
+templates.env.filters["ms"] = _ms
+
+
+@dataclass(frozen=True)
+class SampleGroup:
+    indexes: list[int]
+
+
+def _sample_groups(samples: list[Sample]) -> list[SampleGroup]:
+    """Identical answers together; a failed sample always stands alone."""
+    keys = [s.text if s.error is None else f"\0failed-{i}" for i, s in enumerate(samples)]
+    return [SampleGroup(indexes) for _, indexes in group_identical(keys)]
+
+
+templates.env.filters["sample_groups"] = _sample_groups
+templates.env.filters["add1"] = lambda n: n + 1

@@ -1,0 +1,223 @@
+"""The one module that talks to an OpenAI-compatible endpoint (through the openai SDK).
+
+Everything else sees plain data: a preset goes in, text chunks and a `Finish` come out,
+and every failure becomes an `UpstreamError` whose message a person can act on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx2
+import openai
+
+from app.presets import Preset, request_params
+from app.settings import Settings
+
+# Placeholder sent when an endpoint needs no key (the embedded model, local servers):
+# the SDK insists on one, and servers that do not check keys ignore it.
+NO_KEY = "not-needed"
+MODELS_CACHE_SECONDS = 60.0
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where requests go. The key is kept out of repr so it cannot leak into logs."""
+
+    name: str
+    base_url: str
+    api_key: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class Chunk:
+    text: str
+
+
+@dataclass(frozen=True)
+class Finish:
+    finish_reason: str | None
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    system_fingerprint: str | None
+    model: str | None
+
+
+class UpstreamError(Exception):
+    """A request failed; str(error) is a message for the person at the page."""
+
+
+class Upstream:
+    """A client for one endpoint, with its concurrency limit and model list."""
+
+    def __init__(self, endpoint: Endpoint, settings: Settings) -> None:
+        self.endpoint = endpoint
+        self.settings = settings
+        self.limit = asyncio.Semaphore(settings.concurrency_per_endpoint)
+        timeout = httpx2.Timeout(settings.request_timeout, connect=settings.connect_timeout)
+        self._http = httpx2.AsyncClient(
+            timeout=timeout,
+            limits=httpx2.Limits(
+                max_connections=settings.concurrency_per_endpoint,
+                max_keepalive_connections=settings.concurrency_per_endpoint,
+            ),
+        )
+        self.client = openai.AsyncOpenAI(
+            base_url=endpoint.base_url,
+            api_key=endpoint.api_key or NO_KEY,
+            max_retries=0,  # one retry policy only, ours, not the SDK's on top of it
+            timeout=timeout,
+            http_client=self._http,
+        )
+        self._models: list[str] = []
+        self._models_at = 0.0
+
+    async def aclose(self) -> None:
+        await self.client.close()
+
+    async def models(self) -> list[str]:
+        """Model ids from the endpoint's /v1/models, cached for a minute."""
+        if self._models and time.monotonic() - self._models_at < MODELS_CACHE_SECONDS:
+            return self._models
+        try:
+            page = await self.client.models.list()
+        except Exception as error:  # noqa: BLE001 - every failure becomes one message
+            raise UpstreamError(self._explain(error, "listing models")) from error
+        self._models = sorted(m.id for m in page.data)
+        self._models_at = time.monotonic()
+        return self._models
+
+    async def default_model(self) -> str:
+        models = await self.models()
+        if not models:
+            raise UpstreamError("The endpoint lists no models; type a model name into the column.")
+        return models[0]
+
+    async def stream_chat(
+        self, preset: Preset, messages: list[dict[str, str]]
+    ) -> AsyncIterator[Chunk | Finish]:
+        """Stream one chat completion: text chunks as they arrive, then one Finish."""
+        model = preset.model or await self.default_model()
+        params, extra = request_params(preset)
+        try:
+            async with asyncio.timeout(self.settings.request_timeout):
+                async for item in self._stream(model, messages, params, extra):
+                    yield item
+        except UpstreamError:
+            raise
+        except TimeoutError as error:
+            raise UpstreamError(
+                f"No complete answer within {self.settings.request_timeout:g} s "
+                "(KNOBS_REQUEST_TIMEOUT); the endpoint is slow or stalled."
+            ) from error
+        except Exception as error:  # noqa: BLE001 - every failure becomes one message
+            raise UpstreamError(self._explain(error, f"model {model!r}")) from error
+
+    async def _stream(
+        self,
+        model: str,
+        messages: list[dict[str, str]],
+        params: dict[str, Any],
+        extra: dict[str, Any],
+    ) -> AsyncIterator[Chunk | Finish]:
+        # The raw lines, not the SDK's typed chunks: parsing every chunk into models costs
+        # more than the request itself once two dozen streams run at once.
+        # Typed loosely: the SDK's overloads cannot see through **params.
+        create: Any = self.client.chat.completions.with_streaming_response.create
+        request = create(
+            model=model,
+            messages=messages,
+            stream=True,
+            stream_options={"include_usage": True},
+            extra_body=extra or None,
+            **params,
+        )
+        finish_reason = fingerprint = answered_model = None
+        usage: dict[str, Any] = {}
+        async with request as response:
+            async for line in response.iter_lines():
+                if not line.startswith("data:"):
+                    continue
+                data = line[5:].strip()
+                if data == "[DONE]":
+                    break
+                try:
+                    event = json.loads(data)
+                except json.JSONDecodeError as error:
+                    raise UpstreamError(
+                        "The endpoint sent a malformed stream event; the answer is incomplete."
+                    ) from error
+                if not isinstance(event, dict):
+                    continue
+                if "error" in event:
+                    raise UpstreamError(f"The endpoint reported an error: {_error_text(event)}")
+                fingerprint = event.get("system_fingerprint") or fingerprint
+                answered_model = event.get("model") or answered_model
+                usage = event.get("usage") or usage
+                for choice in event.get("choices") or ():
+                    delta = choice.get("delta") or {}
+                    if delta.get("content"):
+                        yield Chunk(delta["content"])
+                    finish_reason = choice.get("finish_reason") or finish_reason
+        if finish_reason is None:
+            raise UpstreamError(
+                "The stream ended without a finish reason; the answer may be incomplete."
+            )
+        yield Finish(
+            finish_reason=finish_reason,
+            prompt_tokens=usage.get("prompt_tokens"),
+            completion_tokens=usage.get("completion_tokens"),
+            system_fingerprint=fingerprint,
+            model=answered_model,
+        )
+
+    def _explain(self, error: Exception, what: str) -> str:
+        """A message a person can act on, with the key (if any) scrubbed out."""
+        where = self.endpoint.base_url
+        if isinstance(error, openai.APITimeoutError):
+            text = f"{where} did not answer in time ({what})."
+        elif isinstance(error, openai.APIConnectionError):
+            text = f"Could not reach {where} ({what}): is the server running and the URL right?"
+        elif isinstance(error, openai.APIStatusError):
+            text = _status_message(error.status_code, _error_text(error.body), what)
+        elif isinstance(error, httpx2.TransportError):
+            text = f"The connection to {where} broke off mid-answer ({type(error).__name__})."
+        else:
+            text = f"Request to {where} failed ({what}): {type(error).__name__}: {error}"
+        return self.redact(text)
+
+    def redact(self, text: str) -> str:
+        key = self.endpoint.api_key
+        return text.replace(key, "[redacted]") if key else text
+
+
+def _status_message(status: int, detail: str, what: str) -> str:
+    detail = f": {detail}" if detail else ""
+    if status == 401:
+        return f"The endpoint refused the API key (401){detail}. Check OPENAI_API_KEY."
+    if status == 403:
+        return f"The endpoint denied access (403){detail}."
+    if status == 404:
+        return f"Not found (404) for {what}{detail}. Check the model name and base URL."
+    if status == 429:
+        return f"Rate limited by the endpoint (429){detail}. Wait a moment and run again."
+    if status >= 500:
+        return f"The endpoint failed ({status}){detail}. Try again, or check the server."
+    return f"The endpoint rejected the request ({status}){detail}."
+
+
+def _error_text(body: object) -> str:
+    """The human part of an OpenAI-style error body, trimmed for display."""
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict):
+            body = inner.get("message") or inner.get("detail") or ""
+        else:
+            body = inner
+    text = body if isinstance(body, str) else ("" if body is None else str(body))
+    return text.strip()[:300]
