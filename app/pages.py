@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse
 from app.deps import LiveDep, UpstreamDep
 from app.fanout import run_comparison
 from app.forms import PlaygroundForm, column_values, read_form, to_request
-from app.presets import MAX_PRESETS, Preset, builtin_presets, lint, nucleus_preset
+from app.presets import MAX_PRESETS, Preset, builtin_presets, lint, lint_all, nucleus_preset
 from app.results import Column
 from app.templating import templates
 from app.upstream import Upstream, UpstreamError
@@ -144,6 +144,10 @@ async def render(
     """The whole page, or for an htmx request only the playground (or the one `solo` column)."""
     models, models_error = await models_or_error(upstream)
     notes = [column_notes(form, i) for i in range(len(form.columns))]
+    valid = to_request(PlaygroundForm(prompt="-", columns=form.columns))
+    if valid is not None:  # lints that compare columns need them all valid
+        lints = lint_all(valid.presets)
+        notes = [(errors, lints[i]) for i, (errors, _) in enumerate(notes)]
     for i, (errors, _) in enumerate(notes):
         for knob, message in errors.items():
             form.errors.setdefault(f"p-{i}-{knob}", message)

@@ -12,7 +12,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class Settings(BaseSettings):
     """Every setting Knobs reads. The README's configuration table documents each one."""
 
-    model_config = SettingsConfigDict(env_prefix="KNOBS_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="KNOBS_", extra="ignore", populate_by_name=True)
 
     # The openai SDK's own variables, so an existing setup works unchanged.
     openai_base_url: str | None = Field(

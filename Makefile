@@ -1,0 +1,41 @@
+# The README names these targets. `make run` and `make test` install what they need first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# llama-cpp-python compiles llama.cpp on first install; use every core for it.
+export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc 2>/dev/null || echo 2)
+
+.PHONY: install run test lint format bench screenshot clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: install  ## serve the playground at http://127.0.0.1:8000 (embedded model unless OPENAI_BASE_URL is set)
+	$(BIN)/uvicorn app.main:app --host 127.0.0.1 --port 8000
+
+test: install  ## the whole suite: unit, fake endpoint, embedded model, browser
+	$(BIN)/python -m pytest
+
+lint: install  ## ruff and mypy, as CI runs them
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: install  ## fan-out overhead against the floor (see README)
+	$(BIN)/python -m bench.fanout
+
+screenshot: install  ## refresh docs/screenshot.png from the browser test
+	KNOBS_SCREENSHOT=docs/screenshot.png $(BIN)/python -m pytest tests/browser -k screenshot
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

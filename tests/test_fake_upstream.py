@@ -1,0 +1,179 @@
+"""Quick checks of the fake OpenAI-compatible server itself, over real HTTP."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import httpx2
+import pytest
+
+from tests.fake_upstream import DEFAULT_TEXT, FakeUpstream, split_chunks
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[FakeUpstream]:
+    with FakeUpstream() as fake:
+        yield fake
+
+
+@pytest.fixture
+def fake(server: FakeUpstream) -> FakeUpstream:
+    server.reset()
+    return server
+
+
+@pytest.fixture
+def client(fake: FakeUpstream) -> Iterator[httpx2.Client]:
+    with httpx2.Client(base_url=fake.base_url, timeout=5) as http:
+        yield http
+
+
+def chat(**extra: Any) -> dict[str, Any]:
+    return {"model": "fake-model", "messages": [{"role": "user", "content": "Say hi"}], **extra}
+
+
+def stream_lines(http: httpx2.Client, **extra: Any) -> list[str]:
+    with http.stream("POST", "/chat/completions", json=chat(stream=True, **extra)) as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        return [line for line in response.iter_lines() if line]
+
+
+def events(lines: list[str]) -> list[dict[str, Any]]:
+    return [json.loads(line[6:]) for line in lines if line != "data: [DONE]"]
+
+
+def wait_until(condition: Any, timeout: float = 3.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.01)
+
+
+def test_lists_models(fake: FakeUpstream, client: httpx2.Client) -> None:
+    fake.models = ["m1"]
+    assert client.get("/models").json() == {
+        "object": "list",
+        "data": [{"id": "m1", "object": "model", "owned_by": "fake"}],
+    }
+
+
+def test_streams_word_chunks_then_finish_and_done(
+    fake: FakeUpstream, client: httpx2.Client
+) -> None:
+    lines = stream_lines(client, seed=7)
+    assert lines[-1] == "data: [DONE]"
+    chunks = events(lines)
+    assert all(c["object"] == "chat.completion.chunk" for c in chunks)
+    assert all(c["model"] == "fake-model" and c["system_fingerprint"] == "fp_fake" for c in chunks)
+    assert len({c["id"] for c in chunks}) == 1
+    texts = [c["choices"][0]["delta"].get("content") for c in chunks[:-1]]
+    assert texts == split_chunks(DEFAULT_TEXT) and "".join(texts) == DEFAULT_TEXT
+    assert len(texts) == 9
+    assert chunks[-1]["choices"][0]["finish_reason"] == "stop"
+    assert not any("usage" in c for c in chunks)
+    [received] = fake.requests
+    assert received.body["seed"] == 7 and received.headers["content-type"] == "application/json"
+
+
+def test_usage_and_length_cut(fake: FakeUpstream, client: httpx2.Client) -> None:
+    chunks = events(stream_lines(client, max_tokens=3, stream_options={"include_usage": True}))
+    assert "".join(c["choices"][0]["delta"].get("content", "") for c in chunks[:-2]) == (
+        "The quick brown "
+    )
+    assert chunks[-2]["choices"][0]["finish_reason"] == "length"
+    assert chunks[-1]["choices"] == []
+    assert chunks[-1]["usage"] == {"prompt_tokens": 2, "completion_tokens": 3, "total_tokens": 5}
+
+
+def test_non_streaming_answer(fake: FakeUpstream, client: httpx2.Client) -> None:
+    fake.behave(text="Hello there.", fingerprint=None, finish_reason="content_filter")
+    answer = client.post("/chat/completions", json=chat(model="x")).json()
+    assert answer["object"] == "chat.completion" and answer["model"] == "x"
+    assert "system_fingerprint" not in answer
+    assert answer["choices"][0]["message"] == {"role": "assistant", "content": "Hello there."}
+    assert answer["choices"][0]["finish_reason"] == "content_filter"
+    assert answer["usage"]["completion_tokens"] == 2
+
+
+def test_concurrent_requests_overlap(fake: FakeUpstream, client: httpx2.Client) -> None:
+    fake.behave(latency=0.2)
+    started = time.perf_counter()
+    with ThreadPoolExecutor(5) as pool:
+        results = list(pool.map(lambda _: stream_lines(client), range(5)))
+    assert time.perf_counter() - started < 0.9  # not serialised: 5 x 0.2 s would be 1 s
+    assert all(lines[-1] == "data: [DONE]" for lines in results)
+    assert fake.max_in_flight == 5
+    wait_until(lambda: fake.in_flight == 0)
+
+
+def test_error_status_then_recovery(fake: FakeUpstream, client: httpx2.Client) -> None:
+    fake.behave(status=429, error_message="slow down", fail_times=1)
+    first = client.post("/chat/completions", json=chat(stream=True))
+    assert first.status_code == 429
+    assert first.json() == {
+        "error": {"message": "slow down", "type": "requests", "code": "rate_limit_exceeded"}
+    }
+    assert stream_lines(client)[-1] == "data: [DONE]"
+    fake.behave(status=401)
+    assert client.post("/chat/completions", json=chat()).json()["error"]["code"] == (
+        "invalid_api_key"
+    )
+
+
+def test_break_after_drops_the_stream(fake: FakeUpstream, client: httpx2.Client) -> None:
+    fake.behave(break_after=2)
+    lines: list[str] = []
+    with (
+        pytest.raises(httpx2.RemoteProtocolError),
+        client.stream("POST", "/chat/completions", json=chat(stream=True)) as response,
+    ):
+        lines.extend(line for line in response.iter_lines() if line)
+    assert len(lines) == 2 and "data: [DONE]" not in lines
+    assert all(c["choices"][0]["finish_reason"] is None for c in events(lines))
+    wait_until(lambda: fake.in_flight == 0)
+
+
+def test_malformed_after(fake: FakeUpstream, client: httpx2.Client) -> None:
+    fake.behave(malformed_after=1)
+    lines = stream_lines(client)
+    assert lines[1] == "data: {not json" and lines[-1] == "data: [DONE]"
+
+
+def test_cycles_and_per_model_overrides(fake: FakeUpstream, client: httpx2.Client) -> None:
+    fake.behave(fingerprint=["fp_a", "fp_b"], nondeterministic=True)
+    fake.behave_for("fake-model-large", texts=["one", "two"])
+
+    def answer(model: str) -> dict[str, Any]:
+        return client.post("/chat/completions", json=chat(model=model)).json()
+
+    small = [answer("fake-model") for _ in range(3)]
+    assert [a["system_fingerprint"] for a in small] == ["fp_a", "fp_b", "fp_a"]
+    assert len({a["choices"][0]["message"]["content"] for a in small}) == 3
+    large = [answer("fake-model-large")["choices"][0]["message"]["content"] for _ in range(3)]
+    assert large == ["one", "two", "one"]
+
+
+def test_hang_ends_on_client_timeout_and_on_stop() -> None:
+    with FakeUpstream() as fake:
+        fake.behave(hang=True)
+        with (
+            httpx2.Client(base_url=fake.base_url, timeout=0.3) as http,
+            pytest.raises(httpx2.ReadTimeout),
+        ):
+            http.post("/chat/completions", json=chat())
+        wait_until(lambda: fake.in_flight == 0)
+        with (
+            httpx2.Client(base_url=fake.base_url, timeout=30) as http,
+            ThreadPoolExecutor(1) as pool,
+        ):
+            pending = pool.submit(http.post, "/chat/completions", json=chat())
+            wait_until(lambda: fake.in_flight == 1)
+            started = time.perf_counter()
+            fake.stop()
+            assert time.perf_counter() - started < 3
+            assert pending.result(timeout=5).status_code == 503
