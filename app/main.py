@@ -37,6 +37,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         )
         await embedded.start(settings.embedded_startup_timeout)
         endpoint = Endpoint("embedded", embedded.base_url)
+    app.state.embedded = embedded
     app.state.upstream = Upstream(endpoint, settings)
     app.state.live = LiveComparisons()
     log.info("Knobs is using endpoint %s at %s", endpoint.name, endpoint.base_url)

@@ -15,6 +15,7 @@ from fastapi.responses import HTMLResponse
 from app.deps import LiveDep, UpstreamDep
 from app.fanout import run_comparison
 from app.forms import PlaygroundForm, column_values, read_form, to_request
+from app.live import LiveComparisons
 from app.presets import MAX_PRESETS, Preset, builtin_presets, lint, lint_all, nucleus_preset
 from app.results import Column
 from app.templating import templates
@@ -41,7 +42,7 @@ async def submit_playground(request: Request, upstream: UpstreamDep, live: LiveD
     if verb == "rerun":
         # Without JavaScript the "rerun" button posts here: double, then run that column.
         index, _, max_tokens = rest.partition("-")
-        return await rerun_column(request, upstream, live, form, int(index), int(max_tokens))
+        return await rerun(request, upstream, live, form, int(index), int(max_tokens))
     if action != "run":
         edit_columns(form, action)
         return await render(request, upstream, form)
@@ -57,16 +58,21 @@ async def submit_playground(request: Request, upstream: UpstreamDep, live: LiveD
 
 @router.post("/rerun/{index}/{max_tokens}", response_class=HTMLResponse, include_in_schema=False)
 async def rerun_column(
-    request: Request,
-    upstream: UpstreamDep,
-    live: LiveDep,
-    form: PlaygroundForm | None = None,
-    index: int = 0,
-    max_tokens: int = 0,
+    request: Request, upstream: UpstreamDep, live: LiveDep, index: int, max_tokens: int
 ) -> HTMLResponse:
     """Run one column again with a larger max_tokens; htmx swaps in just that column."""
-    if form is None:
-        form = read_form(await request.form())
+    form = read_form(await request.form())
+    return await rerun(request, upstream, live, form, index, max_tokens)
+
+
+async def rerun(
+    request: Request,
+    upstream: Upstream,
+    live: LiveComparisons,
+    form: PlaygroundForm,
+    index: int,
+    max_tokens: int,
+) -> HTMLResponse:
     if not 0 <= index < len(form.columns):
         return await render(request, upstream, form, status_code=422)
     form.columns[index]["max_tokens"] = str(max_tokens)
@@ -84,8 +90,10 @@ async def rerun_column(
 @router.post("/lint/{index}", response_class=HTMLResponse, include_in_schema=False)
 async def lint_column(request: Request, index: int) -> HTMLResponse:
     """Errors and warnings for one column, refreshed as its fields change."""
-    form = read_form(await request.form())
-    # Only this column's fields are posted, so it is the form's one column.
+    # htmx posts the whole form; keep only this column's fields.
+    prefix = f"p-{index}-"
+    data = await request.form()
+    form = read_form({key: data[key] for key in data if key.startswith(prefix)})
     errors, warnings = column_notes(form, 0) if form.columns else ({}, [])
     return templates.TemplateResponse(
         request,

@@ -8,3 +8,19 @@ document.addEventListener("keydown", (event) => {
     run.click();
   }
 });
+
+// A failed htmx request (server error, lost connection) is said in the status line,
+// instead of the click appearing to do nothing.
+document.addEventListener("htmx:responseError", (event) => showStatus(
+  `The server answered ${event.detail.xhr.status}. Try again; if it persists, check the server log.`));
+document.addEventListener("htmx:sendError", () => showStatus(
+  "Could not reach Knobs. Is the server running?"));
+
+function showStatus(message) {
+  const status = document.getElementById("status");
+  if (!status) return;
+  const line = document.createElement("span");
+  line.className = "stopped";
+  line.textContent = message;
+  status.replaceChildren(line);
+}

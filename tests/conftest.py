@@ -12,10 +12,14 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 
 from app.main import create_app
 from app.settings import Settings
 from tests.fake_upstream import FakeUpstream
+
+# The server's key in every test app: it must never show up anywhere a user can see.
+CANARY_KEY = "sk-test-canary-key"
 
 
 @pytest.fixture(scope="session")
@@ -35,7 +39,7 @@ def fake(fake_server: FakeUpstream) -> Iterator[FakeUpstream]:
 def settings_for(base_url: str | None, data_dir: Path, **overrides: object) -> Settings:
     return Settings(
         openai_base_url=base_url,
-        openai_api_key="sk-test-canary-key",
+        openai_api_key=SecretStr(CANARY_KEY),
         data_dir=data_dir,
         **overrides,  # type: ignore[arg-type]
     )

@@ -18,7 +18,9 @@ def test_builtin_presets_are_the_documented_four():
 
 
 def test_unset_knobs_are_left_out_and_top_k_goes_to_the_extra_body():
-    params, extra = request_params(Preset(temperature=0.5, top_k=40, stop="END"))
+    params, extra = request_params(
+        Preset.model_validate({"temperature": 0.5, "top_k": 40, "stop": "END"})
+    )
     assert params == {"temperature": 0.5, "stop": ["END"]}
     assert extra == {"top_k": 40}
     assert request_params(Preset()) == ({}, {})

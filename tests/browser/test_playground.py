@@ -1,0 +1,103 @@
+"""The playground in a real browser: run, watch columns fill, read the flags, press Stop."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.fake_upstream import FakeUpstream
+
+pytestmark = pytest.mark.browser
+
+ANSWERS = [
+    "top_p keeps only the smallest set of likely tokens whose probabilities add up to p, "
+    "then samples from those.",
+    "top_p (nucleus sampling) trims the unlikely tail: the model samples only from the tokens "
+    "that together make up p of the probability.",
+    "With top_p = 0.9 the model ignores the least likely 10% of probability mass when it "
+    "picks each next token.",
+]
+
+
+def wait_idle(fake: FakeUpstream, seconds: float = 2.0) -> None:
+    deadline = time.monotonic() + seconds
+    while fake.in_flight and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
+def test_run_streams_columns_and_shows_flags(page: Page, live_server, fake: FakeUpstream):
+    fake.behave(texts=ANSWERS, chunk_delay=0.03, fingerprint="fp_3b1c")
+    page.goto(live_server.url)
+    page.fill("textarea[name=prompt]", "Explain what top_p does in one sentence.")
+    page.fill("input[name='p-0-max_tokens']", "8")
+    page.locator("input[name='p-0-max_tokens']").blur()
+    expect(page.locator("#notes-0")).to_contain_text("below 32")
+    page.locator("textarea[name=prompt]").press("Control+Enter")
+
+    # Columns fill while the answers stream: partial text and live progress.
+    expect(page.locator("#status .running")).to_be_visible()
+    expect(page.locator("#out-3 .sample.live .text").first).not_to_be_empty()
+    expect(page.locator("#out-3 .progress").first).to_contain_text("tokens")
+
+    expect(page.locator("#status")).to_contain_text("Finished", timeout=15_000)
+    first = page.locator("#col-0")
+    expect(first.locator(".flag.truncated")).to_contain_text("cut off at max_tokens=8")
+    expect(first.get_by_role("button", name="Rerun with max_tokens=16")).to_be_visible()
+    # Temperature 0 yet different answers: the stronger flag.
+    expect(first.locator(".flag.unexpected")).to_contain_text("although temperature is 0")
+    expect(page.locator("#col-3 .flag.nondeterministic")).to_contain_text("2 distinct of 2")
+    expect(page.locator("#col-3 mark.diverge").first).to_be_visible()
+    expect(page.locator("#col-3 .stats").first).to_contain_text("stop")
+
+    if os.environ.get("KNOBS_SCREENSHOT"):
+        page.screenshot(path=os.environ["KNOBS_SCREENSHOT"], full_page=True)
+
+    # Rerunning the truncated column refills just that column, with max_tokens doubled.
+    fake.reset()
+    fake.behave(texts=ANSWERS)
+    first.get_by_role("button", name="Rerun with max_tokens=16").click()
+    expect(page.locator("input[name='p-0-max_tokens']")).to_have_value("16")
+    expect(page.locator("#col-0 .flag.truncated")).to_contain_text("max_tokens=16", timeout=10_000)
+    assert len(fake.requests) == 2 and fake.requests[0].body["max_tokens"] == 16
+    expect(page.locator("#col-3 .flag.nondeterministic")).to_be_visible()  # others untouched
+
+
+def test_stop_aborts_the_upstream_requests(page: Page, live_server, fake: FakeUpstream):
+    fake.behave(text=" ".join(["slow"] * 400), chunk_delay=0.1)
+    page.goto(live_server.url)
+    page.fill("textarea[name=prompt]", "Take your time.")
+    page.get_by_role("button", name="Run").click()
+    expect(page.locator("#out-0 .sample.live .text").first).to_contain_text("slow slow")
+    assert fake.in_flight == 8
+    page.get_by_role("button", name="Stop").click()
+    expect(page.locator("#status")).to_contain_text("Stopped", timeout=5_000)
+    wait_idle(fake)
+    assert fake.in_flight == 0
+    expect(page.locator("#col-0 .sample .incomplete").first).to_be_visible()
+    expect(page.locator("#col-0 .sample .error").first).to_contain_text("Stopped")
+
+
+def test_columns_can_be_added_and_removed(page: Page, live_server, fake: FakeUpstream):
+    page.goto(live_server.url)
+    page.fill("textarea[name=prompt]", "kept while editing")
+    page.get_by_role("button", name="+ Nucleus preset").click()
+    expect(page.locator("section.column")).to_have_count(5)
+    expect(page.locator("input[name='p-4-top_p']")).to_have_value("0.9")
+    expect(page.locator("input[name='p-4-temperature']")).to_have_value("")
+    page.locator("#col-1").get_by_role("button", name="Remove").click()
+    expect(page.locator("section.column")).to_have_count(4)
+    expect(page.locator("textarea[name=prompt]")).to_have_value("kept while editing")
+
+
+def test_invalid_knob_is_refused_at_the_field(page: Page, live_server, fake: FakeUpstream):
+    page.goto(live_server.url)
+    page.fill("textarea[name=prompt]", "hello")
+    page.fill("input[name='p-2-top_p']", "1.5")
+    page.locator("input[name='p-2-top_p']").blur()
+    expect(page.locator("#notes-2")).to_contain_text("top_p must be a number between 0 and 1")
+    page.get_by_role("button", name="Run").click()
+    expect(page.locator("#col-2 .knob.invalid")).to_contain_text("between 0 and 1")
+    assert fake.requests == []

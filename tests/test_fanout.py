@@ -1,0 +1,86 @@
+"""The fan-out engine directly: event order, Stop, and closing when the consumer leaves."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from app.fanout import ColumnDone, ComparisonDone, Delta, SampleDone, stream_comparison
+from app.presets import CompareRequest, Preset
+from app.settings import Settings
+from app.upstream import Endpoint, Upstream
+from tests.fake_upstream import FakeUpstream
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+async def upstream(fake: FakeUpstream, tmp_path):
+    client = Upstream(Endpoint("fake", fake.base_url), Settings(data_dir=tmp_path))
+    yield client
+    await client.aclose()
+
+
+async def wait_until_idle(fake: FakeUpstream, seconds: float = 2.0) -> None:
+    deadline = time.monotonic() + seconds
+    # The fake runs in another thread; polling is the simple way to watch it.
+    while fake.in_flight and time.monotonic() < deadline:  # noqa: ASYNC110
+        await asyncio.sleep(0.02)
+
+
+def request(presets: int = 2, samples: int = 2) -> CompareRequest:
+    return CompareRequest(prompt="hi", samples=samples, presets=[Preset()] * presets)
+
+
+async def test_events_arrive_in_order_per_sample(fake: FakeUpstream, upstream):
+    fake.behave(text="a b c")
+    events = [e async for e in stream_comparison(request(), upstream)]
+    assert isinstance(events[-1], ComparisonDone) and not events[-1].stopped
+    for c in range(2):
+        for s in range(2):
+            mine = [
+                e
+                for e in events
+                if getattr(e, "column", None) == c and getattr(e, "sample", s) == s
+            ]
+            kinds = [type(e) for e in mine if not isinstance(e, ColumnDone)]
+            assert kinds == [Delta, Delta, Delta, SampleDone]
+            assert "".join(e.text for e in mine if isinstance(e, Delta)) == "a b c"
+    assert sum(isinstance(e, ColumnDone) for e in events) == 2
+
+
+async def test_stop_closes_requests_and_keeps_partial_text(fake: FakeUpstream, upstream):
+    fake.behave(text=" ".join(["word"] * 200), chunk_delay=0.05)
+    stop = asyncio.Event()
+    events = []
+    async for event in stream_comparison(request(), upstream, stop):
+        events.append(event)
+        if isinstance(event, Delta) and event.tokens == 3:
+            stop.set()
+    done = events[-1]
+    assert isinstance(done, ComparisonDone) and done.stopped
+    samples = [s for column in done.result.columns for s in column.samples]
+    assert len(samples) == 4
+    assert all(s.incomplete and s.error for s in samples)
+    assert any(s.text.startswith("word word") for s in samples)
+    await wait_until_idle(fake)
+    assert fake.in_flight == 0
+
+
+async def test_leaving_early_closes_every_upstream_request(fake: FakeUpstream, upstream):
+    fake.behave(text=" ".join(["word"] * 200), chunk_delay=0.05)
+    stream = stream_comparison(request(presets=3), upstream)
+    async for event in stream:
+        if isinstance(event, Delta):
+            break
+    assert fake.in_flight > 0
+    await stream.aclose()
+    await wait_until_idle(fake)
+    assert fake.in_flight == 0

@@ -1,0 +1,137 @@
+"""The playground page without JavaScript: plain form posts return the whole page."""
+
+from __future__ import annotations
+
+import re
+
+from app.forms import column_values
+from app.presets import Preset, builtin_presets
+from tests.fake_upstream import FakeUpstream
+
+
+def form_fields(presets: list[Preset], **extra: str) -> dict[str, str]:
+    fields = {"prompt": "Name a colour.", "samples": "2", "action": "run", **extra}
+    for i, preset in enumerate(presets):
+        fields.update({f"p-{i}-{k}": v for k, v in column_values(preset).items()})
+    return fields
+
+
+def stream_token(html: str) -> str:
+    match = re.search(r'sse-connect="/compare/([\w-]+)/events"', html)
+    assert match, "the playground is not wired to an event stream"
+    return match.group(1)
+
+
+def column_count(html: str) -> int:
+    return len(re.findall(r'<section class="column"', html))
+
+
+def test_page_starts_with_the_four_builtin_presets(client, fake: FakeUpstream):
+    html = client.get("/").text
+    assert column_count(html) == 4
+    for name in ("Deterministic", "Precise", "Balanced", "Creative"):
+        assert f'value="{name}"' in html
+    assert '<option value="fake-model">' in html  # the model list read from /v1/models
+    assert 'name="samples"' in html and "+ Nucleus preset" in html
+
+
+def test_plain_submit_returns_the_full_page_with_results(client, fake: FakeUpstream):
+    fake.behave(texts=["Red.", "Blue."])
+    response = client.post("/", data=form_fields(builtin_presets()))
+    assert response.status_code == 200
+    html = response.text
+    assert html.startswith("<!doctype html>")
+    assert "Nondeterministic" in html or "Unexpectedly nondeterministic" in html
+    assert "Red." in html and "Blue." in html
+    assert len(fake.requests) == 8
+    assert 'value="Name a colour."' not in html  # textarea content, not an attribute
+    assert "Name a colour.</textarea>" in html
+
+
+def test_identical_answers_are_grouped(client, fake: FakeUpstream):
+    fake.behave(text="Green.")
+    html = client.post("/", data=form_fields([Preset(name="only", temperature=0)])).text
+    assert "×2" in html and "Repeatable" in html
+
+
+def test_truncation_flag_offers_a_rerun_with_double_max_tokens(client, fake: FakeUpstream):
+    fake.behave(text="one two three four five six seven eight nine ten")
+    html = client.post("/", data=form_fields([Preset(name="short", max_tokens=4)])).text
+    assert "Truncated" in html and "max_tokens=4" in html
+    assert 'value="rerun-0-8"' in html
+    # The rerun button works without JavaScript too: it doubles and runs that column.
+    fake.reset()
+    fake.behave(text="one two three four five six seven eight nine ten")
+    html = client.post(
+        "/", data=form_fields([Preset(name="short", max_tokens=4)], action="rerun-0-8")
+    ).text
+    assert fake.requests[0].body["max_tokens"] == 8
+    assert 'name="p-0-max_tokens" value="8"' in html
+
+
+def test_invalid_fields_are_shown_next_to_the_field_and_nothing_is_lost(client, fake: FakeUpstream):
+    fields = form_fields([Preset(name="hot", temperature=0.5)], prompt="")
+    fields["p-0-temperature"] = "7"
+    fields["system"] = "Keep this system message."
+    response = client.post("/", data=fields)
+    assert response.status_code == 422
+    html = response.text
+    assert "Write a prompt to compare." in html
+    assert "temperature must be a number between 0 and 2" in html
+    assert 'name="p-0-temperature" value="7"' in html  # what was typed is kept
+    assert "Keep this system message.</textarea>" in html
+    assert fake.requests == []
+
+
+def test_add_duplicate_and_remove_columns_without_javascript(client, fake: FakeUpstream):
+    presets = [Preset(name="a", temperature=0.1), Preset(name="b", temperature=0.9)]
+    html = client.post("/", data=form_fields(presets, action="add")).text
+    assert column_count(html) == 3
+    html = client.post("/", data=form_fields(presets, action="duplicate-0")).text
+    assert column_count(html) == 3 and 'value="a copy"' in html
+    html = client.post("/", data=form_fields(presets, action="remove-1")).text
+    assert column_count(html) == 1 and 'value="b"' not in html
+    html = client.post("/", data=form_fields(presets, action="nucleus")).text
+    assert 'value="Nucleus"' in html and 'name="p-2-top_p" value="0.9"' in html
+    assert fake.requests == []
+
+
+def test_lint_warnings_show_before_running(client, fake: FakeUpstream):
+    fields = form_fields([Preset(name="both", temperature=0.5, top_p=0.8)], action="add")
+    html = client.post("/", data=fields).text
+    assert "tune one at a time" in html
+
+
+def test_lint_endpoint_checks_one_column(client):
+    html = client.post("/lint/3", data={"p-3-temperature": "9", "p-3-max_tokens": "10"}).text
+    assert 'id="notes-3"' in html
+    assert "between 0 and 2" in html
+    html = client.post("/lint/3", data={"p-3-max_tokens": "10"}).text
+    assert "below 32" in html
+
+
+def test_htmx_submit_returns_the_playground_wired_to_a_stream(client, fake: FakeUpstream):
+    response = client.post("/", data=form_fields(builtin_presets()), headers={"HX-Request": "true"})
+    html = response.text
+    assert html.lstrip().startswith("<form")
+    token = stream_token(html)
+    assert 'sse-swap="d-3-1"' in html and 'sse-swap="c-0"' in html
+    fake.behave(text="Teal.")
+    with client.stream("GET", f"/compare/{token}/events") as events:
+        body = "".join(events.iter_text())
+    assert "event: d-0-0\ndata: Teal." in body
+    assert body.count("event: c-") == 4
+    assert body.rstrip().splitlines()[0].startswith("event:")
+    assert "event: done" in body and "Finished in" in body
+    # The token is single-use: a second stream only says the view has ended.
+    with client.stream("GET", f"/compare/{token}/events") as events:
+        assert "has ended" in "".join(events.iter_text())
+
+
+def test_streamed_text_is_escaped(client, fake: FakeUpstream):
+    fake.behave(text="<img src=x onerror=alert(1)> & more")
+    html = client.post("/", data=form_fields([Preset()]), headers={"HX-Request": "1"}).text
+    token = stream_token(html)
+    with client.stream("GET", f"/compare/{token}/events") as events:
+        body = "".join(events.iter_text())
+    assert "<img" not in body and "&lt;img" in body
