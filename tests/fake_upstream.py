@@ -1,10 +1,8 @@
 """A fake OpenAI-compatible server for tests and benchmarks: real HTTP, real SSE streaming.
 
-    with FakeUpstream() as fake:
-        fake.behave(latency=0.2, fingerprint=["fp_a", "fp_b"])
-        ...  # point a client at fake.base_url, then assert on fake.requests / fake.max_in_flight
-
-Standalone, until Ctrl-C: `python -m tests.fake_upstream --port 9999 --latency 0.3`.
+`with FakeUpstream() as fake:` serves on `fake.base_url`; `fake.behave(...)` steers it and
+`fake.requests` / `fake.max_in_flight` record what arrived. Standalone, until Ctrl-C:
+`python -m tests.fake_upstream --port 9999 --latency 0.3`.
 """
 
 from __future__ import annotations
@@ -28,12 +26,13 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 DEFAULT_MODELS = ("fake-model", "fake-model-large")
 DEFAULT_TEXT = "The quick brown fox jumps over the lazy dog."
 _WORDS = re.compile(r"\s*\S+\s*")  # one chunk (and one token) per word, with its spacing
-_SSE_HEADERS = [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache")]
+_SSE = [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache")]
+_MALFORMED = b"data: {not json\n\n"
 _ERRORS: dict[int, tuple[str, str | None, str]] = {  # status -> (type, code, default message)
     400: ("invalid_request_error", None, "Invalid request."),
     401: ("invalid_request_error", "invalid_api_key", "Incorrect API key provided."),
@@ -47,21 +46,21 @@ _ERRORS: dict[int, tuple[str, str | None, str]] = {  # status -> (type, code, de
 
 @dataclass(frozen=True)
 class Behaviour:
-    """How chat requests are answered (knobs documented in FakeUpstream.behave)."""
+    """How chat requests are answered: the knobs of `behave()` and `behave_for()`."""
 
-    text: str = DEFAULT_TEXT
-    texts: Sequence[str] | None = None
-    latency: float = 0.0
-    chunk_delay: float = 0.0
-    finish_reason: str | None = None
-    fingerprint: str | Sequence[str] | None = "fp_fake"
-    nondeterministic: bool = False
-    status: int | None = None
-    error_message: str | None = None
-    fail_times: int | None = None
-    break_after: int | None = None
-    malformed_after: int | None = None
-    hang: bool = False
+    text: str = DEFAULT_TEXT  # the answer, streamed ~one word (= one token) per chunk
+    texts: Sequence[str] | None = None  # answers cycled per answered request (beats text)
+    latency: float = 0.0  # seconds before the headers
+    chunk_delay: float = 0.0  # seconds between chunks (non-streaming: per chunk, in total)
+    finish_reason: str | None = None  # forced; else "length" if max_tokens cut it, else "stop"
+    fingerprint: str | Sequence[str] | None = "fp_fake"  # a list cycles per answer; None: omit
+    nondeterministic: bool = False  # append " Variant {n}." with a server-wide counter n
+    status: int | None = None  # answer with this HTTP error and an OpenAI-style error body
+    error_message: str | None = None  # that error's message (else a stock one per status)
+    fail_times: int | None = None  # only the first N requests fail (with status, or 500)
+    break_after: int | None = None  # drop the connection after N chunks: no finish, no [DONE]
+    malformed_after: int | None = None  # send "data: {not json" after N chunks, then go on
+    hang: bool = False  # never answer; ends when the client leaves or the server stops
 
 
 @dataclass(frozen=True)
@@ -79,27 +78,14 @@ class _Rule:
     answered: int = 0  # requests that got an answer (drives the texts/fingerprint cycles)
 
 
-@dataclass(frozen=True)
-class _Plan:
-    behaviour: Behaviour
-    status: int | None
-    text: str
-    fingerprint: str | None
-
-
 class _Abort(Exception):
     """Raised to make uvicorn drop the connection mid-response (a deliberate cut)."""
 
 
-class _HideAborts(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not (record.exc_info and isinstance(record.exc_info[1], _Abort))
-
-
 class _Asgi:
-    """Wraps a coroutine function so Starlette's Route treats it as a raw ASGI app."""
+    """A raw ASGI endpoint for Starlette's Route (which would wrap a plain method)."""
 
-    def __init__(self, handler: Any) -> None:
+    def __init__(self, handler: ASGIApp) -> None:
         self.handler = handler
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -121,8 +107,8 @@ class FakeUpstream:
     """An OpenAI-compatible server on 127.0.0.1, run by uvicorn in a background thread."""
 
     def __init__(self, models: Sequence[str] = DEFAULT_MODELS, port: int = 0) -> None:
+        self._initial_models = tuple(models)
         self.models = list(models)
-        self._initial_models = list(models)
         self._port = port
         self._lock = threading.Lock()
         self._default = _Rule(Behaviour())
@@ -134,40 +120,22 @@ class FakeUpstream:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stops: set[asyncio.Event] = set()  # one per open chat request (loop thread only)
         self._closing = False
-        self.app = Starlette(
-            routes=[
-                Route("/v1/models", self._models, methods=["GET"]),
-                Route("/v1/chat/completions", _Asgi(self._chat), methods=["POST"]),
-            ]
-        )
-
-    # --- configuration and records (any thread) ---
+        models_route = Route("/v1/models", self._models, methods=["GET"])
+        chat_route = Route("/v1/chat/completions", _Asgi(self._chat), methods=["POST"])
+        self.app = Starlette(routes=[models_route, chat_route])
 
     def behave(self, **knobs: Any) -> None:
-        """Reset the default behaviour, then apply `knobs`. Per-model overrides stay.
-
-        text: answer text, streamed in ~one-word chunks (one completion token each).
-        texts: answers cycled per answered request (overrides text).
-        latency: seconds before headers; chunk_delay: seconds between chunks.
-        finish_reason: forced; else "length" when max_tokens cuts the text, else "stop".
-        fingerprint: system_fingerprint; a list is cycled per request; None omits it.
-        nondeterministic: append " Variant {n}." with a server-wide counter n.
-        status / error_message: answer with this HTTP error and an OpenAI-style body.
-        fail_times: only the first N requests fail (status, or 500 when unset).
-        break_after: drop the connection after N chunks (no finish chunk, no [DONE]).
-        malformed_after: send `data: {not json` after N chunks (then carry on).
-        hang: never answer; ends when the client disconnects or the server stops.
-        """
+        """Reset the default behaviour, then apply `knobs` (see Behaviour). Overrides stay."""
         with self._lock:
             self._default = _Rule(replace(Behaviour(), **knobs))
 
     def behave_for(self, model: str, **knobs: Any) -> None:
-        """Override the behaviour for one model: defaults plus `knobs`."""
+        """Override the behaviour for one model: the defaults plus `knobs`."""
         with self._lock:
             self._rules[model] = _Rule(replace(Behaviour(), **knobs))
 
     def reset(self) -> None:
-        """Forget recorded requests, behaviours, counters and model changes."""
+        """Forget recorded requests, behaviours, counters and model-list changes."""
         with self._lock:
             self._default, self._rules, self._requests = _Rule(Behaviour()), {}, []
             self._max_in_flight, self._variant = self._in_flight, 0
@@ -191,14 +159,15 @@ class FakeUpstream:
         with self._lock:
             return self._max_in_flight
 
-    def _plan(self, model: str) -> _Plan:
+    def _plan(self, model: str) -> tuple[Behaviour, int | None, str, str | None]:
+        """The behaviour, error status, text and fingerprint for the next request."""
         with self._lock:
             rule = self._rules.get(model, self._default)
             b = rule.behaviour
             rule.seen += 1
             failing = b.status is not None or b.fail_times is not None
             if b.hang or (failing and (b.fail_times is None or rule.seen <= b.fail_times)):
-                return _Plan(b, None if b.hang else b.status or 500, "", None)
+                return b, None if b.hang else b.status or 500, "", None
             index, rule.answered = rule.answered, rule.answered + 1
             text = b.texts[index % len(b.texts)] if b.texts else b.text
             if b.nondeterministic:
@@ -206,29 +175,21 @@ class FakeUpstream:
                 text += f" Variant {self._variant}."
             fp = b.fingerprint
             if fp is not None and not isinstance(fp, str):
-                fp = fp[index % len(fp)]
-            return _Plan(b, None, text, fp)
-
-    # --- lifecycle ---
+                fp = fp[index % len(fp)] if fp else None
+            return b, None, text, fp
 
     @property
     def base_url(self) -> str:
-        """The OpenAI base URL, e.g. "http://127.0.0.1:PORT/v1"."""
+        """The OpenAI base URL, "http://127.0.0.1:PORT/v1"."""
         if self._server is None:
             raise RuntimeError("FakeUpstream is not running; call start() first")
         return f"http://127.0.0.1:{self._port}/v1"
 
     def start(self) -> FakeUpstream:
-        """Bind a port and serve in a background thread; returns once it accepts requests."""
+        """Bind the port and serve in a background thread; returns once it accepts requests."""
         if self._thread is not None:
             raise RuntimeError("FakeUpstream is already running")
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(("127.0.0.1", self._port))
-        except OSError:
-            sock.close()
-            raise
+        sock = socket.create_server(("127.0.0.1", self._port))
         self._port = sock.getsockname()[1]
         config = uvicorn.Config(
             self.app,
@@ -236,34 +197,30 @@ class FakeUpstream:
             loop="asyncio",
             ws="none",
             lifespan="off",
-            log_config=None,
+            log_config=None,  # leave logging alone; uvicorn.error still reaches the root logger
             access_log=False,
             timeout_graceful_shutdown=3,
         )
         self._server = server = uvicorn.Server(config)
         self._closing = False
-        self._thread = threading.Thread(
-            target=asyncio.run, args=(self._serve(server, sock),), name="fake-upstream", daemon=True
-        )
+        coroutine = self._serve(server, sock)
+        self._thread = threading.Thread(target=asyncio.run, args=(coroutine,), daemon=True)
         self._thread.start()
         deadline = time.monotonic() + 10
         while not server.started:
             if not self._thread.is_alive() or time.monotonic() > deadline:
                 self.stop()
-                sock.close()
                 raise RuntimeError("FakeUpstream failed to start")
             time.sleep(0.005)
         return self
 
     async def _serve(self, server: uvicorn.Server, sock: socket.socket) -> None:
         self._loop = asyncio.get_running_loop()
-        try:
+        with sock:
             await server.serve(sockets=[sock])
-        finally:
-            sock.close()
 
     def stop(self) -> None:
-        """Shut down cleanly: end hanging/streaming requests, close sockets, join the thread."""
+        """Shut down: end hanging and streaming requests, close the socket, join the thread."""
         thread, server, loop = self._thread, self._server, self._loop
         if thread is None or server is None:
             return
@@ -285,16 +242,13 @@ class FakeUpstream:
         for stop in self._stops:
             stop.set()
 
-    # --- HTTP handlers (loop thread) ---
-
     async def _models(self, request: Request) -> JSONResponse:
         data = [{"id": m, "object": "model", "owned_by": "fake"} for m in self.models]
         return JSONResponse({"object": "list", "data": data})
 
     async def _chat(self, scope: Scope, receive: Receive, send: Send) -> None:
-        raw = await Request(scope, receive).body()
         try:
-            body = json.loads(raw)
+            body = json.loads(await Request(scope, receive).body())
         except ValueError:
             body = None
         if not isinstance(body, dict):
@@ -319,71 +273,60 @@ class FakeUpstream:
                 self._in_flight -= 1
 
     async def _answer(self, body: dict[str, Any], send: Send, stop: asyncio.Event) -> None:
-        model = str(body.get("model") or (self.models[0] if self.models else "fake-model"))
-        plan = self._plan(model)
-        b = plan.behaviour
+        model = str(body.get("model") or (self.models or ["fake-model"])[0])
+        b, status, text, fingerprint = self._plan(model)
         if b.hang:
             await stop.wait()
         if not await _pause(stop, b.latency):  # no headers yet: a clean 503 if shutting down
             if self._closing:
                 await _send_json(send, 503, error_body(503, "The fake upstream is stopping."))
             return
-        if plan.status is not None:
-            await _send_json(send, plan.status, error_body(plan.status, b.error_message))
+        if status is not None:
+            await _send_json(send, status, error_body(status, b.error_message))
             return
-        chunks = split_chunks(plan.text)
+        chunks, reason = split_chunks(text), "stop"
         limit = body.get("max_completion_tokens") or body.get("max_tokens")
-        reason = "stop"
         if isinstance(limit, int) and 0 < limit < len(chunks):
             chunks, reason = chunks[:limit], "length"
         reason = b.finish_reason or reason
-        prompt = sum(len(str(m.get("content") or "").split()) for m in body.get("messages") or ())
-        usage = {
-            "prompt_tokens": prompt,
-            "completion_tokens": len(chunks),
-            "total_tokens": prompt + len(chunks),
-        }
-        head: dict[str, Any] = {
-            "id": f"chatcmpl-{uuid.uuid4().hex[:24]}",
-            "created": int(time.time()),
-            "model": model,
-        }
-        if plan.fingerprint is not None:
-            head["system_fingerprint"] = plan.fingerprint
+        messages = body.get("messages") or ()
+        prompt = sum(len(str(m.get("content") or "").split()) for m in messages)
+        n = len(chunks)
+        usage = {"prompt_tokens": prompt, "completion_tokens": n, "total_tokens": prompt + n}
+        head = {"id": f"chatcmpl-{uuid.uuid4().hex[:24]}", "created": int(time.time())}
+        head |= {"model": model} | ({"system_fingerprint": fingerprint} if fingerprint else {})
         if not body.get("stream"):
-            if not await _pause(stop, b.chunk_delay * len(chunks)):
+            if not await _pause(stop, b.chunk_delay * n):
                 raise _Abort
             message = {"role": "assistant", "content": "".join(chunks)}
             choice = {"index": 0, "message": message, "finish_reason": reason, "logprobs": None}
             answer = {**head, "object": "chat.completion", "choices": [choice], "usage": usage}
             await _send_json(send, 200, answer)
             return
-        # Shared fields serialised once; each event only adds its own tail.
+        # The shared fields are serialised once; each event only adds its own tail.
         prefix = "data: " + json.dumps({**head, "object": "chat.completion.chunk"})[:-1] + ","
 
         async def emit(**rest: Any) -> None:
             await _send_body(send, (prefix + json.dumps(rest)[1:] + "\n\n").encode())
 
-        await send({"type": "http.response.start", "status": 200, "headers": _SSE_HEADERS})
-        for sent in range(len(chunks) + 1):
-            if sent == min(b.malformed_after if b.malformed_after is not None else -1, len(chunks)):
-                await _send_body(send, b"data: {not json\n\n")
-            if b.break_after is not None and sent == min(b.break_after, len(chunks)):
+        await send({"type": "http.response.start", "status": 200, "headers": _SSE})
+        cut = n if b.break_after is None else min(b.break_after, n)
+        bad = None if b.malformed_after is None else min(b.malformed_after, cut)
+        for i, piece in enumerate(chunks[:cut]):
+            if i == bad:
+                await _send_body(send, _MALFORMED)
+            if i and not await _pause(stop, b.chunk_delay):
                 raise _Abort
-            if sent == len(chunks):
-                break
-            if sent and not await _pause(stop, b.chunk_delay):
-                raise _Abort
-            delta = (
-                {"role": "assistant", "content": chunks[sent]}
-                if sent == 0
-                else {"content": chunks[sent]}
-            )
+            delta = {"role": "assistant", "content": piece} if i == 0 else {"content": piece}
             await emit(choices=[{"index": 0, "delta": delta, "finish_reason": None}])
+        if bad == cut:
+            await _send_body(send, _MALFORMED)
+        if b.break_after is not None:
+            raise _Abort
         await emit(choices=[{"index": 0, "delta": {}, "finish_reason": reason}])
         if (body.get("stream_options") or {}).get("include_usage"):
             await emit(choices=[], usage=usage)
-        await send({"type": "http.response.body", "body": b"data: [DONE]\n\n", "more_body": False})
+        await send({"type": "http.response.body", "body": b"data: [DONE]\n\n"})
 
 
 async def _send_body(send: Send, data: bytes) -> None:
@@ -392,9 +335,9 @@ async def _send_body(send: Send, data: bytes) -> None:
 
 async def _send_json(send: Send, status: int, payload: dict[str, Any]) -> None:
     data = json.dumps(payload).encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())]
+    headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(data))]
     await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": data, "more_body": False})
+    await send({"type": "http.response.body", "body": data})
 
 
 async def _watch_disconnect(receive: Receive, stop: asyncio.Event) -> None:
@@ -412,12 +355,15 @@ async def _pause(stop: asyncio.Event, seconds: float) -> bool:
     return not stop.is_set()
 
 
-logging.getLogger("uvicorn.error").addFilter(_HideAborts())
+# Deliberate cuts are not server errors: keep their tracebacks out of the log.
+logging.getLogger("uvicorn.error").addFilter(
+    lambda record: not (record.exc_info and isinstance(record.exc_info[1], _Abort))
+)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Serve a fake upstream until Ctrl-C."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description="A fake OpenAI-compatible server.")
     parser.add_argument("--port", type=int, default=9999)
     parser.add_argument("--latency", type=float, default=0.0)
     parser.add_argument("--chunk-delay", type=float, default=0.0)
@@ -425,12 +371,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--nondeterministic", action="store_true")
     args = parser.parse_args(argv)
     fake = FakeUpstream(port=args.port)
-    fake.behave(
-        latency=args.latency,
-        chunk_delay=args.chunk_delay,
-        text=args.text,
-        nondeterministic=args.nondeterministic,
-    )
+    knobs = ("latency", "chunk_delay", "text", "nondeterministic")
+    fake.behave(**{knob: getattr(args, knob) for knob in knobs})
     with fake:
         print(f"Fake upstream at {fake.base_url} (Ctrl-C to stop)", flush=True)
         with contextlib.suppress(KeyboardInterrupt):

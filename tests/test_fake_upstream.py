@@ -20,16 +20,17 @@ def server() -> Iterator[FakeUpstream]:
         yield fake
 
 
+# Named apart from conftest's `fake`/`client` fixtures: these tests need only the fake.
 @pytest.fixture
-def fake(server: FakeUpstream) -> FakeUpstream:
+def upstream(server: FakeUpstream) -> FakeUpstream:
     server.reset()
     return server
 
 
 @pytest.fixture
-def client(fake: FakeUpstream) -> Iterator[httpx2.Client]:
-    with httpx2.Client(base_url=fake.base_url, timeout=5) as http:
-        yield http
+def http(upstream: FakeUpstream) -> Iterator[httpx2.Client]:
+    with httpx2.Client(base_url=upstream.base_url, timeout=5) as client:
+        yield client
 
 
 def chat(**extra: Any) -> dict[str, Any]:
@@ -54,18 +55,18 @@ def wait_until(condition: Any, timeout: float = 3.0) -> None:
         time.sleep(0.01)
 
 
-def test_lists_models(fake: FakeUpstream, client: httpx2.Client) -> None:
-    fake.models = ["m1"]
-    assert client.get("/models").json() == {
+def test_lists_models(upstream: FakeUpstream, http: httpx2.Client) -> None:
+    upstream.models = ["m1"]
+    assert http.get("/models").json() == {
         "object": "list",
         "data": [{"id": "m1", "object": "model", "owned_by": "fake"}],
     }
 
 
 def test_streams_word_chunks_then_finish_and_done(
-    fake: FakeUpstream, client: httpx2.Client
+    upstream: FakeUpstream, http: httpx2.Client
 ) -> None:
-    lines = stream_lines(client, seed=7)
+    lines = stream_lines(http, seed=7)
     assert lines[-1] == "data: [DONE]"
     chunks = events(lines)
     assert all(c["object"] == "chat.completion.chunk" for c in chunks)
@@ -76,12 +77,12 @@ def test_streams_word_chunks_then_finish_and_done(
     assert len(texts) == 9
     assert chunks[-1]["choices"][0]["finish_reason"] == "stop"
     assert not any("usage" in c for c in chunks)
-    [received] = fake.requests
+    [received] = upstream.requests
     assert received.body["seed"] == 7 and received.headers["content-type"] == "application/json"
 
 
-def test_usage_and_length_cut(fake: FakeUpstream, client: httpx2.Client) -> None:
-    chunks = events(stream_lines(client, max_tokens=3, stream_options={"include_usage": True}))
+def test_usage_and_length_cut(upstream: FakeUpstream, http: httpx2.Client) -> None:
+    chunks = events(stream_lines(http, max_tokens=3, stream_options={"include_usage": True}))
     assert "".join(c["choices"][0]["delta"].get("content", "") for c in chunks[:-2]) == (
         "The quick brown "
     )
@@ -90,9 +91,9 @@ def test_usage_and_length_cut(fake: FakeUpstream, client: httpx2.Client) -> None
     assert chunks[-1]["usage"] == {"prompt_tokens": 2, "completion_tokens": 3, "total_tokens": 5}
 
 
-def test_non_streaming_answer(fake: FakeUpstream, client: httpx2.Client) -> None:
-    fake.behave(text="Hello there.", fingerprint=None, finish_reason="content_filter")
-    answer = client.post("/chat/completions", json=chat(model="x")).json()
+def test_non_streaming_answer(upstream: FakeUpstream, http: httpx2.Client) -> None:
+    upstream.behave(text="Hello there.", fingerprint=None, finish_reason="content_filter")
+    answer = http.post("/chat/completions", json=chat(model="x")).json()
     assert answer["object"] == "chat.completion" and answer["model"] == "x"
     assert "system_fingerprint" not in answer
     assert answer["choices"][0]["message"] == {"role": "assistant", "content": "Hello there."}
@@ -100,56 +101,63 @@ def test_non_streaming_answer(fake: FakeUpstream, client: httpx2.Client) -> None
     assert answer["usage"]["completion_tokens"] == 2
 
 
-def test_concurrent_requests_overlap(fake: FakeUpstream, client: httpx2.Client) -> None:
-    fake.behave(latency=0.2)
+def test_concurrent_requests_overlap(upstream: FakeUpstream, http: httpx2.Client) -> None:
+    upstream.behave(latency=0.2)
     started = time.perf_counter()
     with ThreadPoolExecutor(5) as pool:
-        results = list(pool.map(lambda _: stream_lines(client), range(5)))
+        results = list(pool.map(lambda _: stream_lines(http), range(5)))
     assert time.perf_counter() - started < 0.9  # not serialised: 5 x 0.2 s would be 1 s
     assert all(lines[-1] == "data: [DONE]" for lines in results)
-    assert fake.max_in_flight == 5
-    wait_until(lambda: fake.in_flight == 0)
+    assert upstream.max_in_flight == 5
+    wait_until(lambda: upstream.in_flight == 0)
 
 
-def test_error_status_then_recovery(fake: FakeUpstream, client: httpx2.Client) -> None:
-    fake.behave(status=429, error_message="slow down", fail_times=1)
-    first = client.post("/chat/completions", json=chat(stream=True))
+def test_error_status_then_recovery(upstream: FakeUpstream, http: httpx2.Client) -> None:
+    upstream.behave(status=429, error_message="slow down", fail_times=1)
+    first = http.post("/chat/completions", json=chat(stream=True))
     assert first.status_code == 429
     assert first.json() == {
         "error": {"message": "slow down", "type": "requests", "code": "rate_limit_exceeded"}
     }
-    assert stream_lines(client)[-1] == "data: [DONE]"
-    fake.behave(status=401)
-    assert client.post("/chat/completions", json=chat()).json()["error"]["code"] == (
+    assert stream_lines(http)[-1] == "data: [DONE]"
+    upstream.behave(status=401)
+    assert http.post("/chat/completions", json=chat()).json()["error"]["code"] == (
         "invalid_api_key"
     )
 
 
-def test_break_after_drops_the_stream(fake: FakeUpstream, client: httpx2.Client) -> None:
-    fake.behave(break_after=2)
+def test_break_after_drops_the_stream(upstream: FakeUpstream, http: httpx2.Client) -> None:
+    upstream.behave(break_after=2)
     lines: list[str] = []
     with (
         pytest.raises(httpx2.RemoteProtocolError),
-        client.stream("POST", "/chat/completions", json=chat(stream=True)) as response,
+        http.stream("POST", "/chat/completions", json=chat(stream=True)) as response,
     ):
         lines.extend(line for line in response.iter_lines() if line)
     assert len(lines) == 2 and "data: [DONE]" not in lines
     assert all(c["choices"][0]["finish_reason"] is None for c in events(lines))
-    wait_until(lambda: fake.in_flight == 0)
+    wait_until(lambda: upstream.in_flight == 0)
 
 
-def test_malformed_after(fake: FakeUpstream, client: httpx2.Client) -> None:
-    fake.behave(malformed_after=1)
-    lines = stream_lines(client)
+def test_client_leaving_ends_the_request(upstream: FakeUpstream, http: httpx2.Client) -> None:
+    upstream.behave(chunk_delay=5)
+    with http.stream("POST", "/chat/completions", json=chat(stream=True)) as response:
+        assert next(response.iter_lines()).startswith("data: {")
+    wait_until(lambda: upstream.in_flight == 0)
+
+
+def test_malformed_after(upstream: FakeUpstream, http: httpx2.Client) -> None:
+    upstream.behave(malformed_after=1)
+    lines = stream_lines(http)
     assert lines[1] == "data: {not json" and lines[-1] == "data: [DONE]"
 
 
-def test_cycles_and_per_model_overrides(fake: FakeUpstream, client: httpx2.Client) -> None:
-    fake.behave(fingerprint=["fp_a", "fp_b"], nondeterministic=True)
-    fake.behave_for("fake-model-large", texts=["one", "two"])
+def test_cycles_and_per_model_overrides(upstream: FakeUpstream, http: httpx2.Client) -> None:
+    upstream.behave(fingerprint=["fp_a", "fp_b"], nondeterministic=True)
+    upstream.behave_for("fake-model-large", texts=["one", "two"])
 
     def answer(model: str) -> dict[str, Any]:
-        return client.post("/chat/completions", json=chat(model=model)).json()
+        return http.post("/chat/completions", json=chat(model=model)).json()
 
     small = [answer("fake-model") for _ in range(3)]
     assert [a["system_fingerprint"] for a in small] == ["fp_a", "fp_b", "fp_a"]
