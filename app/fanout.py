@@ -48,7 +48,12 @@ class ComparisonDone:
     stopped: bool
 
 
-Event = Delta | SampleDone | ColumnDone | ComparisonDone
+@dataclass(frozen=True)
+class Idle:
+    """Nothing arrived for a while; lets a consumer check that its client is still there."""
+
+
+Event = Delta | SampleDone | ColumnDone | ComparisonDone | Idle
 
 STOPPED = "Stopped before the answer was complete."
 
@@ -146,9 +151,13 @@ def _column(
 
 
 async def stream_comparison(
-    request: CompareRequest, upstream: Upstream, stop: asyncio.Event | None = None
+    request: CompareRequest,
+    upstream: Upstream,
+    stop: asyncio.Event | None = None,
+    idle_every: float | None = None,
 ) -> AsyncGenerator[Event, None]:
-    """Start every request at once and yield events until all have finished or `stop` is set."""
+    """Start every request at once and yield events until all have finished or `stop` is set.
+    With `idle_every`, an `Idle` event is yielded after that many seconds without news."""
     queue: asyncio.Queue[Delta | SampleDone] = asyncio.Queue()
     n_columns, n_samples = len(request.presets), request.samples
     warnings = lint_all(request.presets)
@@ -167,7 +176,13 @@ async def stream_comparison(
         while remaining:
             getter = asyncio.ensure_future(queue.get())
             waiting = {getter, stop_wait} if stop_wait else {getter}
-            done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait(
+                waiting, timeout=idle_every, return_when=asyncio.FIRST_COMPLETED
+            )
+            if not done:
+                getter.cancel()
+                yield Idle()
+                continue
             if getter not in done:
                 getter.cancel()
                 stopped = True

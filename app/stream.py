@@ -12,16 +12,19 @@ import time
 from collections.abc import AsyncIterator
 
 from fastapi import APIRouter
-from fastapi.responses import HTMLResponse, StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 from markupsafe import escape
 
 from app.deps import LiveDep, UpstreamDep
-from app.fanout import ColumnDone, ComparisonDone, Delta, stream_comparison
+from app.fanout import ColumnDone, ComparisonDone, Delta, Idle, stream_comparison
 from app.templating import templates
 
 router = APIRouter()
 # Progress lines are refreshed at most this often per sample; text goes out at once.
 PROGRESS_EVERY = 0.25
+# A comment frame this often while nothing streams: writing is how a departed client is
+# noticed (and then every upstream request is closed), and it keeps proxies from timing out.
+HEARTBEAT_EVERY = 1.0
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
@@ -47,9 +50,14 @@ async def stream_events(token: str, live: LiveDep, upstream: UpstreamDep) -> Str
             return
         started = time.perf_counter()
         shown: dict[tuple[int, int], float] = {}
+        stream = stream_comparison(
+            comparison.request, upstream, comparison.stop, idle_every=HEARTBEAT_EVERY
+        )
         try:
-            async for event in stream_comparison(comparison.request, upstream, comparison.stop):
-                if isinstance(event, Delta):
+            async for event in stream:
+                if isinstance(event, Idle):
+                    yield ": still working\n\n"
+                elif isinstance(event, Delta):
                     where = f"{comparison.columns[event.column]}-{event.sample}"
                     yield frame(f"d-{where}", str(escape(event.text)))
                     now = time.perf_counter()
@@ -76,14 +84,16 @@ async def stream_events(token: str, live: LiveDep, upstream: UpstreamDep) -> Str
                         "done", render("_status.html", message=message, stopped=event.stopped)
                     )
         finally:
+            # Closing the comparison closes every upstream request it still has open.
+            await stream.aclose()
             live.finish(token)
 
     headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
     return StreamingResponse(events(), media_type="text/event-stream", headers=headers)
 
 
-@router.post("/compare/{token}/stop", response_class=HTMLResponse, include_in_schema=False)
-async def stop_comparison(token: str, live: LiveDep) -> HTMLResponse:
+@router.post("/compare/{token}/stop", status_code=204, include_in_schema=False)
+async def stop_comparison(token: str, live: LiveDep) -> Response:
     """Stop a running comparison: open requests are closed, partial answers kept."""
     live.stop(token)
-    return HTMLResponse(render("_status.html", message="Stopping…", stopped=False, token=token))
+    return Response(status_code=204)

@@ -199,3 +199,13 @@ def test_healthz_and_openapi(client):
     assert client.get("/healthz").status_code == 200
     spec = client.get("/openapi.json").json()
     assert "/api/compare" in spec["paths"]
+
+
+def test_a_stalled_endpoint_is_given_up_after_the_timeout(fake: FakeUpstream, tmp_path):
+    fake.behave_for("stalled", hang=True)
+    app = create_app(settings_for(fake.base_url, tmp_path, request_timeout=0.5))
+    with TestClient(app) as client:
+        presets = [{"model": "stalled"}, {"model": "fake-model"}]
+        columns = compare(client, presets=presets, samples=1).json()["columns"]
+    assert "No complete answer within 0.5 s" in columns[0]["samples"][0]["error"]
+    assert columns[1]["samples"][0]["error"] is None

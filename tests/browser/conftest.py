@@ -19,7 +19,8 @@ ARGS = [
 ]
 
 
-@pytest.fixture(scope="session")
+# Package scope: Playwright's sync API holds an event loop that async tests elsewhere need.
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
     if not shutil.which(CHROMIUM):
         pytest.fail("Chromium is missing: apt-get install -y chromium (.ci/run does this)")

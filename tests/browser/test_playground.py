@@ -101,3 +101,18 @@ def test_invalid_knob_is_refused_at_the_field(page: Page, live_server, fake: Fak
     page.get_by_role("button", name="Run").click()
     expect(page.locator("#col-2 .knob.invalid")).to_contain_text("between 0 and 1")
     assert fake.requests == []
+
+
+def test_leaving_the_page_closes_the_upstream_requests(page: Page, live_server, fake):
+    fake.behave(hang=True)  # the endpoint never answers: only a disconnect can end this
+    page.goto(live_server.url)
+    page.fill("textarea[name=prompt]", "Anyone there?")
+    page.get_by_role("button", name="Run").click()
+    expect(page.locator("#status .running")).to_be_visible()
+    deadline = time.monotonic() + 5
+    while fake.in_flight < 8 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert fake.in_flight == 8
+    page.goto("about:blank")
+    wait_idle(fake, seconds=3)
+    assert fake.in_flight == 0

@@ -1,0 +1,110 @@
+"""A saved run: a finished comparison as stored, and the summary the history page lists."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from pydantic import BaseModel, Field
+
+from app.presets import CompareRequest
+from app.results import Column, Comparison
+
+EXCERPT_CHARS = 160
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+class SavedRun(BaseModel):
+    """Everything a permalink shows; its JSON is the `/api/runs/{id}` and `.json` shape."""
+
+    id: str = ""
+    created_at: str = Field(default_factory=utc_now, description="UTC, ISO 8601")
+    system: str | None = None
+    prompt: str
+    samples: int
+    columns: list[Column]
+    models: list[str] = Field(default_factory=list, description="models that answered")
+    stopped: bool = False
+    endpoint: str | None = None
+
+    @classmethod
+    def from_comparison(
+        cls,
+        request: CompareRequest,
+        comparison: Comparison,
+        *,
+        stopped: bool = False,
+        endpoint: str | None = None,
+    ) -> SavedRun:
+        """The run to save once a comparison has finished (or was stopped)."""
+        run = cls(
+            system=request.system,
+            prompt=request.prompt,
+            samples=request.samples,
+            columns=comparison.columns,
+            stopped=stopped,
+            endpoint=endpoint,
+        )
+        run.models = models_of(run)
+        return run
+
+
+class SavedComparison(Comparison):
+    """`POST /api/compare`'s answer: the comparison, and where it was saved."""
+
+    id: str
+    url: str
+
+
+def models_of(run: SavedRun) -> list[str]:
+    """Models that answered, in column order; a preset's own model where none was reported."""
+    names = [s.model or c.preset.model for c in run.columns for s in c.samples]
+    return list(dict.fromkeys(n for n in names if n))
+
+
+class RunSummary(BaseModel):
+    """One row of the history: enough to recognise a run without loading it."""
+
+    id: str
+    created_at: str
+    prompt_excerpt: str
+    preset_names: list[str]
+    models: list[str]
+    samples: int
+    truncated: int = 0
+    nondeterministic: int = 0
+    unexpected: int = 0
+    drift: int = 0
+    failed: int = 0
+    stopped: bool = False
+
+
+def summarize(run: SavedRun) -> RunSummary:
+    """Counts of flagged columns as the page shows them: unexpected is not also counted
+    as nondeterministic."""
+    flags = [c.flags for c in run.columns]
+    return RunSummary(
+        id=run.id,
+        created_at=run.created_at,
+        prompt_excerpt=excerpt(run.prompt),
+        preset_names=[c.preset.title(i) for i, c in enumerate(run.columns)],
+        models=run.models or models_of(run),
+        samples=run.samples,
+        truncated=sum(f.truncated for f in flags),
+        nondeterministic=sum(f.nondeterministic and not f.expected_deterministic for f in flags),
+        unexpected=sum(f.nondeterministic and f.expected_deterministic for f in flags),
+        drift=sum(f.fingerprint_drift for f in flags),
+        failed=sum(s.error is not None for c in run.columns for s in c.samples),
+        stopped=run.stopped,
+    )
+
+
+def excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
+    """The text on one line, cut at a word near `limit` characters."""
+    flat = " ".join(text.split())
+    if len(flat) <= limit:
+        return flat
+    cut = flat[: limit - 1]
+    return (cut.rsplit(" ", 1)[0] if " " in cut[limit // 2 :] else cut) + "…"

@@ -1,0 +1,233 @@
+"""Preset links: the playground's form in a URL query, and back, never raising.
+
+The format (`v=1`) is an ordinary query string, one `p` per preset::
+
+    v=1&prompt=Hi&system=Be+brief.&samples=3&p=Deterministic;temperature=0;stop=END&p=;top_p=0.9
+
+A preset is `;`-separated: its name first (possibly empty), then `knob=value` parts in
+KNOBS order, `model=` first and one `stop=` per stop sequence. Inside a part `%`, `;` and
+`=` are percent-escaped once, then the whole query is form-encoded as usual, so any text
+round-trips. Floats use repr, so they come back bit for bit. Unset knobs are left out.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from urllib.parse import quote_plus, unquote, unquote_plus
+
+from pydantic import ValidationError
+
+from app.forms import PRESET_FIELDS, PlaygroundForm
+from app.presets import KNOB_BY_NAME, MAX_PRESETS, MAX_STOP_SEQUENCES, Preset
+
+VERSION = "1"
+MAX_PROMPT = 50_000
+MAX_SYSTEM = 20_000
+MAX_PROBLEMS = 12  # the most problems listed one by one; a tampered link can make many
+MAX_PARTS = 32  # the most parts read in one preset
+_INT = re.compile(r"-?[0-9]{1,19}")
+_FLOAT = re.compile(r"-?([0-9]{1,20}(\.[0-9]{0,20})?|\.[0-9]{1,20})([eE][-+]?[0-9]{1,3})?")
+_BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
+_LIMITS = {"name": 80, "model": 200}
+_NAMES = {"prompt": "the prompt", "system": "the system message", "samples": "samples", "v": "v"}
+
+
+@dataclass
+class Decoded:
+    """What a link held: every part that could be read, and what could not, in words."""
+
+    system: str | None = None
+    prompt: str = ""
+    samples: int = 2
+    presets: list[Preset] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    def columns(self) -> list[dict[str, str]]:
+        """The presets as the playground's form fields, floats written exactly."""
+        return [column_values(p) for p in self.presets]
+
+    def form(self, fallback: Sequence[Preset] = ()) -> PlaygroundForm:
+        """The playground form; `fallback` presets when the link carried none."""
+        columns = self.columns() or [column_values(p) for p in fallback]
+        return PlaygroundForm(self.system or "", self.prompt, str(self.samples), columns)
+
+
+def text(value: float | int | str) -> str:
+    """A knob value as written in links and form fields: exact, and short for round numbers."""
+    return repr(value).removesuffix(".0") if isinstance(value, float) else str(value)
+
+
+def column_values(preset: Preset) -> dict[str, str]:
+    """Like forms.column_values, but floats keep every digit so the form restores exactly."""
+    values = {name: "" for name in PRESET_FIELDS}
+    for name in PRESET_FIELDS:
+        value = getattr(preset, name)
+        if value is not None:
+            values[name] = "\n".join(value) if name == "stop" else text(value)
+    return values
+
+
+def _escape(part: str) -> str:
+    return part.replace("%", "%25").replace(";", "%3B").replace("=", "%3D")
+
+
+def encode_preset(preset: Preset) -> str:
+    """One preset as the value of a `p` parameter (before form encoding)."""
+    parts = [_escape(preset.name or "")]
+    if preset.model is not None:
+        parts.append(f"model={_escape(preset.model)}")
+    for name, value in preset.knobs().items():
+        values = value if name == "stop" else [text(value)]
+        parts.extend(f"{name}={_escape(v)}" for v in values)
+    return ";".join(parts)
+
+
+def encode(system: str | None, prompt: str, samples: int, presets: Sequence[Preset]) -> str:
+    """The query string (without '?') that restores this form on `GET /`."""
+    pairs = [("v", VERSION), ("prompt", prompt)]
+    if system:
+        pairs.append(("system", system))
+    pairs.append(("samples", str(samples)))
+    pairs.extend(("p", encode_preset(p)) for p in presets)
+    # `;`, `=`, `,` and `:` are legal in a query value; leaving them bare keeps links readable.
+    return "&".join(f"{k}={quote_plus(v, safe=';=,:/')}" for k, v in pairs)
+
+
+def decode(query: str | Mapping[str, Sequence[str]]) -> Decoded:
+    """Read a link's query (raw string, or already-parsed lists of values). Never raises."""
+    decoded = Decoded()
+    params = _parse(query, decoded.problems) if isinstance(query, str) else _pairs(query)
+    seen: set[str] = set()
+    presets = 0
+    for key, value in params:
+        if key == "p":
+            presets += 1
+            if presets <= MAX_PRESETS:
+                decoded.presets.append(decode_preset(value, presets, decoded.problems))
+        elif key in seen:
+            decoded.problems.append(f"{_show(key)} appears more than once; the first was kept")
+        else:
+            seen.add(key)
+            _read_param(decoded, key, value)
+    if presets > MAX_PRESETS:
+        decoded.problems.append(
+            f"the link has {presets} presets; only the first {MAX_PRESETS} were read"
+        )
+    if len(decoded.problems) > MAX_PROBLEMS:
+        more = len(decoded.problems) - MAX_PROBLEMS + 1
+        decoded.problems[MAX_PROBLEMS - 1 :] = [f"and {more} more problems"]
+    return decoded
+
+
+def _pairs(query: Mapping[str, Sequence[str]]) -> list[tuple[str, str]]:
+    return [(str(k), str(v)) for k, values in query.items() for v in values]
+
+
+def _parse(query: str, problems: list[str]) -> list[tuple[str, str]]:
+    pairs = []
+    for chunk in query.lstrip("?").split("&"):
+        if not chunk:
+            continue
+        raw_key, _, raw_value = chunk.partition("=")
+        key = unquote_plus(raw_key, errors="replace")
+        what = _NAMES.get(key, f"part {_show(key)}")
+        pairs.append((key, _unescape(raw_value, what, problems, plus=True)))
+    return pairs
+
+
+def _unescape(raw: str, what: str, problems: list[str], plus: bool = False) -> str:
+    """Percent-decode, keeping what is readable and saying what was not."""
+    if _BAD_ESCAPE.search(raw):
+        problems.append(f"{what} has a '%' that is not a valid escape; it was kept as is")
+    raw = raw.replace("+", " ") if plus else raw
+    try:
+        return unquote(raw, errors="strict")
+    except UnicodeDecodeError:
+        problems.append(f"{what} has escapes that are not valid UTF-8; shown as �")
+        return unquote(raw, errors="replace")
+
+
+def _read_param(decoded: Decoded, key: str, value: str) -> None:
+    problems = decoded.problems
+    if key == "v":
+        if value != VERSION:
+            problems.append(
+                f"the link is in format v={_show(value)}, this Knobs reads v={VERSION}; "
+                "what could be read was read"
+            )
+    elif key == "prompt":
+        decoded.prompt = _cut(value, MAX_PROMPT, "the prompt", problems)
+    elif key == "system":
+        decoded.system = _cut(value, MAX_SYSTEM, "the system message", problems) or None
+    elif key == "samples":
+        if _INT.fullmatch(value) and 1 <= int(value) <= 5:
+            decoded.samples = int(value)
+        else:
+            problems.append(f"samples={_show(value)} is not a whole number from 1 to 5; 2 used")
+    else:
+        problems.append(f"unknown part {_show(key)} was ignored")
+
+
+def decode_preset(value: str, number: int, problems: list[str]) -> Preset:
+    """One `p` value; each part that cannot be read is left unset and reported."""
+    parts = value.split(";")
+    if len(parts) > MAX_PARTS:
+        problems.append(f"preset {number}: only the first {MAX_PARTS} settings were read")
+        parts = parts[:MAX_PARTS]
+    fields: dict[str, object] = {}
+    stops: list[str] = []
+    for index, part in enumerate(parts):
+        name, has_value, raw = part.partition("=")
+        if index == 0 and not has_value:
+            name, raw = "name", part  # the first part is the name, unless it says otherwise
+        elif not has_value:
+            problems.append(f"preset {number}: {_show(part)} is not name=value, ignored")
+            continue
+        item = _unescape(raw, f"preset {number}: {name}", problems)
+        if name == "stop":
+            stops.append(item)
+        elif name in fields:
+            problems.append(f"preset {number}: {_show(name)} given twice, the first kept")
+        elif name in _LIMITS or name in KNOB_BY_NAME:
+            fields[name] = _field(name, item, number, problems)
+        else:
+            problems.append(f"preset {number}: unknown setting {_show(name)} ignored")
+    if len(stops) > MAX_STOP_SEQUENCES:
+        problems.append(f"preset {number}: only the first {MAX_STOP_SEQUENCES} stops were kept")
+    fields["stop"] = stops[:MAX_STOP_SEQUENCES] or None
+    return Preset.model_validate({k: v for k, v in fields.items() if v is not None})
+
+
+def _field(name: str, raw: str, number: int, problems: list[str]) -> object:
+    if name in _LIMITS:
+        return _cut(raw, _LIMITS[name], f"preset {number}: {name}", problems)
+    knob = KNOB_BY_NAME[name]
+    pattern = _INT if knob.kind == "int" else _FLOAT
+    if pattern.fullmatch(raw):
+        value = int(raw) if knob.kind == "int" else float(raw)
+        try:
+            Preset.model_validate({name: value})
+            return value
+        except ValidationError:
+            pass
+    kind = "a whole number" if knob.kind == "int" else "a number"
+    problems.append(
+        f"preset {number}: {name}={_show(raw)} is not {kind} {knob.range_text()}, left unset"
+    )
+    return None
+
+
+def _cut(value: str, limit: int, what: str, problems: list[str]) -> str:
+    if len(value) <= limit:
+        return value
+    problems.append(f"{what} was longer than {limit:,} characters and was cut")
+    return value[:limit]
+
+
+def _show(value: str) -> str:
+    """A value for a message: short, and quoted when blank or holding invisible characters."""
+    short = value if len(value) <= 40 else value[:40] + "…"
+    plain = short and short.isprintable() and short.strip() == short
+    return short if plain else repr(short)
