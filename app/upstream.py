@@ -7,10 +7,15 @@ and every failure becomes an `UpstreamError` whose message a person can act on.
 from __future__ import annotations
 
 import asyncio
+import email.utils
+import itertools
 import json
+import logging
+import random
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx2
@@ -23,6 +28,8 @@ from app.settings import Settings
 # the SDK insists on one, and servers that do not check keys ignore it.
 NO_KEY = "not-needed"
 MODELS_CACHE_SECONDS = 60.0
+RETRY_BASE_SECONDS = 0.5
+log = logging.getLogger("knobs.upstream")
 
 
 @dataclass(frozen=True)
@@ -105,9 +112,24 @@ class Upstream:
         model = preset.model or await self.default_model()
         params, extra = request_params(preset)
         try:
+            # One deadline over every attempt and the whole stream: it also ends an endpoint
+            # that drips a byte every few seconds and so never trips a read timeout.
             async with asyncio.timeout(self.settings.request_timeout):
-                async for item in self._stream(model, messages, params, extra):
-                    yield item
+                for attempt in itertools.count():
+                    streamed = False
+                    try:
+                        async for item in self._stream(model, messages, params, extra):
+                            streamed = True
+                            yield item
+                        return
+                    except Exception as error:
+                        # Once text has arrived a retry would show a different answer as
+                        # this one; only failures before the first chunk are retried.
+                        delay = None if streamed else self._retry_delay(error, attempt)
+                        if delay is None:
+                            raise
+                        log.info("retrying %s in %.2f s after %s", model, delay, error)
+                        await asyncio.sleep(delay)
         except UpstreamError:
             raise
         except TimeoutError as error:
@@ -176,6 +198,24 @@ class Upstream:
             model=answered_model,
         )
 
+    def _retry_delay(self, error: Exception, attempt: int) -> float | None:
+        """Seconds to wait before retrying after `error`, or None to give up.
+
+        Rate limits, server errors and connection failures are retried with exponential
+        backoff and jitter; a Retry-After header is honoured up to a bound."""
+        if attempt >= self.settings.upstream_retries:
+            return None
+        if isinstance(error, openai.APIStatusError):
+            if error.status_code != 429 and error.status_code < 500:
+                return None
+            asked = _retry_after(error.response.headers.get("retry-after"))
+            if asked is not None:
+                return min(asked, self.settings.retry_after_max)
+        elif not isinstance(error, openai.APIConnectionError | httpx2.TransportError):
+            return None
+        backoff = RETRY_BASE_SECONDS * 2**attempt
+        return min(backoff * random.uniform(0.5, 1.5), self.settings.retry_after_max)
+
     def _explain(self, error: Exception, what: str) -> str:
         """A message a person can act on, with the key (if any) scrubbed out."""
         where = self.endpoint.base_url
@@ -194,6 +234,21 @@ class Upstream:
     def redact(self, text: str) -> str:
         key = self.endpoint.api_key
         return text.replace(key, "[redacted]") if key else text
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Retry-After as seconds: either a number or an HTTP date."""
+    if not value:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max((when - datetime.now(UTC)).total_seconds(), 0.0)
 
 
 def _status_message(status: int, detail: str, what: str) -> str:

@@ -37,11 +37,14 @@ def fake(fake_server: FakeUpstream) -> Iterator[FakeUpstream]:
 
 
 def settings_for(base_url: str | None, data_dir: Path, **overrides: object) -> Settings:
+    """Settings for a test app. Retries are off unless a test turns them on: error tests
+    then see the error at once instead of after the backoff."""
+    values: dict[str, object] = {"upstream_retries": 0, **overrides}
     return Settings(
         openai_base_url=base_url,
         openai_api_key=SecretStr(CANARY_KEY),
         data_dir=data_dir,
-        **overrides,  # type: ignore[arg-type]
+        **values,  # type: ignore[arg-type]
     )
 
 

@@ -58,6 +58,7 @@ class Behaviour:
     status: int | None = None  # answer with this HTTP error and an OpenAI-style error body
     error_message: str | None = None  # that error's message (else a stock one per status)
     fail_times: int | None = None  # only the first N requests fail (with status, or 500)
+    retry_after: str | None = None  # Retry-After header sent with an error status
     break_after: int | None = None  # drop the connection after N chunks: no finish, no [DONE]
     malformed_after: int | None = None  # send "data: {not json" after N chunks, then go on
     hang: bool = False  # never answer; ends when the client leaves or the server stops
@@ -282,7 +283,8 @@ class FakeUpstream:
                 await _send_json(send, 503, error_body(503, "The fake upstream is stopping."))
             return
         if status is not None:
-            await _send_json(send, status, error_body(status, b.error_message))
+            extra = [(b"retry-after", b.retry_after.encode())] if b.retry_after else []
+            await _send_json(send, status, error_body(status, b.error_message), extra)
             return
         chunks, reason = split_chunks(text), "stop"
         limit = body.get("max_completion_tokens") or body.get("max_tokens")
@@ -333,9 +335,12 @@ async def _send_body(send: Send, data: bytes) -> None:
     await send({"type": "http.response.body", "body": data, "more_body": True})
 
 
-async def _send_json(send: Send, status: int, payload: dict[str, Any]) -> None:
+async def _send_json(
+    send: Send, status: int, payload: dict[str, Any], extra: Sequence[tuple[bytes, bytes]] = ()
+) -> None:
     data = json.dumps(payload).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(data))]
+    headers += list(extra)
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": data})
 
