@@ -2,22 +2,29 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
-from app.deps import UpstreamDep
+from app.deps import StoreDep, UpstreamDep
 from app.fanout import run_comparison
 from app.presets import CompareRequest
-from app.results import Comparison
+from app.saved import SavedComparison, SavedRun
 from app.upstream import UpstreamError
 
 router = APIRouter(prefix="/api", tags=["api"])
 
 
-@router.post("/compare", response_model=Comparison)
-async def compare(request: CompareRequest, upstream: UpstreamDep) -> Comparison:
+@router.post("/compare", response_model=SavedComparison)
+async def compare(
+    body: CompareRequest, request: Request, upstream: UpstreamDep, store: StoreDep
+) -> SavedComparison:
     """Run the prompt under every preset, `samples` times each, and return every answer
-    with its stats and flags. Knobs that are absent or null are not sent to the endpoint."""
-    return await run_comparison(request, upstream)
+    with its stats and flags. Knobs that are absent or null are not sent to the endpoint.
+    The run is saved first: `id` and `url` are its permalink."""
+    comparison = await run_comparison(body, upstream)
+    run = SavedRun.from_comparison(body, comparison, endpoint=upstream.endpoint.name)
+    run_id = await store.save_async(run)
+    url = str(request.url_for("show_run", run_id=run_id))
+    return SavedComparison(**comparison.model_dump(), id=run_id, url=url)
 
 
 @router.get("/models")

@@ -8,6 +8,7 @@ from fastapi import Depends, Request
 
 from app.live import LiveComparisons
 from app.settings import Settings
+from app.store import RunStore
 from app.upstream import Upstream
 
 
@@ -23,6 +24,11 @@ def get_settings_dep(request: Request) -> Settings:
     return request.app.state.settings
 
 
+def get_store(request: Request) -> RunStore:
+    return request.app.state.store
+
+
 UpstreamDep = Annotated[Upstream, Depends(get_upstream)]
+StoreDep = Annotated[RunStore, Depends(get_store)]
 LiveDep = Annotated[LiveComparisons, Depends(get_live)]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]

@@ -34,19 +34,18 @@ class PlaygroundForm:
         return cls(system, prompt, samples, columns=[column_values(p) for p in presets])
 
 
+def text(value: float | int | str) -> str:
+    """A knob value as written in form fields and links: exact, and short for round numbers."""
+    return repr(value).removesuffix(".0") if isinstance(value, float) else str(value)
+
+
 def column_values(preset: Preset) -> dict[str, str]:
     """A preset as the strings its form fields show; unset knobs are empty fields."""
     values = {name: "" for name in PRESET_FIELDS}
     for name in PRESET_FIELDS:
         value = getattr(preset, name)
-        if value is None:
-            continue
-        if name == "stop":
-            values[name] = "\n".join(value)
-        elif isinstance(value, float):
-            values[name] = f"{value:g}"
-        else:
-            values[name] = str(value)
+        if value is not None:
+            values[name] = "\n".join(value) if name == "stop" else text(value)
     return values
 
 

@@ -7,14 +7,18 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app import api, pages, stream
+from app import api, pages, runs, stream
 from app.embedded import EmbeddedServer, find_model_file
+from app.errors import show_not_found
 from app.live import LiveComparisons
 from app.settings import Settings, get_settings
+from app.store import RunStore, default_url
 from app.templating import ROOT
 from app.upstream import Endpoint, Upstream
 from app.validation import explain
@@ -26,6 +30,9 @@ log = logging.getLogger("knobs")
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Connect to the configured endpoint, or start the embedded model and use that."""
     settings: Settings = app.state.settings
+    # The store first: migrations run here, so a database problem stops start-up at once.
+    store = await run_in_threadpool(RunStore, default_url(settings.data_dir))
+    app.state.store = store
     embedded: EmbeddedServer | None = None
     if settings.openai_base_url:
         key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
@@ -47,6 +54,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await app.state.upstream.aclose()
         if embedded:
             await embedded.stop()
+        store.close()
 
 
 async def explain_invalid(request: Request, error: Exception) -> JSONResponse:
@@ -63,9 +71,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings or get_settings()
     app.add_exception_handler(RequestValidationError, explain_invalid)
+    app.add_exception_handler(StarletteHTTPException, show_not_found)
     app.mount("/static", StaticFiles(directory=ROOT / "static"), name="static")
     app.include_router(pages.router)
     app.include_router(stream.router)
+    app.include_router(runs.router)
     app.include_router(api.router)
 
     @app.get("/healthz", include_in_schema=False)

@@ -12,12 +12,23 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from app.deps import LiveDep, UpstreamDep
+from app import sharelink
+from app.deps import LiveDep, StoreDep, UpstreamDep
 from app.fanout import run_comparison
 from app.forms import PlaygroundForm, column_values, read_form, to_request
 from app.live import LiveComparisons
-from app.presets import MAX_PRESETS, Preset, builtin_presets, lint, lint_all, nucleus_preset
-from app.results import Column
+from app.presets import (
+    MAX_PRESETS,
+    CompareRequest,
+    Preset,
+    builtin_presets,
+    lint,
+    lint_all,
+    nucleus_preset,
+)
+from app.results import Column, Comparison
+from app.saved import SavedRun
+from app.store import RunStore
 from app.templating import templates
 from app.upstream import Upstream, UpstreamError
 
@@ -27,14 +38,21 @@ MODELS_WAIT_SECONDS = 3.0
 
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
 async def show_playground(request: Request, upstream: UpstreamDep) -> HTMLResponse:
-    """The playground with the built-in presets."""
-    form = PlaygroundForm.from_presets(builtin_presets())
-    return await render(request, upstream, form)
+    """The playground: the built-in presets, or the form a preset link carries."""
+    query = request.url.query
+    if not query:
+        return await render(request, upstream, PlaygroundForm.from_presets(builtin_presets()))
+    # A link fills the form and nothing more: the person presses Run.
+    link = sharelink.decode(query)
+    form = link.form(builtin_presets())
+    return await render(request, upstream, form, link_problems=link.problems)
 
 
 @router.post("/", response_class=HTMLResponse, include_in_schema=False)
-async def submit_playground(request: Request, upstream: UpstreamDep, live: LiveDep) -> HTMLResponse:
-    """Run the comparison, or add, duplicate or remove a column, as the pressed button says."""
+async def submit_playground(
+    request: Request, upstream: UpstreamDep, live: LiveDep, store: StoreDep
+) -> HTMLResponse:
+    """Run the comparison, edit the columns, or make a link, as the pressed button says."""
     data = await request.form()
     form = read_form(data)
     action = str(data.get("action") or "run")
@@ -42,7 +60,13 @@ async def submit_playground(request: Request, upstream: UpstreamDep, live: LiveD
     if verb == "rerun":
         # Without JavaScript the "rerun" button posts here: double, then run that column.
         index, _, max_tokens = rest.partition("-")
-        return await rerun(request, upstream, live, form, int(index), int(max_tokens))
+        if index.isdigit() and max_tokens.isdigit():
+            return await rerun(request, upstream, live, store, form, int(index), int(max_tokens))
+    if verb == "link":
+        link = "/?" + sharelink.encode_form(form)
+        response = await render(request, upstream, form, share_link=link)
+        response.headers["HX-Push-Url"] = link
+        return response
     if action != "run":
         edit_columns(form, action)
         return await render(request, upstream, form)
@@ -52,23 +76,32 @@ async def submit_playground(request: Request, upstream: UpstreamDep, live: LiveD
     if request.headers.get("HX-Request"):
         return await render(request, upstream, form, live_token=live.add(compare))
     comparison = await run_comparison(compare, upstream)
+    run_id = await store.save_async(
+        SavedRun.from_comparison(compare, comparison, endpoint=upstream.endpoint.name)
+    )
     results = dict(enumerate(comparison.columns))
-    return await render(request, upstream, form, results=results)
+    return await render(request, upstream, form, results=results, run_id=run_id)
 
 
 @router.post("/rerun/{index}/{max_tokens}", response_class=HTMLResponse, include_in_schema=False)
 async def rerun_column(
-    request: Request, upstream: UpstreamDep, live: LiveDep, index: int, max_tokens: int
+    request: Request,
+    upstream: UpstreamDep,
+    live: LiveDep,
+    store: StoreDep,
+    index: int,
+    max_tokens: int,
 ) -> HTMLResponse:
     """Run one column again with a larger max_tokens; htmx swaps in just that column."""
     form = read_form(await request.form())
-    return await rerun(request, upstream, live, form, index, max_tokens)
+    return await rerun(request, upstream, live, store, form, index, max_tokens)
 
 
 async def rerun(
     request: Request,
     upstream: Upstream,
     live: LiveComparisons,
+    store: RunStore,
     form: PlaygroundForm,
     index: int,
     max_tokens: int,
@@ -84,7 +117,11 @@ async def rerun(
         token = live.add(solo, columns=[index])
         return await render(request, upstream, form, live_token=token, solo=index)
     comparison = await run_comparison(solo, upstream)
-    return await render(request, upstream, form, results={index: comparison.columns[0]})
+    run_id = await store.save_async(
+        SavedRun.from_comparison(solo, comparison, endpoint=upstream.endpoint.name)
+    )
+    results = {index: comparison.columns[0]}
+    return await render(request, upstream, form, results=results, run_id=run_id)
 
 
 @router.post("/lint/{index}", response_class=HTMLResponse, include_in_schema=False)
@@ -100,6 +137,13 @@ async def lint_column(request: Request, index: int) -> HTMLResponse:
         "_column_notes.html",
         {"index": index, "errors": errors, "warnings": warnings},
     )
+
+
+async def save_run(
+    store: RunStore, upstream: Upstream, compare: CompareRequest, comparison: Comparison
+) -> str:
+    run = SavedRun.from_comparison(compare, comparison, endpoint=upstream.endpoint.name)
+    return await store.save_async(run)
 
 
 def edit_columns(form: PlaygroundForm, action: str) -> None:
@@ -148,6 +192,7 @@ async def render(
     live_token: str | None = None,
     solo: int | None = None,
     status_code: int = 200,
+    **extra: object,
 ) -> HTMLResponse:
     """The whole page, or for an htmx request only the playground (or the one `solo` column)."""
     models, models_error = await models_or_error(upstream)
@@ -169,6 +214,7 @@ async def render(
         "live_columns": [solo] if solo is not None else list(range(len(form.columns))),
         "solo": solo is not None,
         "endpoint": upstream.endpoint,
+        **extra,
     }
     partial = bool(request.headers.get("HX-Request")) and not request.headers.get(
         "HX-History-Restore-Request"

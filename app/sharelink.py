@@ -2,12 +2,13 @@
 
 The format (`v=1`) is an ordinary query string, one `p` per preset::
 
-    v=1&prompt=Hi&system=Be+brief.&samples=3&p=Deterministic;temperature=0;stop=END&p=;top_p=0.9
+    prompt=Hi&system=Be+brief.&samples=3&p=Deterministic;temperature=0;stop=END&p=top_p=0.9&v=1
 
 A preset is `;`-separated: its name first (possibly empty), then `knob=value` parts in
 KNOBS order, `model=` first and one `stop=` per stop sequence. Inside a part `%`, `;` and
 `=` are percent-escaped once, then the whole query is form-encoded as usual, so any text
 round-trips. Floats use repr, so they come back bit for bit. Unset knobs are left out.
+`v=1` comes last: a link without it was cut short on its way, most likely in its last preset.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from urllib.parse import quote_plus, unquote, unquote_plus
 
 from pydantic import ValidationError
 
-from app.forms import PRESET_FIELDS, PlaygroundForm
+from app.forms import PRESET_FIELDS, PlaygroundForm, column_values, text
 from app.presets import KNOB_BY_NAME, MAX_PRESETS, MAX_STOP_SEQUENCES, Preset
 
 VERSION = "1"
@@ -54,49 +55,56 @@ class Decoded:
         return PlaygroundForm(self.system or "", self.prompt, str(self.samples), columns)
 
 
-def text(value: float | int | str) -> str:
-    """A knob value as written in links and form fields: exact, and short for round numbers."""
-    return repr(value).removesuffix(".0") if isinstance(value, float) else str(value)
-
-
-def column_values(preset: Preset) -> dict[str, str]:
-    """Like forms.column_values, but floats keep every digit so the form restores exactly."""
-    values = {name: "" for name in PRESET_FIELDS}
-    for name in PRESET_FIELDS:
-        value = getattr(preset, name)
-        if value is not None:
-            values[name] = "\n".join(value) if name == "stop" else text(value)
-    return values
-
-
 def _escape(part: str) -> str:
     return part.replace("%", "%25").replace(";", "%3B").replace("=", "%3D")
 
 
+def _preset_value(name: str, fields: list[tuple[str, str]]) -> str:
+    return ";".join([_escape(name), *(f"{key}={_escape(value)}" for key, value in fields)])
+
+
 def encode_preset(preset: Preset) -> str:
     """One preset as the value of a `p` parameter (before form encoding)."""
-    parts = [_escape(preset.name or "")]
-    if preset.model is not None:
-        parts.append(f"model={_escape(preset.model)}")
+    fields = [("model", preset.model)] if preset.model is not None else []
     for name, value in preset.knobs().items():
-        values = value if name == "stop" else [text(value)]
-        parts.extend(f"{name}={_escape(v)}" for v in values)
-    return ";".join(parts)
+        fields += [(name, s) for s in value] if name == "stop" else [(name, text(value))]
+    return _preset_value(preset.name or "", fields)
 
 
 def encode(system: str | None, prompt: str, samples: int, presets: Sequence[Preset]) -> str:
     """The query string (without '?') that restores this form on `GET /`."""
-    pairs = [("v", VERSION), ("prompt", prompt)]
+    return _query(system, prompt, str(samples), [encode_preset(p) for p in presets])
+
+
+def encode_form(form: PlaygroundForm) -> str:
+    """The link for a form as typed, mistakes included: opening it names each one."""
+    presets = []
+    for values in form.columns:
+        fields = []
+        for name in PRESET_FIELDS[1:]:
+            raw = values.get(name, "")
+            if name == "stop":
+                fields += [(name, line) for line in raw.splitlines() if line]
+            elif raw.strip():
+                fields.append((name, raw.strip()))
+        presets.append(_preset_value(values.get("name", "").strip(), fields))
+    return _query(form.system, form.prompt, form.samples, presets)
+
+
+def _query(system: str | None, prompt: str, samples: str, presets: list[str]) -> str:
+    pairs = [("prompt", prompt)]
     if system:
         pairs.append(("system", system))
-    pairs.append(("samples", str(samples)))
-    pairs.extend(("p", encode_preset(p)) for p in presets)
+    pairs.append(("samples", samples))
+    pairs.extend(("p", p) for p in presets)
+    pairs.append(("v", VERSION))
     # `;`, `=`, `,` and `:` are legal in a query value; leaving them bare keeps links readable.
     return "&".join(f"{k}={quote_plus(v, safe=';=,:/')}" for k, v in pairs)
 
 
 def decode(query: str | Mapping[str, Sequence[str]]) -> Decoded:
-    """Read a link's query (raw string, or already-parsed lists of values). Never raises."""
+    """Read a link's query: the raw string (best: bad escapes are caught), parse_qs's lists,
+    or Starlette's QueryParams. Never raises."""
     decoded = Decoded()
     params = _parse(query, decoded.problems) if isinstance(query, str) else _pairs(query)
     seen: set[str] = set()
@@ -111,6 +119,11 @@ def decode(query: str | Mapping[str, Sequence[str]]) -> Decoded:
         else:
             seen.add(key)
             _read_param(decoded, key, value)
+    if params and "v" not in seen:
+        decoded.problems.append(
+            f"the link does not end with v={VERSION}, so it may have been cut short: "
+            "check the prompt and the last preset"
+        )
     if presets > MAX_PRESETS:
         decoded.problems.append(
             f"the link has {presets} presets; only the first {MAX_PRESETS} were read"
@@ -122,7 +135,14 @@ def decode(query: str | Mapping[str, Sequence[str]]) -> Decoded:
 
 
 def _pairs(query: Mapping[str, Sequence[str]]) -> list[tuple[str, str]]:
-    return [(str(k), str(v)) for k, values in query.items() for v in values]
+    multi_items = getattr(query, "multi_items", None)  # Starlette's QueryParams: every value
+    if multi_items is not None:
+        return [(str(k), str(v)) for k, v in multi_items()]
+    return [
+        (str(k), str(v))
+        for k, values in query.items()
+        for v in ([values] if isinstance(values, str) else values)
+    ]
 
 
 def _parse(query: str, problems: list[str]) -> list[tuple[str, str]]:

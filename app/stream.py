@@ -15,8 +15,9 @@ from fastapi import APIRouter
 from fastapi.responses import Response, StreamingResponse
 from markupsafe import escape
 
-from app.deps import LiveDep, UpstreamDep
+from app.deps import LiveDep, StoreDep, UpstreamDep
 from app.fanout import ColumnDone, ComparisonDone, Delta, Idle, stream_comparison
+from app.saved import SavedRun
 from app.templating import templates
 
 router = APIRouter()
@@ -39,7 +40,9 @@ def render(name: str, **context: object) -> str:
 
 
 @router.get("/compare/{token}/events", include_in_schema=False)
-async def stream_events(token: str, live: LiveDep, upstream: UpstreamDep) -> StreamingResponse:
+async def stream_events(
+    token: str, live: LiveDep, upstream: UpstreamDep, store: StoreDep
+) -> StreamingResponse:
     """Stream one page-started comparison to the tab that started it."""
     comparison = live.claim(token)
 
@@ -75,14 +78,22 @@ async def stream_events(token: str, live: LiveDep, upstream: UpstreamDep) -> Str
                     yield frame(f"c-{index}", html)
                 elif isinstance(event, ComparisonDone):
                     seconds = time.perf_counter() - started
+                    run = SavedRun.from_comparison(
+                        comparison.request,
+                        event.result,
+                        stopped=event.stopped,
+                        endpoint=upstream.endpoint.name,
+                    )
+                    run_id = await store.save_async(run)
                     message = (
                         f"Stopped after {seconds:.1f} s."
                         if event.stopped
                         else f"Finished in {seconds:.1f} s."
                     )
-                    yield frame(
-                        "done", render("_status.html", message=message, stopped=event.stopped)
+                    status = render(
+                        "_status.html", message=message, stopped=event.stopped, run_id=run_id
                     )
+                    yield frame("done", status)
         finally:
             # Closing the comparison closes every upstream request it still has open.
             await stream.aclose()

@@ -24,3 +24,23 @@ function showStatus(message) {
   line.textContent = message;
   status.replaceChildren(line);
 }
+
+// "Copy link": put the text on the clipboard. The link stays on the page, selected, in
+// case the clipboard is not available (plain http on another host, say).
+document.addEventListener("click", (event) => {
+  const button = event.target.closest("[data-copy]");
+  if (button) copy(button.dataset.copy, button);
+});
+document.addEventListener("htmx:afterSettle", () => {
+  const field = document.querySelector("[data-copy-now]");
+  if (field) copy(field.value, field);
+});
+
+function copy(text, element) {
+  if (element instanceof HTMLInputElement) element.select();
+  if (!navigator.clipboard) return;
+  navigator.clipboard.writeText(text).then(
+    () => element.classList.add("copied"),
+    () => {},
+  );
+}

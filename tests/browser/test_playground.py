@@ -116,3 +116,34 @@ def test_leaving_the_page_closes_the_upstream_requests(page: Page, live_server, 
     page.goto("about:blank")
     wait_idle(fake, seconds=3)
     assert fake.in_flight == 0
+
+
+def test_preset_link_and_permalink_round_trip(page: Page, live_server, fake: FakeUpstream):
+    page.goto(live_server.url)
+    page.fill("textarea[name=prompt]", "Share me ✓")
+    page.fill("input[name='p-1-top_k']", "40")
+    page.fill("textarea[name='p-2-stop']", "END")
+    page.get_by_role("button", name="Copy link").click()
+    link = page.locator("input.share-link")
+    expect(link).to_be_visible()
+    url = link.input_value()
+    assert url.startswith(live_server.url + "/?")
+    assert page.url == url  # the address bar holds the link too
+
+    fresh = page.context.new_page()
+    fresh.goto(url)
+    expect(fresh.locator("textarea[name=prompt]")).to_have_value("Share me ✓")
+    expect(fresh.locator("input[name='p-1-top_k']")).to_have_value("40")
+    expect(fresh.locator("textarea[name='p-2-stop']")).to_have_value("END")
+    expect(fresh.locator("input[name='p-0-temperature']")).to_have_value("0")
+    assert fake.requests == []  # a link never runs anything by itself
+
+    fresh.get_by_role("button", name="Run").click()
+    expect(fresh.locator("#status")).to_contain_text("Finished", timeout=10_000)
+    fresh.get_by_role("link", name="Saved run").click()
+    expect(fresh.locator(".run-meta")).to_contain_text("Saved run")
+    expect(fresh.locator("pre.text").first).to_contain_text("Share me ✓")
+    fresh.get_by_role("link", name="Open in playground").click()
+    expect(fresh.locator("textarea[name=prompt]")).to_have_value("Share me ✓")
+    expect(fresh.locator("input[name='p-1-top_k']")).to_have_value("40")
+    fresh.close()

@@ -1,0 +1,192 @@
+"""A saved run as CSV (one row per preset x sample) and as a Markdown table for issues.
+
+CSV: empty cells are unset values; booleans are `true`/`false`; the stop list is JSON so
+newlines in it stay visible. Text cells that a spreadsheet would run as a formula (they
+start with = + - @, a tab or a carriage return) get a leading `'`, the usual guard.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import Any
+
+from app.flags import Flags, group_identical
+from app.forms import text as knob_text
+from app.presets import KNOBS, Preset
+from app.results import Column, Sample
+from app.saved import SavedRun, excerpt
+
+FLAG_FIELDS = tuple(Flags.model_fields)
+SAMPLE_FIELDS = (
+    "sample",
+    "text",
+    "finish_reason",
+    "prompt_tokens",
+    "completion_tokens",
+    "ttft_ms",
+    "latency_ms",
+    "tokens_per_second",
+    "system_fingerprint",
+    "response_model",
+    "error",
+    "incomplete",
+)
+CSV_FIELDS = (
+    "run_id",
+    "column",
+    "preset",
+    "model",
+    *(k.name for k in KNOBS),
+    *SAMPLE_FIELDS,
+    *FLAG_FIELDS,
+)
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# Order matters: backslashes first and `&` before the entities, so nothing is escaped twice.
+_MD_ESCAPES = (
+    ("\\", "\\\\"),
+    ("|", "\\|"),
+    ("&", "&amp;"),
+    ("<", "&lt;"),
+    (">", "&gt;"),
+    ("\n", "<br>"),
+)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float | int):
+        return knob_text(value)
+    if isinstance(value, list):
+        return json.dumps(value, ensure_ascii=False)
+    text = str(value)
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
+def _csv_row(run: SavedRun, index: int, column: Column, number: int, sample: Sample) -> list[str]:
+    values: list[Any] = [run.id, index + 1, column.preset.title(index), column.preset.model]
+    values += [getattr(column.preset, k.name) for k in KNOBS]
+    usage = sample.usage
+    values += [
+        number + 1,
+        sample.text,
+        sample.finish_reason,
+        usage.prompt_tokens,
+        usage.completion_tokens,
+        sample.ttft_ms,
+        sample.latency_ms,
+        sample.tokens_per_second,
+        sample.system_fingerprint,
+        sample.model,
+        sample.error,
+        sample.incomplete,
+    ]
+    values += [getattr(column.flags, name) for name in FLAG_FIELDS]
+    return [_cell(v) for v in values]
+
+
+def to_csv(run: SavedRun) -> str:
+    """One row per preset x sample: every knob, stat and flag as its own column."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(CSV_FIELDS)
+    for index, column in enumerate(run.columns):
+        for number, sample in enumerate(column.samples):
+            writer.writerow(_csv_row(run, index, column, number, sample))
+    return out.getvalue()
+
+
+def md_cell(value: str) -> str:
+    """Text for a Markdown table cell, shown literally: pipes, HTML and newlines escaped."""
+    value = value.replace("\r\n", "\n").replace("\r", "\n")
+    for raw, escaped in _MD_ESCAPES:
+        value = value.replace(raw, escaped)
+    return value
+
+
+def _fence(value: str) -> str:
+    """A fenced block longer than any run of backticks inside, so nothing breaks out."""
+    ticks = 3
+    while "`" * ticks in value:
+        ticks += 1
+    return f"{'`' * ticks}text\n{value}\n{'`' * ticks}"
+
+
+def settings_text(preset: Preset) -> str:
+    parts = [f"model={preset.model}"] if preset.model else []
+    for name, value in preset.knobs().items():
+        shown = json.dumps(value, ensure_ascii=False) if name == "stop" else knob_text(value)
+        parts.append(f"{name}={shown}")
+    return ", ".join(parts) or "endpoint defaults"
+
+
+def flags_text(column: Column) -> str:
+    flags = column.flags
+    answered = sum(s.error is None for s in column.samples)
+    found = []
+    if flags.truncated:
+        cut = sum(s.finish_reason == "length" for s in column.samples)
+        found.append(f"truncated {cut}/{len(column.samples)}")
+    if flags.nondeterministic:
+        kind = "nondeterministic"
+        kind = f"unexpectedly {kind}" if flags.expected_deterministic else kind
+        found.append(f"{kind}: {flags.distinct} distinct of {answered}")
+    elif answered > 1:
+        found.append(f"repeatable: {answered} identical")
+    if flags.fingerprint_drift:
+        found.append("fingerprint drift")
+    return ", ".join(found) or "–"
+
+
+def stats_text(number: int, sample: Sample) -> str:
+    """`#2 stop · 12/40 tok · TTFT 85 ms · 1.20 s · 33.3 tok/s`, unknowns left out."""
+    usage = sample.usage
+    parts = [f"#{number + 1} {sample.finish_reason or 'no finish'}"]
+    if usage.completion_tokens is not None:
+        parts.append(f"{usage.prompt_tokens or '?'}/{usage.completion_tokens} tok")
+    if sample.ttft_ms is not None:
+        parts.append(f"TTFT {sample.ttft_ms:.0f} ms")
+    if sample.latency_ms is not None:
+        parts.append(f"{sample.latency_ms / 1000:.2f} s")
+    if sample.tokens_per_second is not None:
+        parts.append(f"{sample.tokens_per_second} tok/s")
+    return " · ".join(parts)
+
+
+def _answers(column: Column) -> list[tuple[str, list[int]]]:
+    """Each distinct answer with the samples that gave it; a failure stands alone."""
+    keys = [s.text if s.error is None else f"\0failed-{i}" for i, s in enumerate(column.samples)]
+    return [(column.samples[ix[0]].text, ix) for _, ix in group_identical(keys)]
+
+
+def to_markdown(run: SavedRun, url: str | None = None) -> str:
+    """A heading, the prompt, and a table: one row per preset x distinct answer."""
+    lines = [f"# Knobs run: {md_cell(excerpt(run.prompt, 80))}", ""]
+    about = f"{run.created_at} · {run.samples} sample(s) per preset"
+    about += f" · endpoint {md_cell(run.endpoint)}" if run.endpoint else ""
+    about += f" · [permalink]({url})" if url else ""
+    lines += [about, ""]
+    if run.system:
+        lines += ["System:", "", _fence(run.system), ""]
+    lines += ["Prompt:", "", _fence(run.prompt), ""]
+    if run.stopped:
+        lines += ["_Stopped before every answer was complete._", ""]
+    lines += [
+        "| Preset | Settings | Flags | Samples | Answer | Stats |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for index, column in enumerate(run.columns):
+        head = [column.preset.title(index), settings_text(column.preset), flags_text(column)]
+        for answer, indexes in _answers(column):
+            first = column.samples[indexes[0]]
+            shown = f"**failed:** {md_cell(first.error)}" if first.error else ""
+            shown += (" " if shown and answer else "") + md_cell(answer)
+            stats = "<br>".join(md_cell(stats_text(i, column.samples[i])) for i in indexes)
+            which = ", ".join(str(i + 1) for i in indexes)
+            cells = [md_cell(h) for h in head] + [which, shown or "_(empty)_", stats]
+            lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"

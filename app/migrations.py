@@ -1,0 +1,98 @@
+"""Versioned schema migrations: an ordered list of functions, each applied once, in order.
+
+`_knobs_migrations` records the ones that ran. New releases append a function here and
+never edit one that has shipped: old databases are upgraded in place at start-up. The DDL
+is SQLAlchemy Core or standard SQL, so it runs on SQLite and PostgreSQL alike. Migrations
+read stored JSON as plain dicts, never through today's models, which may have moved on.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+Migration = Callable[[Connection], None]
+MIGRATIONS: list[Migration] = []
+
+_applied = sa.Table(
+    "_knobs_migrations",
+    sa.MetaData(),
+    sa.Column("name", sa.String(100), primary_key=True),
+    sa.Column("applied_at", sa.String(40), nullable=False),
+)
+
+
+def migration(function: Migration) -> Migration:
+    MIGRATIONS.append(function)
+    return function
+
+
+def applied(engine: Engine) -> list[str]:
+    """Names of the migrations this database has had, in the order they ran."""
+    with engine.connect() as conn:
+        if not sa.inspect(conn).has_table(_applied.name):
+            return []
+        return list(conn.scalars(sa.select(_applied.c.name).order_by(_applied.c.name)))
+
+
+def migrate(engine: Engine, upto: int | None = None) -> list[str]:
+    """Apply pending migrations (the first `upto` only, for tests) in one transaction."""
+    ran = []
+    # IMMEDIATE on SQLite: two processes starting at once take turns instead of both
+    # reading "nothing applied" and colliding; other databases ignore the option.
+    with engine.execution_options(knobs_begin="IMMEDIATE").begin() as conn:
+        _applied.create(conn, checkfirst=True)
+        done = set(conn.scalars(sa.select(_applied.c.name)))
+        for function in MIGRATIONS[:upto]:
+            if function.__name__ in done:
+                continue
+            function(conn)
+            now = datetime.now(UTC).isoformat(timespec="microseconds")
+            conn.execute(sa.insert(_applied).values(name=function.__name__, applied_at=now))
+            ran.append(function.__name__)
+    return ran
+
+
+@migration
+def m001_runs(conn: Connection) -> None:
+    """Saved runs: the whole run as JSON, plus the columns the history page lists."""
+    runs = sa.Table(
+        "runs",
+        sa.MetaData(),
+        # Newest first follows insertion order, whatever the clocks of several replicas say.
+        sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("id", sa.String(64), nullable=False, unique=True),
+        sa.Column("created_at", sa.String(40), nullable=False, index=True),
+        sa.Column("prompt_excerpt", sa.Text, nullable=False),
+        sa.Column("preset_names", sa.Text, nullable=False),
+        sa.Column("models", sa.Text, nullable=False),
+        sa.Column("samples", sa.Integer, nullable=False),
+        sa.Column("truncated", sa.Integer, nullable=False),
+        sa.Column("nondeterministic", sa.Integer, nullable=False),
+        sa.Column("unexpected", sa.Integer, nullable=False),
+        sa.Column("drift", sa.Integer, nullable=False),
+        sa.Column("stopped", sa.Boolean, nullable=False),
+        sa.Column("body", sa.Text, nullable=False),
+    )
+    runs.create(conn)
+
+
+@migration
+def m002_failed_samples(conn: Connection) -> None:
+    """Count failed samples per run, so the history can show them; existing runs backfilled."""
+    conn.execute(sa.text("ALTER TABLE runs ADD COLUMN failed INTEGER NOT NULL DEFAULT 0"))
+    runs = sa.table("runs", sa.column("id"), sa.column("body"), sa.column("failed"))
+    for run_id in list(conn.scalars(sa.select(runs.c.id))):
+        body = json.loads(conn.scalar(sa.select(runs.c.body).where(runs.c.id == run_id)) or "{}")
+        failed = sum(
+            1
+            for column in body.get("columns", [])
+            for sample in column.get("samples", [])
+            if sample.get("error") is not None
+        )
+        if failed:
+            conn.execute(sa.update(runs).where(runs.c.id == run_id).values(failed=failed))

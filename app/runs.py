@@ -1,0 +1,168 @@
+"""Saved runs: the permalink page, its exports, the history and deleting, HTML and JSON.
+
+The routes are plain functions: FastAPI runs them in its thread pool, where the store's
+synchronous calls belong.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+
+from app import exports, sharelink
+from app.deps import StoreDep
+from app.errors import NO_RUN, not_found_page
+from app.forms import text
+from app.presets import KNOBS
+from app.saved import SavedRun, excerpt
+from app.templating import templates
+
+router = APIRouter()
+PER_PAGE = 25
+_NO_SNIFF = {"X-Content-Type-Options": "nosniff"}
+
+
+def when(iso: str) -> str:
+    """`2025-01-31 14:05 UTC` from a stored UTC timestamp."""
+    try:
+        return datetime.fromisoformat(iso).strftime("%Y-%m-%d %H:%M UTC")
+    except ValueError:
+        return iso
+
+
+def playground_link(run: SavedRun) -> str:
+    """`/?…`: the playground with this run's prompt and presets, not yet run."""
+    presets = [c.preset for c in run.columns]
+    return "/?" + sharelink.encode(run.system, run.prompt, run.samples, presets)
+
+
+def _page(request: Request, name: str, context: dict[str, Any]) -> HTMLResponse:
+    upstream = getattr(request.app.state, "upstream", None)
+    context.setdefault("endpoint", upstream.endpoint if upstream else None)
+    return templates.TemplateResponse(request, name, context)
+
+
+def _settings(run: SavedRun) -> list[list[tuple[str, str]]]:
+    """Each column's knobs as shown read-only: every knob, `unset` where it was not sent."""
+    shown = []
+    for column in run.columns:
+        rows = [("model", column.preset.model or "endpoint default")]
+        for knob in KNOBS:
+            value = getattr(column.preset, knob.name)
+            if value is None:
+                rows.append((knob.name, "unset"))
+            elif knob.kind == "stop":
+                rows.append((knob.name, " · ".join(repr(s) for s in value)))
+            else:
+                rows.append((knob.name, text(value)))
+        shown.append(rows)
+    return shown
+
+
+def _export(run: SavedRun, body: str, media_type: str, suffix: str) -> Response:
+    disposition = f'inline; filename="knobs-{run.id}.{suffix}"'
+    headers = {**_NO_SNIFF, "Content-Disposition": disposition}
+    return Response(body, media_type=media_type, headers=headers)
+
+
+@router.get("/r/{run_id}.json", include_in_schema=False)
+def export_json(run_id: str, store: StoreDep) -> JSONResponse:
+    """The run as JSON, the same shape as `GET /api/runs/{id}`."""
+    run = store.get(run_id)
+    if run is None:
+        return JSONResponse({"detail": NO_RUN}, status_code=404)
+    return JSONResponse(run.model_dump(mode="json"), headers=_NO_SNIFF)
+
+
+@router.get("/r/{run_id}.csv", include_in_schema=False)
+def export_csv(request: Request, run_id: str, store: StoreDep) -> Response:
+    """One row per preset x sample, every knob, stat and flag a column."""
+    run = store.get(run_id)
+    if run is None:
+        return not_found_page(request)
+    return _export(run, exports.to_csv(run), "text/csv; charset=utf-8", "csv")
+
+
+@router.get("/r/{run_id}.md", include_in_schema=False)
+def export_markdown(request: Request, run_id: str, store: StoreDep) -> Response:
+    """A Markdown table to paste into an issue; served as plain text so it shows in the tab."""
+    run = store.get(run_id)
+    if run is None:
+        return not_found_page(request)
+    url = str(request.url_for("show_run", run_id=run.id))
+    return _export(run, exports.to_markdown(run, url), "text/plain; charset=utf-8", "md")
+
+
+@router.get("/r/{run_id}", response_class=HTMLResponse, include_in_schema=False)
+def show_run(request: Request, run_id: str, store: StoreDep) -> Response:
+    """A saved run, read-only, laid out like the playground's results."""
+    run = store.get(run_id)
+    if run is None:
+        return not_found_page(request)
+    context = {
+        "run": run,
+        "title": excerpt(run.prompt, 60),
+        "created": when(run.created_at),
+        "settings": _settings(run),
+        "playground_url": playground_link(run),
+        "permalink": str(request.url_for("show_run", run_id=run.id)),
+        "read_only": True,
+    }
+    return _page(request, "run.html", context)
+
+
+@router.get("/r/{run_id}/delete", response_class=HTMLResponse, include_in_schema=False)
+def confirm_delete(request: Request, run_id: str, store: StoreDep) -> Response:
+    """Ask before deleting: the step that works without JavaScript."""
+    run = store.get(run_id)
+    if run is None:
+        return not_found_page(request)
+    context = {"run": run, "title": excerpt(run.prompt, 80), "created": when(run.created_at)}
+    return _page(request, "delete_run.html", context)
+
+
+@router.post("/r/{run_id}/delete", include_in_schema=False)
+def delete_run(request: Request, run_id: str, store: StoreDep) -> Response:
+    """Delete, then back to the history; for htmx an empty answer that removes the row."""
+    deleted = store.delete(run_id)
+    if request.headers.get("HX-Request"):
+        return Response(status_code=200)
+    if not deleted:
+        return not_found_page(request)
+    return RedirectResponse("/runs", status_code=303)
+
+
+@router.get("/runs", response_class=HTMLResponse, include_in_schema=False)
+def list_runs(request: Request, store: StoreDep, page: str = "1") -> HTMLResponse:
+    """Saved runs, newest first, a page at a time."""
+    number = int(page) if page.isascii() and page.isdigit() and len(page) < 10 else 1
+    runs, total = store.list_runs(max(number, 1), PER_PAGE)
+    pages = max(1, -(-total // PER_PAGE))
+    context = {
+        "runs": runs,
+        "times": [when(r.created_at) for r in runs],
+        "total": total,
+        "page": max(number, 1),
+        "pages": pages,
+    }
+    return _page(request, "runs.html", context)
+
+
+@router.get("/api/runs/{run_id}", response_model=SavedRun, tags=["api"])
+def get_run(run_id: str, store: StoreDep) -> SavedRun:
+    """A saved run: prompt, presets as sent, every sample with its stats, flags and time."""
+    run = store.get(run_id)
+    if run is None:
+        raise HTTPException(404, detail=NO_RUN)
+    return run
+
+
+@router.delete("/api/runs/{run_id}", status_code=204, tags=["api"])
+def delete_run_api(run_id: str, store: StoreDep) -> Response:
+    """Delete a saved run. 404 when there is none by that id."""
+    if not store.delete(run_id):
+        raise HTTPException(404, detail=NO_RUN)
+    return Response(status_code=204)

@@ -1,0 +1,97 @@
+"""Saves acknowledged by a server killed with SIGKILL mid-stream are all there afterwards."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from app.store import RunStore, default_url
+
+ROOT = Path(__file__).resolve().parent.parent
+SAVES = 400
+KILL_AFTER = 100  # acknowledged saves before the kill; the rest are still being sent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until_up(url: str, server: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"the test server exited:\n{log.read_text()}")
+        try:
+            with urllib.request.urlopen(f"{url}/healthz", timeout=1) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"the test server did not start:\n{log.read_text()}")
+
+
+def test_acknowledged_runs_survive_sigkill(tmp_path: Path):
+    url = default_url(tmp_path)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    log = tmp_path / "server.log"
+    command = [sys.executable, "-m", "uvicorn", "tests.durability_app:app"]
+    command += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
+    env = {**os.environ, "KNOBS_TEST_DATABASE_URL": url}
+    acknowledged: dict[str, str] = {}
+    lock = threading.Lock()
+    enough = threading.Event()
+
+    def save(number: int) -> None:
+        request = urllib.request.Request(f"{base}/save?number={number}", method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                run_id = json.load(response)["id"]
+        except (OSError, http.client.HTTPException, ValueError):
+            return  # not acknowledged: the server died first, so nothing is promised
+        with lock:
+            acknowledged[run_id] = f"run {number}"
+            if len(acknowledged) >= KILL_AFTER:
+                enough.set()
+
+    with log.open("wb") as output:
+        server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=output, stderr=output)
+        try:
+            wait_until_up(base, server, log)
+            with ThreadPoolExecutor(16) as pool:
+                for number in range(SAVES):
+                    pool.submit(save, number)
+                assert enough.wait(30), "too few saves were acknowledged"
+                os.kill(server.pid, signal.SIGKILL)
+                killed_at = len(acknowledged)
+        finally:
+            server.kill()
+            server.wait(10)
+    assert server.returncode == -signal.SIGKILL
+    assert len(acknowledged) >= KILL_AFTER
+    assert killed_at < SAVES  # the kill came while saves were still arriving
+
+    store = RunStore(url)  # reopening recovers the write-ahead log, then migrates (a no-op)
+    try:
+        for run_id, prompt in acknowledged.items():
+            run = store.get(run_id)
+            assert run is not None, f"acknowledged run {run_id} was lost"
+            assert run.prompt == prompt
+        with store.engine.connect() as conn:
+            assert conn.execute(sa.text("PRAGMA integrity_check")).scalar() == "ok"
+    finally:
+        store.close()
