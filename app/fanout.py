@@ -68,7 +68,7 @@ async def _run_sample(
     request: CompareRequest,
     column: int,
     sample: int,
-    queue: asyncio.Queue[Delta | SampleDone],
+    queue: asyncio.Queue[Message],
 ) -> None:
     """One request; reports deltas and exactly one SampleDone unless cancelled."""
     preset = request.presets[column]
@@ -150,6 +150,24 @@ def _column(
     )
 
 
+class _StopPressed:
+    """Put on the queue when `stop` is set, so the loop below only ever awaits the queue."""
+
+
+Message = Delta | SampleDone | Idle | _StopPressed
+
+
+async def _relay_stop(stop: asyncio.Event, queue: asyncio.Queue[Message]) -> None:
+    await stop.wait()
+    queue.put_nowait(_StopPressed())
+
+
+async def _tick(every: float, queue: asyncio.Queue[Message]) -> None:
+    while True:
+        await asyncio.sleep(every)
+        queue.put_nowait(Idle())
+
+
 async def stream_comparison(
     request: CompareRequest,
     upstream: Upstream,
@@ -157,8 +175,10 @@ async def stream_comparison(
     idle_every: float | None = None,
 ) -> AsyncGenerator[Event, None]:
     """Start every request at once and yield events until all have finished or `stop` is set.
-    With `idle_every`, an `Idle` event is yielded after that many seconds without news."""
-    queue: asyncio.Queue[Delta | SampleDone] = asyncio.Queue()
+    With `idle_every`, an `Idle` event is also yielded that often."""
+    # One queue, awaited plainly: a future per event (asyncio.wait on queue and stop) cost
+    # more than parsing the chunk itself once two dozen streams run at once.
+    queue: asyncio.Queue[Message] = asyncio.Queue()
     n_columns, n_samples = len(request.presets), request.samples
     warnings = lint_all(request.presets)
     tasks = [
@@ -166,42 +186,32 @@ async def stream_comparison(
         for c in range(n_columns)
         for s in range(n_samples)
     ]
+    helpers = [asyncio.create_task(_relay_stop(stop, queue))] if stop else []
+    if idle_every:
+        helpers.append(asyncio.create_task(_tick(idle_every, queue)))
     results: list[list[Sample | None]] = [[None] * n_samples for _ in range(n_columns)]
     partial: dict[tuple[int, int], list[str]] = {}
     columns: list[Column | None] = [None] * n_columns
-    stop_wait = asyncio.ensure_future(stop.wait()) if stop else None
     stopped = False
     try:
         remaining = len(tasks)
         while remaining:
-            getter = asyncio.ensure_future(queue.get())
-            waiting = {getter, stop_wait} if stop_wait else {getter}
-            done, _ = await asyncio.wait(
-                waiting, timeout=idle_every, return_when=asyncio.FIRST_COMPLETED
-            )
-            if not done:
-                getter.cancel()
-                yield Idle()
-                continue
-            if getter not in done:
-                getter.cancel()
+            event = await queue.get()
+            if isinstance(event, _StopPressed):
                 stopped = True
                 break
-            event = getter.result()
-            if isinstance(event, Delta):
-                partial.setdefault((event.column, event.sample), []).append(event.text)
+            if isinstance(event, Idle | Delta):
+                if isinstance(event, Delta):
+                    partial.setdefault((event.column, event.sample), []).append(event.text)
                 yield event
                 continue
             remaining -= 1
             results[event.column][event.sample] = event.result
             yield event
-            column_samples = results[event.column]
-            if all(column_samples):
-                samples = [s for s in column_samples if s]
-                columns[event.column] = _column(
-                    request, event.column, samples, warnings[event.column]
-                )
-                yield ColumnDone(event.column, columns[event.column])  # type: ignore[arg-type]
+            column = _finish_column(request, event.column, results, warnings)
+            if column is not None:
+                columns[event.column] = column
+                yield ColumnDone(event.column, column)
         if stopped:
             await _cancel(tasks)
             for c in range(n_columns):
@@ -210,23 +220,33 @@ async def stream_comparison(
                 for s in range(n_samples):
                     if results[c][s] is None:
                         text = "".join(partial.get((c, s), []))
-                        results[c][s] = Sample(text=text, error=STOPPED, incomplete=True)
-                        yield SampleDone(c, s, results[c][s])  # type: ignore[arg-type]
-                samples = [s for s in results[c] if s]
-                columns[c] = _column(request, c, samples, warnings[c])
-                yield ColumnDone(c, columns[c])  # type: ignore[arg-type]
-        comparison = Comparison(
-            system=request.system,
-            prompt=request.prompt,
-            columns=[c for c in columns if c is not None],
-        )
+                        sample = Sample(text=text, error=STOPPED, incomplete=True)
+                        results[c][s] = sample
+                        yield SampleDone(c, s, sample)
+                column = _finish_column(request, c, results, warnings)
+                assert column is not None  # every sample has a result now
+                columns[c] = column
+                yield ColumnDone(c, column)
+        finished = [c for c in columns if c is not None]
+        comparison = Comparison(system=request.system, prompt=request.prompt, columns=finished)
         yield ComparisonDone(comparison, stopped)
     finally:
         # Reached on normal end, on Stop, and when the consumer goes away (aclose/cancel):
         # no upstream request outlives the comparison.
-        if stop_wait:
-            stop_wait.cancel()
-        await _cancel(tasks)
+        await _cancel(tasks + helpers)
+
+
+def _finish_column(
+    request: CompareRequest,
+    index: int,
+    results: list[list[Sample | None]],
+    warnings: list[list[str]],
+) -> Column | None:
+    """The column with its flags once all its samples are in, else None."""
+    samples = [s for s in results[index] if s is not None]
+    if len(samples) < len(results[index]):
+        return None
+    return _column(request, index, samples, warnings[index])
 
 
 async def _cancel(tasks: list[asyncio.Task[None]]) -> None:

@@ -161,13 +161,17 @@ class Upstream:
         )
         finish_reason = fingerprint = answered_model = None
         usage: dict[str, Any] = {}
+        done = False
         async with request as response:
             async for line in response.iter_lines():
-                if not line.startswith("data:"):
+                # After [DONE], read on to the end of the body: a response left unread
+                # closes its connection, and every request would pay a new handshake.
+                if done or not line.startswith("data:"):
                     continue
                 data = line[5:].strip()
                 if data == "[DONE]":
-                    break
+                    done = True
+                    continue
                 try:
                     event = json.loads(data)
                 except json.JSONDecodeError as error:
