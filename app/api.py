@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, HTTPException, Request
 
-from app.deps import StoreDep, UpstreamDep
+from app.caps import over_caps
+from app.deps import SettingsDep, StoreDep, UpstreamDep
 from app.fanout import run_comparison
 from app.presets import CompareRequest
 from app.saved import SavedComparison, SavedRun
@@ -15,11 +16,21 @@ router = APIRouter(prefix="/api", tags=["api"])
 
 @router.post("/compare", response_model=SavedComparison)
 async def compare(
-    body: CompareRequest, request: Request, upstream: UpstreamDep, store: StoreDep
+    body: CompareRequest,
+    request: Request,
+    upstream: UpstreamDep,
+    store: StoreDep,
+    settings: SettingsDep,
 ) -> SavedComparison:
     """Run the prompt under every preset, `samples` times each, and return every answer
     with its stats and flags. Knobs that are absent or null are not sent to the endpoint.
     The run is saved first: `id` and `url` are its permalink."""
+    problems = over_caps(body, settings)
+    if problems:
+        detail = [
+            {"field": f, "loc": ["body", f], "msg": m, "type": "cap"} for f, m in problems.items()
+        ]
+        raise HTTPException(status_code=422, detail=detail)
     comparison = await run_comparison(body, upstream)
     run = SavedRun.from_comparison(body, comparison, endpoint=upstream.endpoint.name)
     run_id = await store.save_async(run)

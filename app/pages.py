@@ -13,7 +13,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from app import sharelink
-from app.deps import LiveDep, StoreDep, UpstreamDep
+from app.caps import over_caps
+from app.deps import LiveDep, SettingsDep, StoreDep, UpstreamDep
 from app.fanout import run_comparison
 from app.forms import PlaygroundForm, column_values, read_form, to_request
 from app.live import LiveComparisons
@@ -28,6 +29,7 @@ from app.presets import (
 )
 from app.results import Column, Comparison
 from app.saved import SavedRun
+from app.settings import Settings
 from app.store import RunStore
 from app.templating import templates
 from app.upstream import Upstream, UpstreamError
@@ -50,7 +52,7 @@ async def show_playground(request: Request, upstream: UpstreamDep) -> HTMLRespon
 
 @router.post("/", response_class=HTMLResponse, include_in_schema=False)
 async def submit_playground(
-    request: Request, upstream: UpstreamDep, live: LiveDep, store: StoreDep
+    request: Request, upstream: UpstreamDep, live: LiveDep, store: StoreDep, settings: SettingsDep
 ) -> HTMLResponse:
     """Run the comparison, edit the columns, or make a link, as the pressed button says."""
     data = await request.form()
@@ -61,7 +63,8 @@ async def submit_playground(
         # Without JavaScript the "rerun" button posts here: double, then run that column.
         index, _, max_tokens = rest.partition("-")
         if index.isdigit() and max_tokens.isdigit():
-            return await rerun(request, upstream, live, store, form, int(index), int(max_tokens))
+            where = (int(index), int(max_tokens))
+            return await rerun(request, upstream, live, store, settings, form, *where)
     if verb == "link":
         link = "/?" + sharelink.encode_form(form)
         response = await render(request, upstream, form, share_link=link)
@@ -70,7 +73,7 @@ async def submit_playground(
     if action != "run":
         edit_columns(form, action)
         return await render(request, upstream, form)
-    compare = to_request(form)
+    compare = checked_request(form, settings)
     if compare is None:
         return await render(request, upstream, form, status_code=422)
     if request.headers.get("HX-Request"):
@@ -89,12 +92,13 @@ async def rerun_column(
     upstream: UpstreamDep,
     live: LiveDep,
     store: StoreDep,
+    settings: SettingsDep,
     index: int,
     max_tokens: int,
 ) -> HTMLResponse:
     """Run one column again with a larger max_tokens; htmx swaps in just that column."""
     form = read_form(await request.form())
-    return await rerun(request, upstream, live, store, form, index, max_tokens)
+    return await rerun(request, upstream, live, store, settings, form, index, max_tokens)
 
 
 async def rerun(
@@ -102,6 +106,7 @@ async def rerun(
     upstream: Upstream,
     live: LiveComparisons,
     store: RunStore,
+    settings: Settings,
     form: PlaygroundForm,
     index: int,
     max_tokens: int,
@@ -109,7 +114,7 @@ async def rerun(
     if not 0 <= index < len(form.columns):
         return await render(request, upstream, form, status_code=422)
     form.columns[index]["max_tokens"] = str(max_tokens)
-    compare = to_request(form)
+    compare = checked_request(form, settings)
     if compare is None:
         return await render(request, upstream, form, status_code=422)
     solo = compare.model_copy(update={"presets": [compare.presets[index]]})
@@ -137,6 +142,14 @@ async def lint_column(request: Request, index: int) -> HTMLResponse:
         "_column_notes.html",
         {"index": index, "errors": errors, "warnings": warnings},
     )
+
+
+def checked_request(form: PlaygroundForm, settings: Settings) -> CompareRequest | None:
+    """The form as a request within the caps, or None with form.errors filled in."""
+    compare = to_request(form)
+    if compare is not None:
+        form.errors.update(over_caps(compare, settings))
+    return None if form.errors else compare
 
 
 async def save_run(

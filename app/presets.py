@@ -174,8 +174,9 @@ class CompareRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    system: str | None = Field(default=None, max_length=20_000)
-    prompt: str = Field(min_length=1, max_length=50_000)
+    # Hard limits; KNOBS_MAX_PROMPT_CHARS sets the working one (app/caps.py).
+    system: str | None = Field(default=None, max_length=200_000)
+    prompt: str = Field(min_length=1, max_length=200_000)
     samples: int = Field(default=2, ge=1, le=5)
     presets: list[Preset] = Field(min_length=1, max_length=MAX_PRESETS)
 

@@ -41,6 +41,17 @@ class Settings(BaseSettings):
     connect_timeout: float = Field(
         default=10.0, gt=0, le=600, description="Seconds to wait for the endpoint to accept."
     )
+    max_prompt_chars: int = Field(
+        default=50_000,
+        ge=1,
+        le=200_000,
+        description="Longest prompt plus system message, in characters.",
+    )
+    max_tokens_per_comparison: int = Field(
+        default=200_000,
+        ge=1,
+        description="Most tokens one comparison may ask for: samples × max_tokens, all presets.",
+    )
     upstream_retries: int = Field(
         default=2,
         ge=0,

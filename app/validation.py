@@ -13,7 +13,6 @@ FIELD_MESSAGES = {
     "prompt": "Write a prompt to compare.",
     "samples": "Samples per preset must be a whole number between 1 and 5.",
     "presets": f"Use between 1 and {MAX_PRESETS} presets.",
-    "system": "The system message is too long (20,000 characters at most).",
     "name": "Keep the name under 80 characters.",
     "model": "Keep the model name under 200 characters.",
     "stop": f"Use at most {MAX_STOP_SEQUENCES} stop sequences, one per line.",
@@ -27,8 +26,8 @@ def message_for(loc: Sequence[str | int], error_type: str = "") -> str:
         knob = KNOB_BY_NAME[name]
         kind = "a whole number" if knob.kind == "int" else "a number"
         return f"{knob.label} must be {kind} {knob.range_text()}, or left empty (unset)."
-    if name == "prompt" and error_type == "string_too_long":
-        return "The prompt is too long (50,000 characters at most)."
+    if name in ("prompt", "system") and error_type == "string_too_long":
+        return f"The {name} is too long (200,000 characters at most)."
     if name in FIELD_MESSAGES:
         return FIELD_MESSAGES[name]
     if error_type == "extra_forbidden":

@@ -1,0 +1,39 @@
+"""Caps on what one comparison may ask of the endpoint, checked before any upstream call.
+
+Every request costs money on a paid endpoint, so the worst case is bounded up front:
+the prompt's size, and presets × samples × max_tokens.
+"""
+
+from __future__ import annotations
+
+from app.presets import CompareRequest
+from app.settings import Settings
+
+# An unset max_tokens leaves the length to the endpoint; for the budget assume this much.
+UNSET_MAX_TOKENS_ESTIMATE = 4096
+
+
+def token_budget(request: CompareRequest) -> int:
+    """The most tokens this comparison could generate."""
+    per_sample = sum(p.max_tokens or UNSET_MAX_TOKENS_ESTIMATE for p in request.presets)
+    return per_sample * request.samples
+
+
+def over_caps(request: CompareRequest, settings: Settings) -> dict[str, str]:
+    """Problems by field ("prompt", "presets"); empty when the comparison may run."""
+    problems = {}
+    size = len(request.prompt) + len(request.system or "")
+    if size > settings.max_prompt_chars:
+        problems["prompt"] = (
+            f"The prompt and system message are {size:,} characters; the limit is "
+            f"{settings.max_prompt_chars:,} (KNOBS_MAX_PROMPT_CHARS)."
+        )
+    budget = token_budget(request)
+    if budget > settings.max_tokens_per_comparison:
+        problems["presets"] = (
+            f"This comparison could generate up to {budget:,} tokens (samples × max_tokens "
+            f"over all presets, an unset max_tokens counted as {UNSET_MAX_TOKENS_ESTIMATE:,}); "
+            f"the limit is {settings.max_tokens_per_comparison:,} "
+            "(KNOBS_MAX_TOKENS_PER_COMPARISON). Lower max_tokens, samples or presets."
+        )
+    return problems
