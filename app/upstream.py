@@ -12,6 +12,7 @@ import itertools
 import json
 import logging
 import random
+import re
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -29,6 +30,8 @@ from app.settings import Settings
 NO_KEY = "not-needed"
 MODELS_CACHE_SECONDS = 60.0
 RETRY_BASE_SECONDS = 0.5
+# Bearer-style secrets as OpenAI-compatible services print them: sk-…, sk-proj-…, masked or not.
+_KEY_LIKE = re.compile(r"\b(?:sk|pk|rk)-[A-Za-z0-9_*\-]{6,}")
 log = logging.getLogger("knobs.upstream")
 
 
@@ -130,8 +133,8 @@ class Upstream:
                             raise
                         log.info("retrying %s in %.2f s after %s", model, delay, error)
                         await asyncio.sleep(delay)
-        except UpstreamError:
-            raise
+        except UpstreamError as error:
+            raise UpstreamError(self.redact(str(error))) from error
         except TimeoutError as error:
             raise UpstreamError(
                 f"No complete answer within {self.settings.request_timeout:g} s "
@@ -236,8 +239,12 @@ class Upstream:
         return self.redact(text)
 
     def redact(self, text: str) -> str:
+        """Scrub the key, and anything shaped like one: endpoints echo keys in errors,
+        sometimes masked ("sk-proj-****abcd"), and the page must show neither."""
         key = self.endpoint.api_key
-        return text.replace(key, "[redacted]") if key else text
+        if key:
+            text = text.replace(key, "[redacted]")
+        return _KEY_LIKE.sub("[redacted]", text)
 
 
 def _retry_after(value: str | None) -> float | None:
