@@ -7,6 +7,7 @@ from fastapi import APIRouter, HTTPException, Request
 from app.caps import over_caps
 from app.deps import SettingsDep, StoreDep, UpstreamDep
 from app.fanout import run_comparison
+from app.limits import comparison_slot
 from app.presets import CompareRequest
 from app.saved import SavedComparison, SavedRun
 from app.upstream import UpstreamError
@@ -31,7 +32,8 @@ async def compare(
             {"field": f, "loc": ["body", f], "msg": m, "type": "cap"} for f, m in problems.items()
         ]
         raise HTTPException(status_code=422, detail=detail)
-    comparison = await run_comparison(body, upstream)
+    async with comparison_slot(request):
+        comparison = await run_comparison(body, upstream)
     run = SavedRun.from_comparison(body, comparison, endpoint=upstream.endpoint.name)
     run_id = await store.save_async(run)
     url = str(request.url_for("show_run", run_id=run_id))

@@ -1,11 +1,13 @@
-"""Caps on what one comparison may ask of the endpoint, checked before any upstream call.
+"""Checks before any upstream call: caps on what one comparison may ask, and custom endpoints.
 
 Every request costs money on a paid endpoint, so the worst case is bounded up front:
-the prompt's size, and presets × samples × max_tokens.
+the prompt's size, and presets × samples × max_tokens. A preset's own endpoint must be
+allowed at all, and must not point at an internal address.
 """
 
 from __future__ import annotations
 
+from app.egress import EgressRefused, check_url
 from app.presets import CompareRequest
 from app.settings import Settings
 
@@ -28,6 +30,20 @@ def over_caps(request: CompareRequest, settings: Settings) -> dict[str, str]:
             f"The prompt and system message are {size:,} characters; the limit is "
             f"{settings.max_prompt_chars:,} (KNOBS_MAX_PROMPT_CHARS)."
         )
+    for index, preset in enumerate(request.presets):
+        if preset.base_url is None:
+            continue
+        field = f"presets[{index}].base_url"
+        if not settings.allow_custom_endpoints:
+            problems[field] = (
+                "Custom endpoints are off on this server; an admin can turn them on with "
+                "KNOBS_ALLOW_CUSTOM_ENDPOINTS=true."
+            )
+            continue
+        try:
+            check_url(preset.base_url, settings.egress_policy)
+        except EgressRefused as refused:
+            problems[field] = str(refused)
     budget = token_budget(request)
     if budget > settings.max_tokens_per_comparison:
         problems["presets"] = (

@@ -13,7 +13,7 @@ from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 
 from app.flags import SampleView, analyze
-from app.presets import CompareRequest, lint_all
+from app.presets import CompareRequest, Preset, lint_all
 from app.results import Column, Comparison, Sample, Usage
 from app.upstream import Chunk, Finish, Upstream, UpstreamError
 
@@ -181,8 +181,9 @@ async def stream_comparison(
     queue: asyncio.Queue[Message] = asyncio.Queue()
     n_columns, n_samples = len(request.presets), request.samples
     warnings = lint_all(request.presets)
+    clients = [_client_for(preset, upstream) for preset in request.presets]
     tasks = [
-        asyncio.create_task(_run_sample(upstream, request, c, s, queue))
+        asyncio.create_task(_run_sample(clients[c], request, c, s, queue))
         for c in range(n_columns)
         for s in range(n_samples)
     ]
@@ -234,6 +235,16 @@ async def stream_comparison(
         # Reached on normal end, on Stop, and when the consumer goes away (aclose/cancel):
         # no upstream request outlives the comparison.
         await _cancel(tasks + helpers)
+        for client in {id(c): c for c in clients if c is not upstream}.values():
+            await client.aclose()
+
+
+def _client_for(preset: Preset, upstream: Upstream) -> Upstream:
+    """The server's endpoint, or the preset's own (already checked by app/caps.py)."""
+    if preset.base_url is None:
+        return upstream
+    key = preset.api_key.get_secret_value() if preset.api_key else None
+    return Upstream.custom(preset.base_url, key, upstream.settings)
 
 
 def _finish_column(

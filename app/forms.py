@@ -16,6 +16,8 @@ from app.presets import KNOBS, MAX_PRESETS, CompareRequest, Preset
 from app.validation import by_field, message_for
 
 PRESET_FIELDS = ("name", "model", *(k.name for k in KNOBS))
+# Only shown when custom endpoints are on; never put in links or saved runs.
+ENDPOINT_FIELDS = ("base_url", "api_key")
 _FIELD = re.compile(r"^p-(\d{1,2})-([a-z_]+)$")
 
 
@@ -54,7 +56,7 @@ def read_form(form: Any) -> PlaygroundForm:
     columns: dict[int, dict[str, str]] = {}
     for key in form:
         match = _FIELD.match(key)
-        if match and match.group(2) in PRESET_FIELDS:
+        if match and match.group(2) in PRESET_FIELDS + ENDPOINT_FIELDS:
             index = int(match.group(1))
             columns.setdefault(index, {n: "" for n in PRESET_FIELDS})
             columns[index][match.group(2)] = str(form.get(key) or "")
@@ -80,7 +82,8 @@ def to_request(form: PlaygroundForm) -> CompareRequest | None:
     """Validate the form. On failure, fills form.errors keyed by form field name."""
     presets = []
     for values in form.columns:
-        preset: dict[str, Any] = {"name": values.get("name"), "model": values.get("model")}
+        preset: dict[str, Any] = {name: values.get(name) for name in ("name", "model")}
+        preset.update({name: values.get(name) or None for name in ENDPOINT_FIELDS})
         for knob in KNOBS:
             raw = values.get(knob.name, "")
             if knob.kind == "stop":
@@ -97,13 +100,13 @@ def to_request(form: PlaygroundForm) -> CompareRequest | None:
     try:
         return CompareRequest.model_validate(data)
     except ValidationError as error:
-        form.errors = {_form_name(path): msg for path, msg in by_field(error).items()}
+        form.errors = {form_name(path): msg for path, msg in by_field(error).items()}
         if not form.columns:
             form.errors["presets"] = message_for(("presets",))
         return None
 
 
-def _form_name(path: str) -> str:
+def form_name(path: str) -> str:
     """`presets[2].top_p` -> `p-2-top_p`, the name of the form field it came from."""
     match = re.match(r"^presets\[(\d+)\]\.(\w+)", path)
     return f"p-{match.group(1)}-{match.group(2)}" if match else path.split("[")[0]

@@ -13,9 +13,12 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app import api, pages, runs, stream
+from app import api, docs, pages, runs, stream
+from app.csrf import CrossOriginProtection
 from app.embedded import EmbeddedServer, find_model_file
 from app.errors import show_not_found
+from app.headers import SecurityHeaders
+from app.limits import BodyLimit, ComparisonLimiter, TooManyComparisons, explain_too_many
 from app.live import LiveComparisons
 from app.settings import Settings, get_settings
 from app.store import RunStore, default_url
@@ -63,20 +66,34 @@ async def explain_invalid(request: Request, error: Exception) -> JSONResponse:
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
     app = FastAPI(
         title="Knobs",
         summary="Compare LLM generation settings side by side.",
         version="0.1.0",
         lifespan=lifespan,
+        # FastAPI's own doc pages load Swagger UI from a CDN; app/docs.py serves it locally.
+        docs_url=None,
+        redoc_url=None,
     )
-    app.state.settings = settings or get_settings()
+    app.state.settings = settings
+    app.state.limiter = ComparisonLimiter(
+        settings.rate_limit_per_minute, settings.max_inflight_comparisons
+    )
     app.add_exception_handler(RequestValidationError, explain_invalid)
     app.add_exception_handler(StarletteHTTPException, show_not_found)
+    app.add_exception_handler(TooManyComparisons, explain_too_many)
     app.mount("/static", StaticFiles(directory=ROOT / "static"), name="static")
     app.include_router(pages.router)
     app.include_router(stream.router)
     app.include_router(runs.router)
     app.include_router(api.router)
+    app.include_router(docs.router)
+    # Pure ASGI middleware (not BaseHTTPMiddleware, which hides disconnects from streams).
+    # The last added runs first: every answer, the guards' refusals too, gets the headers.
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(CrossOriginProtection)
+    app.add_middleware(SecurityHeaders)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

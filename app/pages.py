@@ -16,7 +16,8 @@ from app import sharelink
 from app.caps import over_caps
 from app.deps import LiveDep, SettingsDep, StoreDep, UpstreamDep
 from app.fanout import run_comparison
-from app.forms import PlaygroundForm, column_values, read_form, to_request
+from app.forms import PlaygroundForm, column_values, form_name, read_form, to_request
+from app.limits import comparison_slot
 from app.live import LiveComparisons
 from app.presets import (
     MAX_PRESETS,
@@ -76,9 +77,10 @@ async def submit_playground(
     compare = checked_request(form, settings)
     if compare is None:
         return await render(request, upstream, form, status_code=422)
-    if request.headers.get("HX-Request"):
-        return await render(request, upstream, form, live_token=live.add(compare))
-    comparison = await run_comparison(compare, upstream)
+    async with comparison_slot(request):
+        if request.headers.get("HX-Request"):
+            return await render(request, upstream, form, live_token=live.add(compare))
+        comparison = await run_comparison(compare, upstream)
     run_id = await store.save_async(
         SavedRun.from_comparison(compare, comparison, endpoint=upstream.endpoint.name)
     )
@@ -118,10 +120,11 @@ async def rerun(
     if compare is None:
         return await render(request, upstream, form, status_code=422)
     solo = compare.model_copy(update={"presets": [compare.presets[index]]})
-    if request.headers.get("HX-Request"):
-        token = live.add(solo, columns=[index])
-        return await render(request, upstream, form, live_token=token, solo=index)
-    comparison = await run_comparison(solo, upstream)
+    async with comparison_slot(request):
+        if request.headers.get("HX-Request"):
+            token = live.add(solo, columns=[index])
+            return await render(request, upstream, form, live_token=token, solo=index)
+        comparison = await run_comparison(solo, upstream)
     run_id = await store.save_async(
         SavedRun.from_comparison(solo, comparison, endpoint=upstream.endpoint.name)
     )
@@ -148,7 +151,7 @@ def checked_request(form: PlaygroundForm, settings: Settings) -> CompareRequest 
     """The form as a request within the caps, or None with form.errors filled in."""
     compare = to_request(form)
     if compare is not None:
-        form.errors.update(over_caps(compare, settings))
+        form.errors.update({form_name(k): v for k, v in over_caps(compare, settings).items()})
     return None if form.errors else compare
 
 
@@ -227,6 +230,7 @@ async def render(
         "live_columns": [solo] if solo is not None else list(range(len(form.columns))),
         "solo": solo is not None,
         "endpoint": upstream.endpoint,
+        "custom_endpoints": request.app.state.settings.allow_custom_endpoints,
         **extra,
     }
     partial = bool(request.headers.get("HX-Request")) and not request.headers.get(

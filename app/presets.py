@@ -10,7 +10,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 
 @dataclass(frozen=True)
@@ -131,6 +131,10 @@ class Preset(BaseModel):
     presence_penalty: float | None = Field(default=None, ge=-2, le=2)
     seed: int | None = Field(default=None, ge=0, le=2**63 - 1)
     stop: list[str] | None = Field(default=None, max_length=MAX_STOP_SEQUENCES)
+    # A preset's own endpoint, when the admin allows it (KNOBS_ALLOW_CUSTOM_ENDPOINTS).
+    # The key is the user's own; it is never saved, shared, shown or logged.
+    base_url: str | None = Field(default=None, max_length=2000)
+    api_key: SecretStr | None = Field(default=None, max_length=500, exclude=True, repr=False)
 
     @field_validator("temperature", "top_p", "frequency_penalty", "presence_penalty")
     @classmethod
@@ -149,13 +153,17 @@ class Preset(BaseModel):
             value = [s for s in value if isinstance(s, str) and s != ""] or None
         return value
 
-    @field_validator("name", "model", mode="before")
+    @field_validator("name", "model", "base_url", "api_key", mode="before")
     @classmethod
     def _blank_is_none(cls, value: Any) -> Any:
         if isinstance(value, str):
             value = value.strip()
             return value or None
         return value
+
+    def settings_key(self) -> str:
+        """Everything that shapes the answers, for spotting two identical columns."""
+        return self.model_dump_json(exclude={"name"})
 
     def knobs(self) -> dict[str, Any]:
         """The knobs that are set, by name, in KNOBS order."""
@@ -235,7 +243,7 @@ def lint_all(presets: list[Preset]) -> list[list[str]]:
     warnings = [lint(p) for p in presets]
     seen: dict[str, int] = {}
     for index, preset in enumerate(presets):
-        key = preset.model_dump_json(exclude={"name"})
+        key = preset.settings_key()
         if key in seen:
             warnings[index].append(
                 f"same settings as {presets[seen[key]].title(seen[key])} — "

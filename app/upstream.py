@@ -22,6 +22,7 @@ from typing import Any
 import httpx2
 import openai
 
+from app.egress import EgressRefused, check_url, guarded_client
 from app.presets import Preset, request_params
 from app.settings import Settings
 
@@ -65,18 +66,14 @@ class UpstreamError(Exception):
 class Upstream:
     """A client for one endpoint, with its concurrency limit and model list."""
 
-    def __init__(self, endpoint: Endpoint, settings: Settings) -> None:
+    def __init__(
+        self, endpoint: Endpoint, settings: Settings, http: httpx2.AsyncClient | None = None
+    ) -> None:
         self.endpoint = endpoint
         self.settings = settings
         self.limit = asyncio.Semaphore(settings.concurrency_per_endpoint)
-        timeout = httpx2.Timeout(settings.request_timeout, connect=settings.connect_timeout)
-        self._http = httpx2.AsyncClient(
-            timeout=timeout,
-            limits=httpx2.Limits(
-                max_connections=settings.concurrency_per_endpoint,
-                max_keepalive_connections=settings.concurrency_per_endpoint,
-            ),
-        )
+        timeout = _timeout(settings)
+        self._http = http or httpx2.AsyncClient(timeout=timeout, limits=_limits(settings))
         self.client = openai.AsyncOpenAI(
             base_url=endpoint.base_url,
             api_key=endpoint.api_key or NO_KEY,
@@ -86,6 +83,17 @@ class Upstream:
         )
         self._models: list[str] = []
         self._models_at = 0.0
+
+    @classmethod
+    def custom(cls, base_url: str, api_key: str | None, settings: Settings) -> Upstream:
+        """A client for a preset's own endpoint: the user's key, never the server's, and a
+        connection that refuses internal addresses however they are spelled or resolved."""
+        policy = settings.egress_policy
+        url = check_url(base_url, policy)  # EgressRefused: the caller refuses the preset
+        http = guarded_client(
+            policy, _timeout(settings), _limits(settings), api_key=api_key or NO_KEY
+        )
+        return cls(Endpoint("custom", url, api_key), settings, http=http)
 
     async def aclose(self) -> None:
         await self.client.close()
@@ -226,7 +234,9 @@ class Upstream:
     def _explain(self, error: Exception, what: str) -> str:
         """A message a person can act on, with the key (if any) scrubbed out."""
         where = self.endpoint.base_url
-        if isinstance(error, openai.APITimeoutError):
+        if isinstance(error, EgressRefused):  # an internal address, found when connecting
+            text = str(error)
+        elif isinstance(error, openai.APITimeoutError):
             text = f"{where} did not answer in time ({what})."
         elif isinstance(error, openai.APIConnectionError):
             text = f"Could not reach {where} ({what}): is the server running and the URL right?"
@@ -245,6 +255,15 @@ class Upstream:
         if key:
             text = text.replace(key, "[redacted]")
         return _KEY_LIKE.sub("[redacted]", text)
+
+
+def _timeout(settings: Settings) -> httpx2.Timeout:
+    return httpx2.Timeout(settings.request_timeout, connect=settings.connect_timeout)
+
+
+def _limits(settings: Settings) -> httpx2.Limits:
+    n = settings.concurrency_per_endpoint
+    return httpx2.Limits(max_connections=n, max_keepalive_connections=n)
 
 
 def _retry_after(value: str | None) -> float | None:

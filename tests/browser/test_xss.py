@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Dialog, Page, expect
 
 from tests.fake_upstream import FakeUpstream
 
@@ -36,7 +36,12 @@ def assert_nothing_ran(page: Page, dialogs: list[str]) -> None:
 
 def test_payloads_stay_text_live_and_saved(page: Page, live_server, fake: FakeUpstream):
     dialogs: list[str] = []
-    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+
+    def on_dialog(dialog: Dialog) -> None:
+        dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    page.on("dialog", on_dialog)
     fake.behave(texts=[" ".join(PAYLOADS[i : i + 4]) for i in range(0, len(PAYLOADS), 4)])
     page.goto(live_server.url)
     page.fill("textarea[name=prompt]", PAYLOADS[7] + PAYLOADS[1])

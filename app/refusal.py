@@ -1,0 +1,33 @@
+"""Refusals said one way everywhere: `{"detail": ...}` under /api, a short page for people.
+
+The guards in csrf.py and limits.py answer before any route runs, so they cannot lean on the
+routes' own error pages; this is the one place that shapes their answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from starlette.responses import HTMLResponse, JSONResponse, Response
+
+from app.templating import templates
+
+
+def is_api(path: str) -> bool:
+    return path == "/api" or path.startswith("/api/")
+
+
+def refusal(
+    path: str,
+    status_code: int,
+    title: str,
+    message: str,
+    headers: Mapping[str, str] | None = None,
+) -> Response:
+    """The answer to a request Knobs will not serve: JSON for the API, HTML for a page."""
+    # A refusal is about this request at this moment: never worth caching.
+    headers = {"Cache-Control": "no-store", **(headers or {})}
+    if is_api(path):
+        return JSONResponse({"detail": message}, status_code, headers=headers)
+    html = templates.get_template("refused.html").render(title=title, message=message)
+    return HTMLResponse(html, status_code, headers=headers)

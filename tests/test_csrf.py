@@ -1,0 +1,133 @@
+"""Cross-site form posts and API calls are refused; same-origin pages and scripts go through."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi import FastAPI, Response
+from fastapi.testclient import TestClient
+
+from app.csrf import CrossOriginProtection, same_host
+
+# TestClient sends `Host: testserver` unless a test says otherwise.
+HOST = "testserver"
+
+
+def small_app() -> FastAPI:
+    app = FastAPI()
+    app.state.ran = 0
+
+    @app.api_route("/thing", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
+    async def thing() -> Response:
+        app.state.ran += 1
+        return Response("done")
+
+    @app.post("/api/thing")
+    async def api_thing() -> dict[str, bool]:
+        app.state.ran += 1
+        return {"ok": True}
+
+    app.add_middleware(CrossOriginProtection)
+    return app
+
+
+@pytest.fixture
+def app() -> FastAPI:
+    return small_app()
+
+
+@pytest.fixture
+def client(app: FastAPI):
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},  # curl, a script, the openai SDK: no browser, no ambient credentials
+        {"Sec-Fetch-Site": "same-origin", "Origin": f"http://{HOST}"},
+        # The browser's own verdict holds even where a proxy rewrote Host.
+        {"Sec-Fetch-Site": "same-origin", "Origin": "https://knobs.example", "Host": "10.0.0.5"},
+        {"Sec-Fetch-Site": "none"},
+        {"Sec-Fetch-Site": "same-site", "Origin": f"http://{HOST}"},
+        {"Origin": f"http://{HOST}"},  # a browser without Sec-Fetch-Site
+        {"Origin": f"https://{HOST}"},  # TLS ended at a proxy that kept the Host header
+        {"Origin": "http://127.0.0.1:8000", "Host": "127.0.0.1:8000"},
+        {"Origin": "http://[::1]:8000", "Host": "[::1]:8000"},
+        {"Origin": "HTTP://TestServer", "Host": "testserver:80"},
+    ],
+)
+def test_same_origin_and_non_browser_posts_go_through(client, app, headers):
+    response = client.post("/thing", headers=headers)
+    assert response.status_code == 200, response.text
+    assert app.state.ran == 1
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Sec-Fetch-Site": "cross-site", "Origin": "https://evil.example"},
+        {"Sec-Fetch-Site": "cross-site"},
+        # Another port on the same host is same-site, not same-origin: another local app.
+        {"Sec-Fetch-Site": "same-site", "Origin": f"http://{HOST}:3000"},
+        {"Sec-Fetch-Site": "same-site"},
+        {"Origin": "https://evil.example"},
+        {"Origin": f"http://{HOST}:8000"},
+        {"Origin": "http://localhost:8000", "Host": "127.0.0.1:8000"},
+        {"Origin": "null"},  # a sandboxed frame or a file:// page
+        {"Origin": f"ftp://{HOST}"},
+        {"Origin": f"http://{HOST}:notaport"},
+    ],
+)
+def test_cross_site_posts_are_refused_before_the_route_runs(client, app, headers):
+    response = client.post("/thing", headers=headers)
+    assert response.status_code == 403
+    assert app.state.ran == 0
+    assert response.headers["content-type"].startswith("text/html")
+    assert "Refused" in response.text and "<!doctype html>" in response.text
+
+
+@pytest.mark.parametrize("method", ["PUT", "PATCH", "DELETE"])
+def test_every_state_changing_method_is_checked(client, app, method):
+    response = client.request(method, "/thing", headers={"Sec-Fetch-Site": "cross-site"})
+    assert response.status_code == 403 and app.state.ran == 0
+
+
+def test_reading_is_not_checked(client, app):
+    # A cross-site GET changes nothing; links from other sites must keep working.
+    response = client.get("/thing", headers={"Sec-Fetch-Site": "cross-site"})
+    assert response.status_code == 200 and app.state.ran == 1
+
+
+def test_api_refusal_is_json_and_names_the_origin(client, app):
+    response = client.post("/api/thing", headers={"Origin": "https://evil.example"})
+    assert response.status_code == 403 and app.state.ran == 0
+    detail = response.json()["detail"]
+    assert "https://evil.example" in detail and HOST in detail
+    assert "proxy" in detail  # the likeliest cause when the origin is in fact this server
+
+
+def test_page_refusal_escapes_what_the_client_sent(client):
+    origin = "https://<script>alert(1)</script>.example"
+    response = client.post("/thing", headers={"Origin": origin})
+    assert response.status_code == 403
+    assert "<script>alert" not in response.text
+    assert "&lt;script&gt;" in response.text
+
+
+@pytest.mark.parametrize(
+    ("origin", "host", "same"),
+    [
+        ("http://a.example", "a.example", True),
+        ("http://a.example:80", "a.example", True),
+        ("https://a.example", "a.example:443", True),
+        ("http://a.example", "a.example:8080", False),
+        ("http://b.example", "a.example", False),
+        ("http://a.example", None, False),
+        ("http://a.example", "", False),
+        ("http://[::1", "[::1]", False),
+        ("javascript:alert(1)", "a.example", False),
+    ],
+)
+def test_same_host(origin, host, same):
+    assert same_host(origin, host) is same
