@@ -7,6 +7,7 @@ from fastapi import APIRouter, HTTPException, Request
 from app.caps import over_caps
 from app.deps import SettingsDep, StoreDep, UpstreamDep
 from app.fanout import run_comparison
+from app.hangup import unless_client_leaves
 from app.limits import comparison_slot
 from app.presets import CompareRequest
 from app.saved import SavedComparison, SavedRun
@@ -33,7 +34,7 @@ async def compare(
         ]
         raise HTTPException(status_code=422, detail=detail)
     async with comparison_slot(request):
-        comparison = await run_comparison(body, upstream)
+        comparison = await unless_client_leaves(request, run_comparison(body, upstream))
     run = SavedRun.from_comparison(body, comparison, endpoint=upstream.endpoint.name)
     run_id = await store.save_async(run)
     url = str(request.url_for("show_run", run_id=run_id))

@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -17,6 +17,7 @@ from app import api, docs, pages, runs, stream
 from app.csrf import CrossOriginProtection
 from app.embedded import EmbeddedServer, find_model_file
 from app.errors import show_not_found
+from app.hangup import ClientGone
 from app.headers import SecurityHeaders
 from app.limits import BodyLimit, ComparisonLimiter, TooManyComparisons, explain_too_many
 from app.live import LiveComparisons
@@ -60,6 +61,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         store.close()
 
 
+async def client_gone(request: Request, error: Exception) -> Response:
+    """Nobody is listening; 499 (client closed request) for the access log."""
+    return Response(status_code=499)
+
+
 async def explain_invalid(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, RequestValidationError)
     return JSONResponse({"detail": explain(error.errors())}, status_code=422)
@@ -83,6 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(RequestValidationError, explain_invalid)
     app.add_exception_handler(StarletteHTTPException, show_not_found)
     app.add_exception_handler(TooManyComparisons, explain_too_many)
+    app.add_exception_handler(ClientGone, client_gone)
     app.mount("/static", StaticFiles(directory=ROOT / "static"), name="static")
     app.include_router(pages.router)
     app.include_router(stream.router)

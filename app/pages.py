@@ -17,6 +17,7 @@ from app.caps import over_caps
 from app.deps import LiveDep, SettingsDep, StoreDep, UpstreamDep
 from app.fanout import run_comparison
 from app.forms import PlaygroundForm, column_values, form_name, read_form, to_request
+from app.hangup import unless_client_leaves
 from app.limits import comparison_slot
 from app.live import LiveComparisons
 from app.presets import (
@@ -80,7 +81,7 @@ async def submit_playground(
     async with comparison_slot(request):
         if request.headers.get("HX-Request"):
             return await render(request, upstream, form, live_token=live.add(compare))
-        comparison = await run_comparison(compare, upstream)
+        comparison = await unless_client_leaves(request, run_comparison(compare, upstream))
     run_id = await store.save_async(
         SavedRun.from_comparison(compare, comparison, endpoint=upstream.endpoint.name)
     )
@@ -124,7 +125,7 @@ async def rerun(
         if request.headers.get("HX-Request"):
             token = live.add(solo, columns=[index])
             return await render(request, upstream, form, live_token=token, solo=index)
-        comparison = await run_comparison(solo, upstream)
+        comparison = await unless_client_leaves(request, run_comparison(solo, upstream))
     run_id = await store.save_async(
         SavedRun.from_comparison(solo, comparison, endpoint=upstream.endpoint.name)
     )

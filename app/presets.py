@@ -119,7 +119,8 @@ MAX_STOP_SEQUENCES = 4
 class Preset(BaseModel):
     """One column: a name, a model and the knobs. None means "not sent"."""
 
-    model_config = ConfigDict(extra="forbid")
+    # Strict: `true` is not a number, "0.5" is not a float; the form converts before this.
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     name: str | None = Field(default=None, max_length=80)
     model: str | None = Field(default=None, max_length=200)
@@ -150,7 +151,7 @@ class Preset(BaseModel):
         if isinstance(value, str):
             value = [value]
         if isinstance(value, list):
-            value = [s for s in value if isinstance(s, str) and s != ""] or None
+            value = [s for s in value if s != ""] or None  # non-strings are refused below
         return value
 
     @field_validator("name", "model", "base_url", "api_key", mode="before")
@@ -180,7 +181,8 @@ class Preset(BaseModel):
 class CompareRequest(BaseModel):
     """One comparison: a prompt run under each preset, several samples each."""
 
-    model_config = ConfigDict(extra="forbid")
+    # Strict: `true` is not a number, "0.5" is not a float; the form converts before this.
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     # Hard limits; KNOBS_MAX_PROMPT_CHARS sets the working one (app/caps.py).
     system: str | None = Field(default=None, max_length=200_000)
