@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import httpx2
 import pytest
@@ -23,10 +24,11 @@ def wait_for(condition, seconds: float) -> float:
 @pytest.mark.parametrize("path", ["/api/compare", "/"])
 def test_a_client_that_hangs_up_closes_the_upstream_requests(live_server, fake: FakeUpstream, path):
     fake.behave(text=" ".join(["drip"] * 500), chunk_delay=0.2)
-    if path == "/":
-        request = {"data": {"prompt": "hi", "samples": "2", "p-0-name": "a", "p-1-name": "b"}}
-    else:
-        request = {"json": {"prompt": "hi", "samples": 2, "presets": [{}, {}]}}
+    request: dict[str, Any] = (
+        {"data": {"prompt": "hi", "samples": "2", "p-0-name": "a", "p-1-name": "b"}}
+        if path == "/"
+        else {"json": {"prompt": "hi", "samples": 2, "presets": [{}, {}]}}
+    )
     with (
         httpx2.Client(base_url=live_server.url, timeout=1.0) as client,
         pytest.raises(httpx2.ReadTimeout),
