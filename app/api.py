@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, Request
 
 from app.caps import over_caps
-from app.deps import SettingsDep, StoreDep, UpstreamDep
+from app.deps import SettingsDep, StoreDep, UpstreamsDep
 from app.fanout import run_comparison
 from app.hangup import unless_client_leaves
 from app.limits import comparison_slot
@@ -20,31 +20,35 @@ router = APIRouter(prefix="/api", tags=["api"])
 async def compare(
     body: CompareRequest,
     request: Request,
-    upstream: UpstreamDep,
+    upstreams: UpstreamsDep,
     store: StoreDep,
     settings: SettingsDep,
 ) -> SavedComparison:
     """Run the prompt under every preset, `samples` times each, and return every answer
     with its stats and flags. Knobs that are absent or null are not sent to the endpoint.
     The run is saved first: `id` and `url` are its permalink."""
-    problems = over_caps(body, settings)
+    problems = over_caps(body, settings, upstreams.names)
     if problems:
         detail = [
             {"field": f, "loc": ["body", f], "msg": m, "type": "cap"} for f, m in problems.items()
         ]
         raise HTTPException(status_code=422, detail=detail)
     async with comparison_slot(request):
-        comparison = await unless_client_leaves(request, run_comparison(body, upstream))
-    run = SavedRun.from_comparison(body, comparison, endpoint=upstream.endpoint.name)
+        comparison = await unless_client_leaves(request, run_comparison(body, upstreams))
+    run = SavedRun.from_comparison(body, comparison, endpoint=upstreams.default.endpoint.name)
     run_id = await store.save_async(run)
     url = str(request.url_for("show_run", run_id=run_id))
     return SavedComparison(**comparison.model_dump(), id=run_id, url=url)
 
 
 @router.get("/models")
-async def list_models(upstream: UpstreamDep) -> dict[str, object]:
-    """The models the endpoint lists, or the reason they could not be read."""
-    try:
-        return {"models": await upstream.models(), "error": None}
-    except UpstreamError as error:
-        return {"models": [], "error": str(error)}
+async def list_models(upstreams: UpstreamsDep) -> dict[str, object]:
+    """The default endpoint's models (`models`, `error`), and every configured endpoint's
+    under `endpoints`: its models, or the reason they could not be read."""
+    endpoints: dict[str, dict[str, object]] = {}
+    for name, upstream in upstreams.by_name.items():
+        try:
+            endpoints[name] = {"models": await upstream.models(), "error": None}
+        except UpstreamError as error:
+            endpoints[name] = {"models": [], "error": str(error)}
+    return {**endpoints[upstreams.default.endpoint.name], "endpoints": endpoints}

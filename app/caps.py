@@ -7,6 +7,8 @@ allowed at all, and must not point at an internal address.
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from app.egress import EgressRefused, check_url
 from app.presets import CompareRequest
 from app.settings import Settings
@@ -21,8 +23,11 @@ def token_budget(request: CompareRequest) -> int:
     return per_sample * request.samples
 
 
-def over_caps(request: CompareRequest, settings: Settings) -> dict[str, str]:
-    """Problems by field ("prompt", "presets"); empty when the comparison may run."""
+def over_caps(
+    request: CompareRequest, settings: Settings, endpoints: Collection[str] = ()
+) -> dict[str, str]:
+    """Problems by field ("prompt", "presets", "presets[i].…"); empty when it may run.
+    `endpoints` are the configured endpoint names a preset may pick."""
     problems = {}
     size = len(request.prompt) + len(request.system or "")
     if size > settings.max_prompt_chars:
@@ -31,6 +36,11 @@ def over_caps(request: CompareRequest, settings: Settings) -> dict[str, str]:
             f"{settings.max_prompt_chars:,} (KNOBS_MAX_PROMPT_CHARS)."
         )
     for index, preset in enumerate(request.presets):
+        if preset.endpoint is not None and preset.endpoint not in endpoints:
+            known = ", ".join(endpoints) or "none"
+            problems[f"presets[{index}].endpoint"] = (
+                f"No endpoint is called {preset.endpoint!r} on this server (configured: {known})."
+            )
         if preset.base_url is None:
             continue
         field = f"presets[{index}].base_url"

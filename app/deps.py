@@ -6,14 +6,14 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from app.endpoints import Upstreams
 from app.live import LiveComparisons
 from app.settings import Settings
 from app.store import RunStore
-from app.upstream import Upstream
 
 
-def get_upstream(request: Request) -> Upstream:
-    return request.app.state.upstream
+def get_upstreams(request: Request) -> Upstreams:
+    return request.app.state.upstreams
 
 
 def get_live(request: Request) -> LiveComparisons:
@@ -28,7 +28,7 @@ def get_store(request: Request) -> RunStore:
     return request.app.state.store
 
 
-UpstreamDep = Annotated[Upstream, Depends(get_upstream)]
+UpstreamsDep = Annotated[Upstreams, Depends(get_upstreams)]
 StoreDep = Annotated[RunStore, Depends(get_store)]
 LiveDep = Annotated[LiveComparisons, Depends(get_live)]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]

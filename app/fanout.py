@@ -12,6 +12,7 @@ import time
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 
+from app.endpoints import Upstreams
 from app.flags import SampleView, analyze
 from app.presets import CompareRequest, Preset, lint_all
 from app.results import Column, Comparison, Sample, Usage
@@ -170,7 +171,7 @@ async def _tick(every: float, queue: asyncio.Queue[Message]) -> None:
 
 async def stream_comparison(
     request: CompareRequest,
-    upstream: Upstream,
+    upstreams: Upstreams,
     stop: asyncio.Event | None = None,
     idle_every: float | None = None,
 ) -> AsyncGenerator[Event, None]:
@@ -181,7 +182,7 @@ async def stream_comparison(
     queue: asyncio.Queue[Message] = asyncio.Queue()
     n_columns, n_samples = len(request.presets), request.samples
     warnings = lint_all(request.presets)
-    clients = [_client_for(preset, upstream) for preset in request.presets]
+    clients = [_client_for(preset, upstreams) for preset in request.presets]
     tasks = [
         asyncio.create_task(_run_sample(clients[c], request, c, s, queue))
         for c in range(n_columns)
@@ -235,16 +236,17 @@ async def stream_comparison(
         # Reached on normal end, on Stop, and when the consumer goes away (aclose/cancel):
         # no upstream request outlives the comparison.
         await _cancel(tasks + helpers)
-        for client in {id(c): c for c in clients if c is not upstream}.values():
+        shared = set(map(id, upstreams.by_name.values()))
+        for client in {id(c): c for c in clients if id(c) not in shared}.values():
             await client.aclose()
 
 
-def _client_for(preset: Preset, upstream: Upstream) -> Upstream:
-    """The server's endpoint, or the preset's own (already checked by app/caps.py)."""
+def _client_for(preset: Preset, upstreams: Upstreams) -> Upstream:
+    """A configured endpoint, or the preset's own (both already checked by app/caps.py)."""
     if preset.base_url is None:
-        return upstream
+        return upstreams.for_preset(preset)
     key = preset.api_key.get_secret_value() if preset.api_key else None
-    return Upstream.custom(preset.base_url, key, upstream.settings)
+    return Upstream.custom(preset.base_url, key, upstreams.default.settings)
 
 
 def _finish_column(
@@ -267,9 +269,9 @@ async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
-async def run_comparison(request: CompareRequest, upstream: Upstream) -> Comparison:
+async def run_comparison(request: CompareRequest, upstreams: Upstreams) -> Comparison:
     """Run a whole comparison and return its result."""
-    stream = stream_comparison(request, upstream)
+    stream = stream_comparison(request, upstreams)
     try:
         async for event in stream:
             if isinstance(event, ComparisonDone):

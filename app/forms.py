@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from app.presets import KNOBS, MAX_PRESETS, CompareRequest, Preset
 from app.validation import by_field, message_for
 
-PRESET_FIELDS = ("name", "model", *(k.name for k in KNOBS))
+PRESET_FIELDS = ("name", "endpoint", "model", *(k.name for k in KNOBS))
 # Only shown when custom endpoints are on; never put in links or saved runs.
 ENDPOINT_FIELDS = ("base_url", "api_key")
 _FIELD = re.compile(r"^p-(\d{1,2})-([a-z_]+)$")
@@ -82,7 +82,7 @@ def to_request(form: PlaygroundForm) -> CompareRequest | None:
     """Validate the form. On failure, fills form.errors keyed by form field name."""
     presets = []
     for values in form.columns:
-        preset: dict[str, Any] = {name: values.get(name) for name in ("name", "model")}
+        preset: dict[str, Any] = {n: values.get(n) for n in ("name", "endpoint", "model")}
         preset.update({name: values.get(name) or None for name in ENDPOINT_FIELDS})
         for knob in KNOBS:
             raw = values.get(knob.name, "")

@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from app import api, docs, pages, runs, stream
 from app.csrf import CrossOriginProtection
 from app.embedded import EmbeddedServer, find_model_file
+from app.endpoints import EMBEDDED_NAME, EndpointConfig, Upstreams, configured
 from app.errors import show_not_found
 from app.hangup import ClientGone
 from app.headers import SecurityHeaders
@@ -24,7 +25,6 @@ from app.live import LiveComparisons
 from app.settings import Settings, get_settings
 from app.store import RunStore, default_url
 from app.templating import ROOT
-from app.upstream import Endpoint, Upstream
 from app.validation import explain
 
 log = logging.getLogger("knobs")
@@ -38,24 +38,23 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     store = await run_in_threadpool(RunStore, default_url(settings.data_dir))
     app.state.store = store
     embedded: EmbeddedServer | None = None
-    if settings.openai_base_url:
-        key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
-        endpoint = Endpoint("default", settings.openai_base_url, key)
-    else:
+    configs = configured(settings)  # EndpointConfigError stops start-up, saying what to fix
+    if not configs:
         model = settings.embedded_model_path or find_model_file()
         embedded = EmbeddedServer(
             model, settings.data_dir / "embedded-server.log", settings.embedded_context
         )
         await embedded.start(settings.embedded_startup_timeout)
-        endpoint = Endpoint("embedded", embedded.base_url)
+        configs = [EndpointConfig(EMBEDDED_NAME, embedded.base_url)]
     app.state.embedded = embedded
-    app.state.upstream = Upstream(endpoint, settings)
+    app.state.upstreams = Upstreams.from_configs(configs, settings)
     app.state.live = LiveComparisons()
-    log.info("Knobs is using endpoint %s at %s", endpoint.name, endpoint.base_url)
+    for config in configs:
+        log.info("endpoint %s at %s", config.name, config.base_url)
     try:
         yield
     finally:
-        await app.state.upstream.aclose()
+        await app.state.upstreams.aclose()
         if embedded:
             await embedded.stop()
         store.close()

@@ -14,7 +14,8 @@ from fastapi.responses import HTMLResponse
 
 from app import sharelink
 from app.caps import over_caps
-from app.deps import LiveDep, SettingsDep, StoreDep, UpstreamDep
+from app.deps import LiveDep, SettingsDep, StoreDep, UpstreamsDep
+from app.endpoints import Upstreams
 from app.fanout import run_comparison
 from app.forms import PlaygroundForm, column_values, form_name, read_form, to_request
 from app.hangup import unless_client_leaves
@@ -41,20 +42,20 @@ MODELS_WAIT_SECONDS = 3.0
 
 
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
-async def show_playground(request: Request, upstream: UpstreamDep) -> HTMLResponse:
+async def show_playground(request: Request, upstreams: UpstreamsDep) -> HTMLResponse:
     """The playground: the built-in presets, or the form a preset link carries."""
     query = request.url.query
     if not query:
-        return await render(request, upstream, PlaygroundForm.from_presets(builtin_presets()))
+        return await render(request, upstreams, PlaygroundForm.from_presets(builtin_presets()))
     # A link fills the form and nothing more: the person presses Run.
     link = sharelink.decode(query)
     form = link.form(builtin_presets())
-    return await render(request, upstream, form, link_problems=link.problems)
+    return await render(request, upstreams, form, link_problems=link.problems)
 
 
 @router.post("/", response_class=HTMLResponse, include_in_schema=False)
 async def submit_playground(
-    request: Request, upstream: UpstreamDep, live: LiveDep, store: StoreDep, settings: SettingsDep
+    request: Request, upstreams: UpstreamsDep, live: LiveDep, store: StoreDep, settings: SettingsDep
 ) -> HTMLResponse:
     """Run the comparison, edit the columns, or make a link, as the pressed button says."""
     data = await request.form()
@@ -66,33 +67,33 @@ async def submit_playground(
         index, _, max_tokens = rest.partition("-")
         if index.isdigit() and max_tokens.isdigit():
             where = (int(index), int(max_tokens))
-            return await rerun(request, upstream, live, store, settings, form, *where)
+            return await rerun(request, upstreams, live, store, settings, form, *where)
     if verb == "link":
         link = "/?" + sharelink.encode_form(form)
-        response = await render(request, upstream, form, share_link=link)
+        response = await render(request, upstreams, form, share_link=link)
         response.headers["HX-Push-Url"] = link
         return response
     if action != "run":
         edit_columns(form, action)
-        return await render(request, upstream, form)
-    compare = checked_request(form, settings)
+        return await render(request, upstreams, form)
+    compare = checked_request(form, settings, upstreams)
     if compare is None:
-        return await render(request, upstream, form, status_code=422)
+        return await render(request, upstreams, form, status_code=422)
     async with comparison_slot(request):
         if request.headers.get("HX-Request"):
-            return await render(request, upstream, form, live_token=live.add(compare))
-        comparison = await unless_client_leaves(request, run_comparison(compare, upstream))
+            return await render(request, upstreams, form, live_token=live.add(compare))
+        comparison = await unless_client_leaves(request, run_comparison(compare, upstreams))
     run_id = await store.save_async(
-        SavedRun.from_comparison(compare, comparison, endpoint=upstream.endpoint.name)
+        SavedRun.from_comparison(compare, comparison, endpoint=upstreams.default.endpoint.name)
     )
     results = dict(enumerate(comparison.columns))
-    return await render(request, upstream, form, results=results, run_id=run_id)
+    return await render(request, upstreams, form, results=results, run_id=run_id)
 
 
 @router.post("/rerun/{index}/{max_tokens}", response_class=HTMLResponse, include_in_schema=False)
 async def rerun_column(
     request: Request,
-    upstream: UpstreamDep,
+    upstreams: UpstreamsDep,
     live: LiveDep,
     store: StoreDep,
     settings: SettingsDep,
@@ -101,12 +102,12 @@ async def rerun_column(
 ) -> HTMLResponse:
     """Run one column again with a larger max_tokens; htmx swaps in just that column."""
     form = read_form(await request.form())
-    return await rerun(request, upstream, live, store, settings, form, index, max_tokens)
+    return await rerun(request, upstreams, live, store, settings, form, index, max_tokens)
 
 
 async def rerun(
     request: Request,
-    upstream: Upstream,
+    upstreams: Upstreams,
     live: LiveComparisons,
     store: RunStore,
     settings: Settings,
@@ -115,22 +116,22 @@ async def rerun(
     max_tokens: int,
 ) -> HTMLResponse:
     if not 0 <= index < len(form.columns):
-        return await render(request, upstream, form, status_code=422)
+        return await render(request, upstreams, form, status_code=422)
     form.columns[index]["max_tokens"] = str(max_tokens)
-    compare = checked_request(form, settings)
+    compare = checked_request(form, settings, upstreams)
     if compare is None:
-        return await render(request, upstream, form, status_code=422)
+        return await render(request, upstreams, form, status_code=422)
     solo = compare.model_copy(update={"presets": [compare.presets[index]]})
     async with comparison_slot(request):
         if request.headers.get("HX-Request"):
             token = live.add(solo, columns=[index])
-            return await render(request, upstream, form, live_token=token, solo=index)
-        comparison = await unless_client_leaves(request, run_comparison(solo, upstream))
+            return await render(request, upstreams, form, live_token=token, solo=index)
+        comparison = await unless_client_leaves(request, run_comparison(solo, upstreams))
     run_id = await store.save_async(
-        SavedRun.from_comparison(solo, comparison, endpoint=upstream.endpoint.name)
+        SavedRun.from_comparison(solo, comparison, endpoint=upstreams.default.endpoint.name)
     )
     results = {index: comparison.columns[0]}
-    return await render(request, upstream, form, results=results, run_id=run_id)
+    return await render(request, upstreams, form, results=results, run_id=run_id)
 
 
 @router.post("/lint/{index}", response_class=HTMLResponse, include_in_schema=False)
@@ -148,18 +149,21 @@ async def lint_column(request: Request, index: int) -> HTMLResponse:
     )
 
 
-def checked_request(form: PlaygroundForm, settings: Settings) -> CompareRequest | None:
+def checked_request(
+    form: PlaygroundForm, settings: Settings, upstreams: Upstreams
+) -> CompareRequest | None:
     """The form as a request within the caps, or None with form.errors filled in."""
     compare = to_request(form)
     if compare is not None:
-        form.errors.update({form_name(k): v for k, v in over_caps(compare, settings).items()})
+        problems = over_caps(compare, settings, upstreams.names)
+        form.errors.update({form_name(k): v for k, v in problems.items()})
     return None if form.errors else compare
 
 
 async def save_run(
-    store: RunStore, upstream: Upstream, compare: CompareRequest, comparison: Comparison
+    store: RunStore, upstreams: Upstreams, compare: CompareRequest, comparison: Comparison
 ) -> str:
-    run = SavedRun.from_comparison(compare, comparison, endpoint=upstream.endpoint.name)
+    run = SavedRun.from_comparison(compare, comparison, endpoint=upstreams.default.endpoint.name)
     return await store.save_async(run)
 
 
@@ -202,7 +206,7 @@ async def models_or_error(upstream: Upstream) -> tuple[list[str], str | None]:
 
 async def render(
     request: Request,
-    upstream: Upstream,
+    upstreams: Upstreams,
     form: PlaygroundForm,
     *,
     results: dict[int, Column] | None = None,
@@ -212,7 +216,15 @@ async def render(
     **extra: object,
 ) -> HTMLResponse:
     """The whole page, or for an htmx request only the playground (or the one `solo` column)."""
-    models, models_error = await models_or_error(upstream)
+    listed = await asyncio.gather(*(models_or_error(u) for u in upstreams.by_name.values()))
+    models = [
+        (name, m) for name, (names, _) in zip(upstreams.names, listed, strict=True) for m in names
+    ]
+    models_errors = [
+        f"{name}: {error}"
+        for name, (_, error) in zip(upstreams.names, listed, strict=True)
+        if error
+    ]
     notes = [column_notes(form, i) for i in range(len(form.columns))]
     valid = to_request(PlaygroundForm(prompt="-", columns=form.columns))
     if valid is not None:  # lints that compare columns need them all valid
@@ -225,12 +237,13 @@ async def render(
         "form": form,
         "notes": notes,
         "models": models,
-        "models_error": models_error,
+        "models_errors": models_errors,
+        "endpoint_names": upstreams.names,
         "results": results or {},
         "live_token": live_token,
         "live_columns": [solo] if solo is not None else list(range(len(form.columns))),
         "solo": solo is not None,
-        "endpoint": upstream.endpoint,
+        "endpoint": upstreams.default.endpoint,
         "custom_endpoints": request.app.state.settings.allow_custom_endpoints,
         **extra,
     }

@@ -123,6 +123,8 @@ class Preset(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     name: str | None = Field(default=None, max_length=80)
+    # One of the endpoints the admin configured, by name; None is the default one.
+    endpoint: str | None = Field(default=None, max_length=40)
     model: str | None = Field(default=None, max_length=200)
     temperature: float | None = Field(default=None, ge=0, le=2)
     top_p: float | None = Field(default=None, ge=0, le=1)
@@ -154,7 +156,7 @@ class Preset(BaseModel):
             value = [s for s in value if s != ""] or None  # non-strings are refused below
         return value
 
-    @field_validator("name", "model", "base_url", "api_key", mode="before")
+    @field_validator("name", "endpoint", "model", "base_url", "api_key", mode="before")
     @classmethod
     def _blank_is_none(cls, value: Any) -> Any:
         if isinstance(value, str):

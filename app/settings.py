@@ -27,6 +27,14 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("OPENAI_API_KEY"),
         description="Key for OPENAI_BASE_URL. Stays on the server.",
     )
+    endpoints_file: Path | None = Field(
+        default=None,
+        description="A TOML file of named endpoints (see app/endpoints.py and the README).",
+    )
+    endpoints: str | None = Field(
+        default=None,
+        description="The same TOML as KNOBS_ENDPOINTS_FILE, inline in the variable.",
+    )
     data_dir: Path = Field(default=Path("./data"), description="Where Knobs keeps its files.")
     concurrency_per_endpoint: int = Field(
         default=16,

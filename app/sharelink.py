@@ -31,7 +31,7 @@ MAX_PARTS = 32  # the most parts read in one preset
 _INT = re.compile(r"-?[0-9]{1,19}")
 _FLOAT = re.compile(r"-?([0-9]{1,20}(\.[0-9]{0,20})?|\.[0-9]{1,20})([eE][-+]?[0-9]{1,3})?")
 _BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
-_LIMITS = {"name": 80, "model": 200}
+_LIMITS = {"name": 80, "endpoint": 40, "model": 200}
 _NAMES = {"prompt": "the prompt", "system": "the system message", "samples": "samples", "v": "v"}
 
 
@@ -65,7 +65,7 @@ def _preset_value(name: str, fields: list[tuple[str, str]]) -> str:
 
 def encode_preset(preset: Preset) -> str:
     """One preset as the value of a `p` parameter (before form encoding)."""
-    fields = [("model", preset.model)] if preset.model is not None else []
+    fields = [(n, v) for n in ("endpoint", "model") if (v := getattr(preset, n)) is not None]
     for name, value in preset.knobs().items():
         fields += [(name, s) for s in value] if name == "stop" else [(name, text(value))]
     return _preset_value(preset.name or "", fields)

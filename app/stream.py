@@ -15,7 +15,7 @@ from fastapi import APIRouter
 from fastapi.responses import Response, StreamingResponse
 from markupsafe import escape
 
-from app.deps import LiveDep, StoreDep, UpstreamDep
+from app.deps import LiveDep, StoreDep, UpstreamsDep
 from app.fanout import ColumnDone, ComparisonDone, Delta, Idle, stream_comparison
 from app.limits import StreamSlot
 from app.saved import SavedRun
@@ -42,7 +42,7 @@ def render(name: str, **context: object) -> str:
 
 @router.get("/compare/{token}/events", include_in_schema=False, dependencies=[StreamSlot])
 async def stream_events(
-    token: str, live: LiveDep, upstream: UpstreamDep, store: StoreDep
+    token: str, live: LiveDep, upstreams: UpstreamsDep, store: StoreDep
 ) -> StreamingResponse:
     """Stream one page-started comparison to the tab that started it."""
     comparison = live.claim(token)
@@ -55,7 +55,7 @@ async def stream_events(
         started = time.perf_counter()
         shown: dict[tuple[int, int], float] = {}
         stream = stream_comparison(
-            comparison.request, upstream, comparison.stop, idle_every=HEARTBEAT_EVERY
+            comparison.request, upstreams, comparison.stop, idle_every=HEARTBEAT_EVERY
         )
         try:
             async for event in stream:
@@ -83,7 +83,7 @@ async def stream_events(
                         comparison.request,
                         event.result,
                         stopped=event.stopped,
-                        endpoint=upstream.endpoint.name,
+                        endpoint=upstreams.default.endpoint.name,
                     )
                     run_id = await store.save_async(run)
                     message = (

@@ -43,6 +43,8 @@ class Endpoint:
     name: str
     base_url: str
     api_key: str | None = field(default=None, repr=False)
+    # The admin's list, if any; otherwise the endpoint's /v1/models is asked.
+    models: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -100,6 +102,8 @@ class Upstream:
 
     async def models(self) -> list[str]:
         """Model ids from the endpoint's /v1/models, cached for a minute."""
+        if self.endpoint.models:
+            return list(self.endpoint.models)
         if self._models and time.monotonic() - self._models_at < MODELS_CACHE_SECONDS:
             return self._models
         try:

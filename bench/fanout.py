@@ -30,6 +30,7 @@ from typing import Any
 
 import httpx2
 
+from app.endpoints import Upstreams
 from app.fanout import messages_for, run_comparison
 from app.presets import MAX_PRESETS, CompareRequest, Preset, request_params
 from app.settings import Settings
@@ -130,7 +131,7 @@ async def knobs_once(
     upstream: Upstream, request: CompareRequest, fake: FakeUpstream, expected: str
 ) -> Run:
     started, cpu = time.perf_counter(), time.thread_time()
-    comparison = await run_comparison(request, upstream)
+    comparison = await run_comparison(request, Upstreams.of(upstream))
     wall, cpu = time.perf_counter() - started, time.thread_time() - cpu
     samples = [s for column in comparison.columns for s in column.samples]
     if len(samples) != len(request.presets) * request.samples:

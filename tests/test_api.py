@@ -189,10 +189,8 @@ def test_missing_prompt(client, fake: FakeUpstream):
 
 
 def test_models_endpoint(client, fake: FakeUpstream):
-    assert client.get("/api/models").json() == {
-        "models": ["fake-model", "fake-model-large"],
-        "error": None,
-    }
+    listed = {"models": ["fake-model", "fake-model-large"], "error": None}
+    assert client.get("/api/models").json() == {**listed, "endpoints": {"default": listed}}
 
 
 def test_healthz_and_openapi(client):

@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from app.endpoints import Upstreams
 from app.fanout import ColumnDone, ComparisonDone, Delta, SampleDone, stream_comparison
 from app.presets import CompareRequest, Preset
 from app.settings import Settings
@@ -41,7 +42,7 @@ def request(presets: int = 2, samples: int = 2) -> CompareRequest:
 
 async def test_events_arrive_in_order_per_sample(fake: FakeUpstream, upstream):
     fake.behave(text="a b c")
-    events = [e async for e in stream_comparison(request(), upstream)]
+    events = [e async for e in stream_comparison(request(), Upstreams.of(upstream))]
     assert isinstance(events[-1], ComparisonDone) and not events[-1].stopped
     for c in range(2):
         for s in range(2):
@@ -60,7 +61,7 @@ async def test_stop_closes_requests_and_keeps_partial_text(fake: FakeUpstream, u
     fake.behave(text=" ".join(["word"] * 200), chunk_delay=0.05)
     stop = asyncio.Event()
     events = []
-    async for event in stream_comparison(request(), upstream, stop):
+    async for event in stream_comparison(request(), Upstreams.of(upstream), stop):
         events.append(event)
         if isinstance(event, Delta) and event.tokens == 3:
             stop.set()
@@ -76,7 +77,7 @@ async def test_stop_closes_requests_and_keeps_partial_text(fake: FakeUpstream, u
 
 async def test_leaving_early_closes_every_upstream_request(fake: FakeUpstream, upstream):
     fake.behave(text=" ".join(["word"] * 200), chunk_delay=0.05)
-    stream = stream_comparison(request(presets=3), upstream)
+    stream = stream_comparison(request(presets=3), Upstreams.of(upstream))
     async for event in stream:
         if isinstance(event, Delta):
             break

@@ -70,7 +70,8 @@ def test_copy_link_restores_the_form_exactly(client, fake: FakeUpstream):
     assert '<option value="4" selected>' in restored
     for i, preset in enumerate(presets):
         for name, value in column_values(preset).items():
-            assert field_value(restored, f"p-{i}-{name}") == value, name
+            if name != "endpoint":  # one endpoint configured: no endpoint field to show
+                assert field_value(restored, f"p-{i}-{name}") == value, name
     assert fake.requests == []  # opening a link runs nothing
 
 

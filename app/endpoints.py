@@ -1,0 +1,156 @@
+"""The endpoints an admin configured: names, URLs, keys (server-side only) and model lists.
+
+Besides OPENAI_BASE_URL, several named endpoints can be declared in TOML, in the file named
+by KNOBS_ENDPOINTS_FILE or inline in KNOBS_ENDPOINTS::
+
+    [endpoints.openai]
+    base_url = "https://api.openai.com/v1"
+    api_key_env = "OPENAI_API_KEY"        # the key is read from this variable
+    models = ["gpt-4o-mini", "gpt-4.1"]   # optional; else the endpoint's /v1/models
+
+    [endpoints.ollama]
+    base_url = "http://127.0.0.1:11434/v1"
+
+Every mistake stops start-up with a message naming the endpoint and the field.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from app.presets import Preset
+from app.settings import Settings
+from app.upstream import Endpoint, Upstream
+
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
+_FIELDS = {"base_url", "api_key", "api_key_env", "models"}
+# The name of the endpoint that OPENAI_BASE_URL, or the embedded model, defines.
+DEFAULT_NAME = "default"
+EMBEDDED_NAME = "embedded"
+
+
+class EndpointConfigError(ValueError):
+    """The endpoint configuration cannot be used; the message says what to fix."""
+
+
+@dataclass(frozen=True)
+class EndpointConfig:
+    name: str
+    base_url: str
+    api_key: str | None = field(default=None, repr=False)
+    models: tuple[str, ...] = ()
+
+
+def parse(text: str, source: str, environ: Mapping[str, str] = os.environ) -> list[EndpointConfig]:
+    """The endpoints declared in TOML `text`; `source` names where it came from."""
+    try:
+        document = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise EndpointConfigError(f"{source} is not valid TOML: {error}") from error
+    unknown = set(document) - {"endpoints"}
+    if unknown:
+        raise EndpointConfigError(f"{source}: unknown section {sorted(unknown)[0]!r}")
+    tables = document.get("endpoints", {})
+    if not isinstance(tables, dict) or not tables:
+        raise EndpointConfigError(f"{source} declares no [endpoints.NAME] tables")
+    return [_endpoint(name, table, source, environ) for name, table in tables.items()]
+
+
+def _endpoint(name: str, table: object, source: str, environ: Mapping[str, str]) -> EndpointConfig:
+    where = f"{source}, endpoint {name!r}"
+    if not _NAME.match(name):
+        raise EndpointConfigError(
+            f"{where}: names are lower-case letters, digits, '-' and '_' (at most 40)"
+        )
+    if not isinstance(table, dict):
+        raise EndpointConfigError(f"{where}: expected a table of settings")
+    unknown = set(table) - _FIELDS
+    if unknown:
+        raise EndpointConfigError(
+            f"{where}: unknown field {sorted(unknown)[0]!r} (known: {', '.join(sorted(_FIELDS))})"
+        )
+    base_url = table.get("base_url")
+    if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
+        raise EndpointConfigError(f"{where}: base_url must be an http:// or https:// URL")
+    if "api_key" in table and "api_key_env" in table:
+        raise EndpointConfigError(f"{where}: give api_key or api_key_env, not both")
+    api_key = table.get("api_key")
+    if "api_key_env" in table:
+        variable = table["api_key_env"]
+        if not isinstance(variable, str) or not environ.get(variable):
+            raise EndpointConfigError(
+                f"{where}: api_key_env names {variable!r}, which is not set in the environment"
+            )
+        api_key = environ[variable]
+    if api_key is not None and not isinstance(api_key, str):
+        raise EndpointConfigError(f"{where}: api_key must be a string")
+    models = table.get("models", [])
+    if not isinstance(models, list) or not all(isinstance(m, str) and m for m in models):
+        raise EndpointConfigError(f"{where}: models must be a list of model names")
+    return EndpointConfig(name, base_url.rstrip("/"), api_key or None, tuple(models))
+
+
+def configured(settings: Settings, environ: Mapping[str, str] = os.environ) -> list[EndpointConfig]:
+    """Every endpoint the settings declare, OPENAI_BASE_URL's first (named "default").
+
+    An empty list means none: the embedded model serves."""
+    endpoints = []
+    if settings.openai_base_url:
+        key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
+        endpoints.append(EndpointConfig(DEFAULT_NAME, settings.openai_base_url, key))
+    if settings.endpoints_file:
+        path = Path(settings.endpoints_file)
+        try:
+            text = path.read_text()
+        except OSError as error:
+            raise EndpointConfigError(
+                f"KNOBS_ENDPOINTS_FILE {path} cannot be read: {error.strerror}"
+            ) from error
+        endpoints += parse(text, str(path), environ)
+    if settings.endpoints:
+        endpoints += parse(settings.endpoints, "KNOBS_ENDPOINTS", environ)
+    names = [e.name for e in endpoints]
+    for name in names:
+        if names.count(name) > 1:
+            raise EndpointConfigError(f"endpoint {name!r} is declared twice")
+    return endpoints
+
+
+class Upstreams:
+    """One client per configured endpoint, by name; the first one is the default."""
+
+    def __init__(self, clients: Mapping[str, Upstream]) -> None:
+        if not clients:
+            raise ValueError("at least one endpoint is needed")
+        self.by_name = dict(clients)
+        self.default = next(iter(self.by_name.values()))
+
+    @classmethod
+    def of(cls, upstream: Upstream) -> Upstreams:
+        return cls({upstream.endpoint.name: upstream})
+
+    @classmethod
+    def from_configs(cls, configs: list[EndpointConfig], settings: Settings) -> Upstreams:
+        return cls(
+            {
+                c.name: Upstream(Endpoint(c.name, c.base_url, c.api_key, c.models), settings)
+                for c in configs
+            }
+        )
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.by_name)
+
+    def for_preset(self, preset: Preset) -> Upstream:
+        """The client for a preset's named endpoint (validated before any run)."""
+        return self.by_name[preset.endpoint] if preset.endpoint else self.default
+
+    async def aclose(self) -> None:
+        for upstream in self.by_name.values():
+            await upstream.aclose()
