@@ -12,6 +12,7 @@ from tests.fake_upstream import FakeUpstream
 
 pytestmark = pytest.mark.browser
 
+# Eight different answers, one per request of a 4 × 2 run, so every column varies.
 ANSWERS = [
     "top_p keeps only the smallest set of likely tokens whose probabilities add up to p, "
     "then samples from those.",
@@ -19,6 +20,12 @@ ANSWERS = [
     "that together make up p of the probability.",
     "With top_p = 0.9 the model ignores the least likely 10% of probability mass when it "
     "picks each next token.",
+    "top_p limits sampling to the most probable tokens, cutting off the long tail.",
+    "top_p sets a probability budget: tokens are added from most to least likely until the "
+    "budget p is spent.",
+    "Nucleus sampling (top_p) keeps the head of the distribution and drops the rest.",
+    "top_p = 1 considers every token; lower values make answers more focused.",
+    "top_p restricts each step to a nucleus of likely tokens whose mass is p.",
 ]
 
 
