@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 run: install  ## serve the playground at http://127.0.0.1:8000 (embedded model unless OPENAI_BASE_URL is set)
-	$(BIN)/uvicorn app.main:app --host 127.0.0.1 --port 8000
+	$(BIN)/uvicorn app.main:app --host 127.0.0.1 --port 8000 --timeout-graceful-shutdown 30
 
 test: install  ## the whole suite: unit, fake endpoint, embedded model, browser
 	$(BIN)/python -m pytest

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 
+from app import metrics
 from app.endpoints import Upstreams
 from app.flags import SampleView, analyze
 from app.presets import CompareRequest, Preset, lint_all
@@ -57,6 +59,7 @@ class Idle:
 Event = Delta | SampleDone | ColumnDone | ComparisonDone | Idle
 
 STOPPED = "Stopped before the answer was complete."
+log = logging.getLogger("knobs.fanout")
 
 
 def messages_for(request: CompareRequest) -> list[dict[str, str]]:
@@ -75,27 +78,29 @@ async def _run_sample(
     preset = request.presets[column]
     parts: list[str] = []
     chunks = 0
+    name = upstream.endpoint.name
     async with upstream.limit:
-        started = time.perf_counter()
-        first: float | None = None
-        finish: Finish | None = None
-        error: str | None = None
-        try:
-            async for item in upstream.stream_chat(preset, messages_for(request)):
-                if isinstance(item, Chunk):
-                    now = time.perf_counter()
-                    first = first or now
-                    chunks += 1
-                    parts.append(item.text)
-                    queue.put_nowait(
-                        Delta(column, sample, item.text, chunks, _rate(chunks - 1, now - first))
-                    )
-                else:
-                    finish = item
-        except UpstreamError as failure:
-            error = str(failure)
-        ended = time.perf_counter()
+        with metrics.UPSTREAM_IN_FLIGHT.labels(name).track_inprogress():
+            started = time.perf_counter()
+            first: float | None = None
+            finish: Finish | None = None
+            error: str | None = None
+            try:
+                async for item in upstream.stream_chat(preset, messages_for(request)):
+                    if isinstance(item, Chunk):
+                        now = time.perf_counter()
+                        first = first or now
+                        chunks += 1
+                        parts.append(item.text)
+                        rate = _rate(chunks - 1, now - first)
+                        queue.put_nowait(Delta(column, sample, item.text, chunks, rate))
+                    else:
+                        finish = item
+            except UpstreamError as failure:
+                error = str(failure)
+            ended = time.perf_counter()
     result = _sample_result(parts, chunks, started, first, ended, finish, error)
+    metrics.record_sample(name, result)
     queue.put_nowait(SampleDone(column, sample, result))
 
 
@@ -195,6 +200,9 @@ async def stream_comparison(
     partial: dict[tuple[int, int], list[str]] = {}
     columns: list[Column | None] = [None] * n_columns
     stopped = False
+    outcome = "abandoned"  # unless it gets to the end: the client left, or it failed
+    began = time.perf_counter()
+    metrics.COMPARISONS_IN_FLIGHT.inc()
     try:
         remaining = len(tasks)
         while remaining:
@@ -231,8 +239,21 @@ async def stream_comparison(
                 yield ColumnDone(c, column)
         finished = [c for c in columns if c is not None]
         comparison = Comparison(system=request.system, prompt=request.prompt, columns=finished)
+        outcome = "stopped" if stopped else "finished"
         yield ComparisonDone(comparison, stopped)
     finally:
+        metrics.COMPARISONS_IN_FLIGHT.dec()
+        metrics.COMPARISONS.labels(outcome).inc()
+        failed = sum(bool(s and s.error) for column in results for s in column)
+        fields = {
+            "outcome": outcome,
+            "presets": n_columns,
+            "samples": n_samples,
+            "failed_samples": failed,
+            "endpoints": sorted({c.endpoint.name for c in clients}),
+            "seconds": round(time.perf_counter() - began, 3),
+        }
+        log.info("comparison %s", outcome, extra={"fields": fields})
         # Reached on normal end, on Stop, and when the consumer goes away (aclose/cancel):
         # no upstream request outlives the comparison.
         await _cancel(tasks + helpers)

@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app import api, docs, pages, runs, stream
+from app import api, docs, logs, metrics, pages, runs, stream
 from app.csrf import CrossOriginProtection
 from app.embedded import EmbeddedServer, find_model_file
 from app.endpoints import EMBEDDED_NAME, EndpointConfig, Upstreams, configured
@@ -82,6 +82,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.settings = settings
+    logs.configure(settings)
     app.state.limiter = ComparisonLimiter(
         settings.rate_limit_per_minute, settings.max_inflight_comparisons
     )
@@ -95,6 +96,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(runs.router)
     app.include_router(api.router)
     app.include_router(docs.router)
+    app.include_router(metrics.router)
     # Pure ASGI middleware (not BaseHTTPMiddleware, which hides disconnects from streams).
     # The last added runs first: every answer, the guards' refusals too, gets the headers.
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)

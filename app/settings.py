@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -100,6 +101,12 @@ class Settings(BaseSettings):
         default="",
         description="Comma-separated hosts, IPs and CIDRs custom endpoints may reach although "
         "internal.",
+    )
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="Log lines as plain text or as one JSON object each."
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        default="info", description="The least important log lines to write."
     )
     embedded_model_path: Path | None = Field(
         default=None,

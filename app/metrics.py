@@ -1,0 +1,49 @@
+"""Prometheus metrics at /metrics: comparisons, upstream requests by status, latency, in flight.
+
+Each process counts its own; with several replicas, Prometheus scrapes each and sums.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
+
+from app.results import Sample
+
+router = APIRouter()
+
+COMPARISONS = Counter("knobs_comparisons_total", "Comparisons run, by how they ended.", ["outcome"])
+COMPARISONS_IN_FLIGHT = Gauge("knobs_comparisons_in_flight", "Comparisons running now.")
+UPSTREAM_REQUESTS = Counter(
+    "knobs_upstream_requests_total",
+    "Requests to endpoints, by endpoint and outcome (ok, finish reason, or error).",
+    ["endpoint", "status"],
+)
+UPSTREAM_IN_FLIGHT = Gauge(
+    "knobs_upstream_in_flight", "Requests to endpoints in progress.", ["endpoint"]
+)
+# Buckets from a fast local model (tens of ms) to a slow remote one (minutes).
+_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
+UPSTREAM_LATENCY = Histogram(
+    "knobs_upstream_latency_seconds", "Whole request, first byte sent to last token.",
+    ["endpoint"], buckets=_BUCKETS,
+)  # fmt: skip
+UPSTREAM_TTFT = Histogram(
+    "knobs_upstream_ttft_seconds", "Time to first token.", ["endpoint"], buckets=_BUCKETS
+)
+
+
+def record_sample(endpoint: str, sample: Sample) -> None:
+    """Count one finished request and its timings."""
+    status = "error" if sample.error else (sample.finish_reason or "unknown")
+    UPSTREAM_REQUESTS.labels(endpoint, status).inc()
+    if sample.latency_ms is not None:
+        UPSTREAM_LATENCY.labels(endpoint).observe(sample.latency_ms / 1000)
+    if sample.ttft_ms is not None:
+        UPSTREAM_TTFT.labels(endpoint).observe(sample.ttft_ms / 1000)
+
+
+@router.get("/metrics", include_in_schema=False)
+async def show_metrics() -> Response:
+    """The Prometheus text exposition of this process's metrics."""
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
