@@ -39,3 +39,14 @@ def _sample_groups(samples: list[Sample]) -> list[SampleGroup]:
 
 templates.env.filters["sample_groups"] = _sample_groups
 templates.env.filters["add1"] = lambda n: n + 1
+
+
+def _knob_summary(values: dict[str, str]) -> str:
+    """What a column sets, in one line: `model=x · temperature=0.7`."""
+    names = ["endpoint", "model", *(k.name for k in KNOBS)]
+    parts = [f"{n}={values[n]}".replace("\n", " | ") for n in names if values.get(n)]
+    return " · ".join(parts) or "all knobs unset (endpoint defaults)"
+
+
+templates.env.filters["knob_summary"] = _knob_summary
+templates.env.tests["startswith"] = lambda value, prefix: str(value).startswith(prefix)
