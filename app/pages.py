@@ -83,9 +83,7 @@ async def submit_playground(
         if request.headers.get("HX-Request"):
             return await render(request, upstreams, form, live_token=live.add(compare))
         comparison = await unless_client_leaves(request, run_comparison(compare, upstreams))
-    run_id = await store.save_async(
-        SavedRun.from_comparison(compare, comparison, endpoint=upstreams.default.endpoint.name)
-    )
+    run_id = await save_run(store, upstreams, compare, comparison)
     results = dict(enumerate(comparison.columns))
     return await render(request, upstreams, form, results=results, run_id=run_id)
 
@@ -127,9 +125,7 @@ async def rerun(
             token = live.add(solo, columns=[index])
             return await render(request, upstreams, form, live_token=token, solo=index)
         comparison = await unless_client_leaves(request, run_comparison(solo, upstreams))
-    run_id = await store.save_async(
-        SavedRun.from_comparison(solo, comparison, endpoint=upstreams.default.endpoint.name)
-    )
+    run_id = await save_run(store, upstreams, solo, comparison)
     results = {index: comparison.columns[0]}
     return await render(request, upstreams, form, results=results, run_id=run_id)
 
