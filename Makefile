@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # llama-cpp-python compiles llama.cpp on first install; use every core for it.
 export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: install run test lint format bench screenshot clean
+.PHONY: install run test lint format bench screenshot postgres clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,5 +37,12 @@ bench: install  ## fan-out overhead against the floor (see README)
 screenshot: install  ## refresh docs/screenshot.png from the browser test
 	KNOBS_SCREENSHOT=docs/screenshot.png $(BIN)/python -m pytest tests/browser -k screenshot
 
+postgres:  ## start a loopback PostgreSQL for its tests: eval "$(make -s postgres)" before make test
+	@url="$$(bash .ci/postgres)" && echo "export KNOBS_TEST_DATABASE_URL='$$url'"
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+
+.PHONY: docker-smoke
+docker-smoke:  ## build the container image with podman, run it, compare on the embedded model (slow: by hand, not CI)
+	bash scripts/docker-smoke

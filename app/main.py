@@ -23,7 +23,7 @@ from app.headers import SecurityHeaders
 from app.limits import BodyLimit, ComparisonLimiter, TooManyComparisons, explain_too_many
 from app.live import LiveComparisons
 from app.settings import Settings, get_settings
-from app.store import RunStore, default_url
+from app.store import RunStore, store_url
 from app.templating import ROOT
 from app.validation import explain
 
@@ -35,8 +35,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Connect to the configured endpoint, or start the embedded model and use that."""
     settings: Settings = app.state.settings
     # The store first: migrations run here, so a database problem stops start-up at once.
-    store = await run_in_threadpool(RunStore, default_url(settings.data_dir))
+    store = await run_in_threadpool(RunStore, store_url(settings.database_url, settings.data_dir))
     app.state.store = store
+    log.info("saved runs in %s", store.where)  # the password is shown as ***
     embedded: EmbeddedServer | None = None
     configs = configured(settings)  # EndpointConfigError stops start-up, saying what to fix
     if not configs:

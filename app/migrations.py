@@ -17,6 +17,8 @@ from sqlalchemy.engine import Connection, Engine
 
 Migration = Callable[[Connection], None]
 MIGRATIONS: list[Migration] = []
+# PostgreSQL advisory lock held while migrating: one database-wide number, "knobs" in ASCII.
+LOCK_KEY = 0x6B6E6F6273
 
 _applied = sa.Table(
     "_knobs_migrations",
@@ -42,9 +44,13 @@ def applied(engine: Engine) -> list[str]:
 def migrate(engine: Engine, upto: int | None = None) -> list[str]:
     """Apply pending migrations (the first `upto` only, for tests) in one transaction."""
     ran = []
-    # IMMEDIATE on SQLite: two processes starting at once take turns instead of both
-    # reading "nothing applied" and colliding; other databases ignore the option.
+    # Several processes starting at once (replicas, workers) take turns instead of both
+    # reading "nothing applied" and colliding: IMMEDIATE on SQLite takes the write lock at
+    # BEGIN (other databases ignore the option); PostgreSQL takes an advisory lock first.
+    # Either is held until this transaction ends, so the next one finds the work done.
     with engine.execution_options(knobs_begin="IMMEDIATE").begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(sa.select(sa.func.pg_advisory_xact_lock(LOCK_KEY)))
         _applied.create(conn, checkfirst=True)
         done = set(conn.scalars(sa.select(_applied.c.name)))
         for function in MIGRATIONS[:upto]:

@@ -37,6 +37,12 @@ class Settings(BaseSettings):
         description="The same TOML as KNOBS_ENDPOINTS_FILE, inline in the variable.",
     )
     data_dir: Path = Field(default=Path("./data"), description="Where Knobs keeps its files.")
+    database_url: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("DATABASE_URL", "KNOBS_DATABASE_URL"),
+        description="Where saved runs are kept: postgresql://user:password@host:5432/database "
+        "for several replicas sharing one history. Unset: SQLite in the data dir.",
+    )
     concurrency_per_endpoint: int = Field(
         default=16,
         ge=1,

@@ -1,8 +1,10 @@
-"""The run store: saved runs in any database SQLAlchemy speaks, SQLite by default.
+"""The run store: saved runs in SQLite (the default) or PostgreSQL (`DATABASE_URL`).
 
 The methods are synchronous; async callers use `run_in_threadpool` / `asyncio.to_thread`.
-Only the connection set-up knows about SQLite; every query is SQLAlchemy Core, so a
-`DATABASE_URL` for PostgreSQL needs no other change here.
+Only the connection set-up knows which database it is; every query is SQLAlchemy Core, and
+the schema comes from the same migrations on both. A plain `postgresql://` URL is served by
+psycopg 3, which the default install brings. Errors and logs show URLs with the password
+hidden (`postgresql://knobs:***@db/knobs`).
 """
 
 from __future__ import annotations
@@ -10,11 +12,15 @@ from __future__ import annotations
 import json
 import re
 import secrets
+import sqlite3
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from fastapi.concurrency import run_in_threadpool
+from pydantic import SecretStr
 from sqlalchemy.engine import Connection, Engine
 
 from app.migrations import migrate
@@ -24,6 +30,20 @@ ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{22,64}")
 ID_BYTES = 16  # 128 random bits, 22 URL-safe characters
 BUSY_TIMEOUT_MS = 30_000
 MAX_PER_PAGE = 200
+BACKENDS = ("sqlite", "postgresql")
+EXPECTED = "expected postgresql://user:password@host:5432/database, or unset for SQLite"
+# Several replicas share one PostgreSQL: at most 15 connections each; a dead connection
+# (server restart, failover, an idle timeout in a proxy) is replaced before it is used;
+# LIFO reuse lets idle extras be closed; hours-old connections are renewed.
+PG_POOL: dict[str, Any] = dict(
+    pool_pre_ping=True,
+    pool_size=5,
+    max_overflow=10,
+    pool_timeout=30,
+    pool_recycle=1800,
+    pool_use_lifo=True,
+)
+PG_CONNECT_ARGS: dict[str, Any] = {"connect_timeout": 10, "application_name": "knobs"}
 
 RUNS = sa.Table(
     "runs",
@@ -46,9 +66,47 @@ RUNS = sa.Table(
 _SUMMARY = [c for c in RUNS.c if c.name not in ("seq", "body")]
 
 
+class StoreError(RuntimeError):
+    """The run store cannot be used: a bad URL, or a database that cannot be reached or
+    migrated. The message names the database with its password hidden."""
+
+
 def default_url(data_dir: Path) -> str:
     """`sqlite:///<data_dir>/knobs.db`, the database a fresh install uses."""
     return f"sqlite:///{(data_dir / 'knobs.db').resolve()}"
+
+
+def store_url(database_url: str | SecretStr | None, data_dir: Path) -> str:
+    """Where runs are stored: `DATABASE_URL` when it is set, else SQLite under `data_dir`.
+
+    Raises StoreError for a URL that is neither SQLite nor PostgreSQL, without its password.
+    """
+    if isinstance(database_url, SecretStr):
+        database_url = database_url.get_secret_value()
+    if database_url is None or not database_url.strip():
+        return default_url(data_dir)
+    url = database_url.strip()
+    engine_url(url)  # refuse a bad URL at start-up, before any connection is tried
+    return url
+
+
+def engine_url(url: str | sa.URL) -> sa.URL:
+    """The URL SQLAlchemy connects with: plain `postgresql://` (or `postgres://`) gets
+    psycopg 3; an explicit driver (`postgresql+psycopg2://`) is kept."""
+    try:
+        parsed = sa.make_url(url)
+    except (sa.exc.ArgumentError, ValueError):
+        # The text is not echoed: it may well hold a password.
+        raise StoreError(f"DATABASE_URL is not a database URL; {EXPECTED}") from None
+    backend, _, driver = parsed.drivername.partition("+")
+    if backend == "postgres":  # Heroku's and many tools' spelling
+        backend = "postgresql"
+    if backend not in BACKENDS:
+        shown = parsed.render_as_string(hide_password=True)
+        raise StoreError(f"Knobs stores runs in SQLite or PostgreSQL, not {shown}; {EXPECTED}")
+    if backend == "postgresql":
+        parsed = parsed.set(drivername=f"postgresql+{driver or 'psycopg'}")
+    return parsed
 
 
 def valid_id(run_id: str) -> bool:
@@ -60,13 +118,41 @@ class RunStore:
     """Save, read, list and delete runs. Thread-safe: one engine, a pool of connections."""
 
     def __init__(self, url: str, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> None:
-        parsed = sa.make_url(url)
-        if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        self.engine: Engine = sa.create_engine(parsed, pool_pre_ping=True)
-        if self.engine.dialect.name == "sqlite":
+        """Connect to `url` (see `store_url`) and bring its schema up to date.
+
+        Raises StoreError, naming the database with its password hidden, when it cannot be
+        reached or migrated; a bad URL raises it before anything is tried.
+        """
+        self.url: sa.URL = engine_url(url)
+        if self.url.get_backend_name() == "sqlite":
+            database = self.url.database
+            if database not in (None, "", ":memory:"):
+                Path(database).parent.mkdir(parents=True, exist_ok=True)
+            self.engine: Engine = sa.create_engine(self.url, pool_pre_ping=True)
             _tune_sqlite(self.engine, busy_timeout_ms)
-        migrate(self.engine)
+        else:
+            # Defaults the URL's own query (`?connect_timeout=5&sslmode=require`) overrides.
+            connect_args = {k: v for k, v in PG_CONNECT_ARGS.items() if k not in self.url.query}
+            self.engine = sa.create_engine(self.url, connect_args=connect_args, **PG_POOL)
+        try:
+            migrate(self.engine)
+        except sa.exc.SQLAlchemyError as error:
+            self.engine.dispose()
+            raise StoreError(
+                f"cannot use the database at {self.where}: {self._reason(error)}"
+            ) from error
+
+    @property
+    def where(self) -> str:
+        """The database as it may be logged: its URL with the password hidden."""
+        return self.url.render_as_string(hide_password=True)
+
+    def _reason(self, error: sa.exc.SQLAlchemyError) -> str:
+        """The driver's one-line reason, with the password masked should it ever show up."""
+        cause = error.orig if isinstance(error, sa.exc.DBAPIError) else error
+        reason = " ".join(str(cause).split()) or type(cause).__name__
+        password = self.url.password
+        return reason.replace(password, "***") if password else reason
 
     def save(self, run: SavedRun) -> str:
         """Store the run under a new random id; committed before the id is returned."""
@@ -137,7 +223,7 @@ def _tune_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
-        cursor.execute("PRAGMA journal_mode = WAL")
+        _retry_locked(lambda: cursor.execute("PRAGMA journal_mode = WAL"), busy_timeout_ms)
         # FULL: a commit is on disk before save() returns, even if the power goes next.
         cursor.execute("PRAGMA synchronous = FULL")
         cursor.execute("PRAGMA foreign_keys = ON")
@@ -147,3 +233,17 @@ def _tune_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
     def _on_begin(conn: Connection) -> None:
         mode = conn.get_execution_options().get("knobs_begin", "DEFERRED")
         conn.exec_driver_sql(f"BEGIN {'IMMEDIATE' if mode == 'IMMEDIATE' else 'DEFERRED'}")
+
+
+def _retry_locked(statement: Callable[[], object], busy_timeout_ms: int) -> None:
+    """Run `statement`, retrying while SQLite says the database is locked. Switching a new
+    file to WAL can fail at once, busy timeout or not, while another process does the same."""
+    deadline = time.monotonic() + busy_timeout_ms / 1000
+    while True:
+        try:
+            statement()
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)

@@ -1,4 +1,5 @@
-"""Saves acknowledged by a server killed with SIGKILL mid-stream are all there afterwards."""
+"""Saves acknowledged by a server killed with SIGKILL mid-stream are all there afterwards:
+on SQLite (the file) and on PostgreSQL (a server the killed process was writing to)."""
 
 from __future__ import annotations
 
@@ -12,12 +13,15 @@ import sys
 import threading
 import time
 import urllib.request
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
 from app.store import RunStore, default_url
+from tests import postgres
 
 ROOT = Path(__file__).resolve().parent.parent
 SAVES = 400
@@ -44,8 +48,16 @@ def wait_until_up(url: str, server: subprocess.Popen[bytes], log: Path) -> None:
     raise RuntimeError(f"the test server did not start:\n{log.read_text()}")
 
 
-def test_acknowledged_runs_survive_sigkill(tmp_path: Path):
-    url = default_url(tmp_path)
+@pytest.fixture(params=["sqlite", "postgresql"])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield default_url(tmp_path)
+    else:
+        with postgres.fresh_schema(postgres.server_url()) as url:
+            yield url
+
+
+def test_acknowledged_runs_survive_sigkill(url: str, tmp_path: Path):
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     log = tmp_path / "server.log"
@@ -85,13 +97,14 @@ def test_acknowledged_runs_survive_sigkill(tmp_path: Path):
     assert len(acknowledged) >= KILL_AFTER
     assert killed_at < SAVES  # the kill came while saves were still arriving
 
-    store = RunStore(url)  # reopening recovers the write-ahead log, then migrates (a no-op)
+    store = RunStore(url)  # reopening recovers SQLite's write-ahead log, then migrates (a no-op)
     try:
         for run_id, prompt in acknowledged.items():
             run = store.get(run_id)
             assert run is not None, f"acknowledged run {run_id} was lost"
             assert run.prompt == prompt
-        with store.engine.connect() as conn:
-            assert conn.execute(sa.text("PRAGMA integrity_check")).scalar() == "ok"
+        if store.engine.dialect.name == "sqlite":
+            with store.engine.connect() as conn:
+                assert conn.execute(sa.text("PRAGMA integrity_check")).scalar() == "ok"
     finally:
         store.close()

@@ -1,12 +1,20 @@
-"""The run store on a real SQLite file: save, read, list, delete, migrations, bad ids."""
+"""The run store on a real SQLite file and a real PostgreSQL server: save, read, list,
+delete, migrations, bad ids. Every test taking `store` or `url` runs on both; PostgreSQL's
+are skipped without KNOBS_TEST_DATABASE_URL (and fail without it in CI), see tests/postgres.py.
+"""
 
 from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
+import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from subprocess import PIPE
 
 import pytest
 import sqlalchemy as sa
@@ -15,20 +23,34 @@ from app import migrations
 from app.presets import CompareRequest, Preset
 from app.results import Comparison
 from app.saved import SavedRun
-from app.store import RUNS, RunStore, default_url
+from app.store import RUNS, RunStore, default_url, engine_url
+from tests import postgres
 from tests.sample_runs import column, make_run, sample
 
+ROOT = Path(__file__).resolve().parent.parent
 BAD_IDS = ["", "../", "..%2F..%2Fetc", "%00", "\x00", "a" * 5000, "'\"<>", "a" * 21, "a b" * 10]
 
 
-@pytest.fixture
-def url(tmp_path: Path) -> str:
-    return default_url(tmp_path / "data")
+@pytest.fixture(params=["sqlite", "postgresql"])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database: a SQLite file under the data dir, or a new PostgreSQL schema."""
+    if request.param == "sqlite":
+        yield default_url(tmp_path / "data")
+    else:
+        with postgres.fresh_schema(postgres.server_url()) as url:
+            yield url
 
 
 @pytest.fixture
 def store(url: str) -> Iterator[RunStore]:
     store = RunStore(url)
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def sqlite_store(tmp_path: Path) -> Iterator[RunStore]:
+    store = RunStore(default_url(tmp_path / "data"))
     yield store
     store.close()
 
@@ -57,7 +79,7 @@ def test_ids_are_random_and_distinct(store: RunStore):
     assert len(ids) == 50
 
 
-def test_the_database_file_goes_under_the_data_dir(tmp_path: Path, store: RunStore):
+def test_the_database_file_goes_under_the_data_dir(tmp_path: Path, sqlite_store: RunStore):
     assert (tmp_path / "data" / "knobs.db").is_file()
 
 
@@ -108,8 +130,8 @@ def test_an_unknown_well_formed_id_finds_nothing(store: RunStore):
     assert store.get("A" * 22) is None
 
 
-def test_sqlite_is_set_for_durability(store: RunStore):
-    with store.engine.connect() as conn:
+def test_sqlite_is_set_for_durability(sqlite_store: RunStore):
+    with sqlite_store.engine.connect() as conn:
         pragma = conn.exec_driver_sql
         assert pragma("PRAGMA journal_mode").scalar() == "wal"
         assert pragma("PRAGMA synchronous").scalar() == 2  # FULL
@@ -138,7 +160,7 @@ def test_the_migrated_schema_is_the_one_the_store_queries(store: RunStore):
 
 def test_an_old_database_is_upgraded_in_place(url: str, tmp_path: Path):
     (tmp_path / "data").mkdir()
-    engine = sa.create_engine(url)
+    engine = sa.create_engine(engine_url(url))
     assert migrations.migrate(engine, upto=1) == ["m001_runs"]
     run = make_run(columns=[column(Preset(), [sample("", error="boom"), sample("fine")])])
     run.id = "Old" + "x" * 19
@@ -180,3 +202,79 @@ def test_a_failing_migration_leaves_nothing_behind(store: RunStore, monkeypatch)
         migrations.migrate(store.engine)
     assert not sa.inspect(store.engine).has_table("half_done")
     assert "m999_broken" not in migrations.applied(store.engine)
+
+
+SLOW_RUNS: list[str] = []
+
+
+def m900_slow(conn: sa.Connection) -> None:
+    """A migration that holds its transaction open until every other starter has arrived."""
+    SLOW_RUNS.append(conn.dialect.name)
+    time.sleep(0.4)
+
+
+def test_replicas_starting_at_once_migrate_once(url: str, monkeypatch):
+    """Four stores opening one new database at the same moment: no error, each migration
+    applied once (a starter that did not wait would fail on the tables, or redo m900)."""
+    monkeypatch.setattr(migrations, "MIGRATIONS", [*migrations.MIGRATIONS, m900_slow])
+    SLOW_RUNS.clear()
+    starters = 4
+    barrier = threading.Barrier(starters)
+
+    def start_up(_: int) -> None:
+        barrier.wait(10)
+        RunStore(url).close()
+
+    with ThreadPoolExecutor(starters) as pool:
+        list(pool.map(start_up, range(starters)))  # re-raises any starter's error
+    assert len(SLOW_RUNS) == 1
+    store = RunStore(url)
+    try:
+        assert migrations.applied(store.engine) == [m.__name__ for m in migrations.MIGRATIONS]
+        assert store.list_runs() == ([], 0)
+    finally:
+        store.close()
+
+
+STARTER = """
+import sys
+from app import migrations
+from app.store import RunStore
+from tests.test_store import m900_slow
+
+migrations.MIGRATIONS.append(m900_slow)
+print("ready", flush=True)
+sys.stdin.readline()
+RunStore(sys.argv[1]).close()
+print("started", flush=True)
+"""
+
+
+def test_processes_starting_at_once_migrate_once(url: str):
+    """Two Knobs processes on one database, both starting up at the same moment."""
+    command = [sys.executable, "-c", STARTER, url]
+    starters = [
+        subprocess.Popen(command, cwd=ROOT, stdin=PIPE, stdout=PIPE, stderr=PIPE, text=True)
+        for _ in range(2)
+    ]
+    try:
+        for starter in starters:
+            assert starter.stdout is not None and starter.stdout.readline() == "ready\n"
+        for starter in starters:  # released into RunStore() together
+            assert starter.stdin is not None
+            starter.stdin.write("go\n")
+            starter.stdin.flush()
+        results = [starter.communicate(timeout=60) for starter in starters]
+    finally:
+        for starter in starters:
+            starter.kill()
+    for starter, (out, err) in zip(starters, results, strict=True):
+        assert starter.returncode == 0, err
+        assert out == "started\n"
+    store = RunStore(url)
+    try:
+        names = [m.__name__ for m in migrations.MIGRATIONS]
+        assert migrations.applied(store.engine) == [*names, "m900_slow"]
+        assert store.list_runs() == ([], 0)
+    finally:
+        store.close()
