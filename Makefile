@@ -35,7 +35,7 @@ bench: install  ## fan-out overhead against the floor (see README)
 	$(BIN)/python -m bench.fanout
 
 screenshot: install  ## refresh docs/screenshot.png from the browser test
-	KNOBS_SCREENSHOT=docs/screenshot.png $(BIN)/python -m pytest tests/browser -k screenshot
+	KNOBS_SCREENSHOT=docs/screenshot.png $(BIN)/python -m pytest tests/browser -k streams_columns_and_shows_flags
 
 postgres:  ## start a loopback PostgreSQL for its tests: eval "$(make -s postgres)" before make test
 	@url="$$(bash .ci/postgres)" && echo "export KNOBS_TEST_DATABASE_URL='$$url'"
