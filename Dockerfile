@@ -1,0 +1,90 @@
+# syntax=docker/dockerfile:1
+# Knobs in a container: the playground and, unless OPENAI_BASE_URL is set, the embedded model.
+#
+#   docker build -t knobs .          (podman: add --format docker, or HEALTHCHECK is dropped)
+#   docker run -p 8000:8000 -v knobs-data:/data knobs
+#
+# Two stages. The builder compiles llama-cpp-python (llama.cpp, C++: about 6 minutes on 2 cores)
+# into a virtualenv; the final image gets that virtualenv and the code, and no compiler.
+# Dependencies are installed from pyproject.toml alone, before any code is copied, so a code
+# change rebuilds only the last layers; llama.cpp is compiled again only when pyproject.toml
+# changes, and even then pip's cache (a BuildKit/buildah cache mount) reuses the built wheel.
+
+FROM python:3.11-slim AS builder
+
+# A C/C++ toolchain for llama.cpp; cmake and ninja come from PyPI as build requirements.
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends build-essential \
+    && rm -rf /var/lib/apt/lists/*
+
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_ROOT_USER_ACTION=ignore
+RUN python -m venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH
+
+# Optional dependency groups of pyproject.toml to install too, comma-separated (e.g. "dev").
+ARG KNOBS_EXTRAS=""
+# llama.cpp's CMake options, read by llama-cpp-python's build. GGML_NATIVE=OFF builds for any
+# x86-64 with AVX2 (any armv8 on arm64) instead of only this build machine's CPU. For an older
+# CPU add -DGGML_AVX2=OFF. pip's cache mount keeps a wheel built with the old options (and
+# --no-cache does not empty it): after changing them, clear it first
+# (docker builder prune --filter type=exec.cachemount).
+ARG CMAKE_ARGS="-DGGML_NATIVE=OFF"
+
+WORKDIR /src
+COPY pyproject.toml ./
+# The dependency list from pyproject.toml, then the install (llama.cpp compiles here).
+RUN --mount=type=cache,target=/root/.cache/pip \
+    python -c 'import os, tomllib; \
+project = tomllib.load(open("pyproject.toml", "rb"))["project"]; \
+extras = [name.strip() for name in os.environ["KNOBS_EXTRAS"].split(",") if name.strip()]; \
+deps = project["dependencies"] + [d for e in extras for d in project["optional-dependencies"][e]]; \
+print("\n".join(deps))' > requirements.txt \
+    && CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" pip install -r requirements.txt
+
+# llama.cpp's own install rules also put copies of its libraries and headers at the top of
+# site-packages (lib/, include/: about 37 MB); llama_cpp loads only those in llama_cpp/lib.
+RUN site="$(python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')" \
+    && if [ -f "$site/llama_cpp/lib/libllama.so" ]; then rm -rf "${site:?}/lib" "${site:?}/include"; fi
+
+
+FROM python:3.11-slim
+
+# llama.cpp's CPU backend needs the OpenMP runtime, which the slim image lacks.
+# Knobs runs as an unprivileged user that owns only /data.
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends libgomp1 \
+    && rm -rf /var/lib/apt/lists/* \
+    && groupadd --system --gid 10001 knobs \
+    && useradd --system --no-log-init --uid 10001 --gid knobs \
+        --home-dir /nonexistent --no-create-home --shell /usr/sbin/nologin knobs \
+    && mkdir /data \
+    && chown knobs:knobs /data
+
+COPY --from=builder /opt/venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    KNOBS_DATA_DIR=/data
+
+# The code last: changing it reuses every layer above. It stays root-owned (read-only to Knobs).
+WORKDIR /app
+COPY app/ app/
+COPY templates/ templates/
+COPY static/ static/
+RUN python -m compileall -q app
+
+# Saved runs (SQLite, unless DATABASE_URL is set) and the embedded model's log.
+VOLUME ["/data"]
+# Numeric, so runAsNonRoot checks (Kubernetes) can verify it: the knobs user and group.
+USER 10001:10001
+EXPOSE 8000
+
+# 200 once the app has started, the embedded model included. python: the slim image has no curl.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=120s --retries=3 \
+    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4)"]
+
+# --timeout-graceful-shutdown: streams in flight get 30 s after SIGTERM (give `docker stop` more).
+CMD ["uvicorn", "app.main:app", "--host", "0.0.0.0", "--port", "8000", "--timeout-graceful-shutdown", "30"]
