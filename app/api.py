@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, HTTPException, Request
 
 from app.caps import over_caps
@@ -16,7 +18,15 @@ from app.upstream import UpstreamError
 router = APIRouter(prefix="/api", tags=["api"])
 
 
-@router.post("/compare", response_model=SavedComparison)
+ERRORS: dict[int | str, dict[str, Any]] = {
+    403: {"description": "A cross-site request (Origin / Sec-Fetch-Site) was refused."},
+    413: {"description": "The body is larger than KNOBS_MAX_BODY_BYTES."},
+    422: {"description": "Invalid input or over a cap; each failing field is named."},
+    429: {"description": "Too many comparisons; see the Retry-After header."},
+}
+
+
+@router.post("/compare", response_model=SavedComparison, responses=ERRORS)
 async def compare(
     body: CompareRequest,
     request: Request,

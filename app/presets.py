@@ -133,7 +133,12 @@ class Preset(BaseModel):
     frequency_penalty: float | None = Field(default=None, ge=-2, le=2)
     presence_penalty: float | None = Field(default=None, ge=-2, le=2)
     seed: int | None = Field(default=None, ge=0, le=2**63 - 1)
-    stop: list[str] | None = Field(default=None, max_length=MAX_STOP_SEQUENCES)
+    stop: list[str] | None = Field(
+        default=None,
+        max_length=MAX_STOP_SEQUENCES,
+        description="Up to 4 stop sequences; a single string is taken as a list of one, and "
+        "empty strings are dropped.",
+    )
     # A preset's own endpoint, when the admin allows it (KNOBS_ALLOW_CUSTOM_ENDPOINTS).
     # The key is the user's own; it is never saved, shared, shown or logged.
     base_url: str | None = Field(default=None, max_length=2000)

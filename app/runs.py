@@ -20,6 +20,7 @@ from app.presets import KNOBS
 from app.saved import SavedRun, excerpt
 from app.templating import templates
 
+NO_SUCH_RUN: dict[int | str, dict[str, Any]] = {404: {"description": "No run has that id."}}
 router = APIRouter()
 PER_PAGE = 25
 _NO_SNIFF = {"X-Content-Type-Options": "nosniff"}
@@ -151,7 +152,7 @@ def list_runs(request: Request, store: StoreDep, page: str = "1") -> HTMLRespons
     return _page(request, "runs.html", context)
 
 
-@router.get("/api/runs/{run_id}", response_model=SavedRun, tags=["api"])
+@router.get("/api/runs/{run_id}", response_model=SavedRun, tags=["api"], responses=NO_SUCH_RUN)
 def get_run(run_id: str, store: StoreDep) -> SavedRun:
     """A saved run: prompt, presets as sent, every sample with its stats, flags and time."""
     run = store.get(run_id)
@@ -160,7 +161,7 @@ def get_run(run_id: str, store: StoreDep) -> SavedRun:
     return run
 
 
-@router.delete("/api/runs/{run_id}", status_code=204, tags=["api"])
+@router.delete("/api/runs/{run_id}", status_code=204, tags=["api"], responses=NO_SUCH_RUN)
 def delete_run_api(run_id: str, store: StoreDep) -> Response:
     """Delete a saved run. 404 when there is none by that id."""
     if not store.delete(run_id):
