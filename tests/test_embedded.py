@@ -74,6 +74,14 @@ def test_model_list_comes_from_the_server(embedded: TestClient):
     assert embedded.get("/api/models").json()["models"] == ["SmolLM2-135M-Instruct"]
 
 
+def running(pid: int) -> bool:
+    """True while the process exists and has not exited (a zombie waits to be reaped)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except FileNotFoundError:
+        return False
+
+
 def test_the_model_server_dies_with_knobs_even_on_kill_9(tmp_path):
     import os
     import signal
@@ -101,14 +109,9 @@ def test_the_model_server_dies_with_knobs_even_on_kill_9(tmp_path):
         knobs.send_signal(signal.SIGKILL)  # no lifespan shutdown runs
         knobs.wait()
         deadline = time.monotonic() + 10
-        while Path(f"/proc/{child}").exists() and time.monotonic() < deadline:
-            status = Path(f"/proc/{child}/stat").read_text().split()[2]
-            if status == "Z":  # exited, waiting for init to reap it
-                break
+        while running(child) and time.monotonic() < deadline:
             time.sleep(0.1)
-        alive = Path(f"/proc/{child}").exists() and (
-            Path(f"/proc/{child}/stat").read_text().split()[2] != "Z"
-        )
+        alive = running(child)
         assert not alive, "the model server outlived Knobs"
     finally:
         if knobs.poll() is None:
