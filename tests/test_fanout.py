@@ -77,11 +77,15 @@ async def test_stop_closes_requests_and_keeps_partial_text(fake: FakeUpstream, u
 
 async def test_leaving_early_closes_every_upstream_request(fake: FakeUpstream, upstream):
     fake.behave(text=" ".join(["word"] * 200), chunk_delay=0.05)
-    stream = stream_comparison(request(presets=3), Upstreams.of(upstream))
+    before = asyncio.all_tasks()
+    stream = stream_comparison(request(presets=3), Upstreams.of(upstream), idle_every=0.1)
     async for event in stream:
         if isinstance(event, Delta):
             break
     assert fake.in_flight > 0
+    assert len(asyncio.all_tasks() - before) >= 6  # one per request, plus the ticker
     await stream.aclose()
+    # No task outlives the comparison: requests, the ticker, nothing left running.
+    assert asyncio.all_tasks() - before == set()
     await wait_until_idle(fake)
     assert fake.in_flight == 0
