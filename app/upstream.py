@@ -143,7 +143,9 @@ class Upstream:
                         delay = None if streamed else self._retry_delay(error, attempt)
                         if delay is None:
                             raise
-                        log.info("retrying %s in %.2f s after %s", model, delay, error)
+                        # The error's text can echo the key, as its message does: redact.
+                        reason = self.redact(str(error))
+                        log.info("retrying %s in %.2f s after %s", model, delay, reason)
                         await asyncio.sleep(delay)
         except UpstreamError as error:
             raise UpstreamError(self.redact(str(error))) from error

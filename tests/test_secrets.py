@@ -80,3 +80,14 @@ def test_redaction_catches_key_shapes(fake: FakeUpstream, tmp_path, text):
         body = client.post("/api/compare", json={"prompt": "hi", "presets": [{}]}).text
     assert not re.search(r"sk-[\w*-]{6,}", body)
     assert "[redacted]" in body
+
+
+def test_retry_log_lines_are_redacted(fake: FakeUpstream, tmp_path: Path, caplog):
+    caplog.set_level(logging.INFO)
+    fake.behave(status=503, fail_times=1, retry_after="0", error_message=f"busy {CANARY_KEY}")
+    app = create_app(settings_for(fake.base_url, tmp_path, upstream_retries=1))
+    with TestClient(app) as client:
+        client.post("/api/compare", json={"prompt": "hi", "samples": 1, "presets": [{}]})
+    retries = [r.getMessage() for r in caplog.records if "retrying" in r.getMessage()]
+    assert retries, "the retry was not logged"
+    assert all(CANARY_KEY not in line and "[redacted]" in line for line in retries)
