@@ -12,7 +12,7 @@ from app.fanout import run_comparison
 from app.hangup import unless_client_leaves
 from app.limits import comparison_slot
 from app.presets import CompareRequest
-from app.saved import SavedComparison, SavedRun
+from app.saved import SavedComparison
 from app.upstream import UpstreamError
 
 router = APIRouter(prefix="/api", tags=["api"])
@@ -45,8 +45,7 @@ async def compare(
         raise HTTPException(status_code=422, detail=detail)
     async with comparison_slot(request):
         comparison = await unless_client_leaves(request, run_comparison(body, upstreams))
-    run = SavedRun.from_comparison(body, comparison, endpoint=upstreams.default.endpoint.name)
-    run_id = await store.save_async(run)
+    run_id = await store.save_comparison(body, comparison, endpoint=upstreams.default.endpoint.name)
     url = str(request.url_for("show_run", run_id=run_id))
     return SavedComparison(**comparison.model_dump(), id=run_id, url=url)
 

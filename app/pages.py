@@ -30,8 +30,7 @@ from app.presets import (
     lint_all,
     nucleus_preset,
 )
-from app.results import Column, Comparison
-from app.saved import SavedRun
+from app.results import Column
 from app.settings import Settings
 from app.store import RunStore
 from app.templating import templates
@@ -83,7 +82,9 @@ async def submit_playground(
         if request.headers.get("HX-Request"):
             return await render(request, upstreams, form, live_token=live.add(compare))
         comparison = await unless_client_leaves(request, run_comparison(compare, upstreams))
-    run_id = await save_run(store, upstreams, compare, comparison)
+    run_id = await store.save_comparison(
+        compare, comparison, endpoint=upstreams.default.endpoint.name
+    )
     results = dict(enumerate(comparison.columns))
     return await render(request, upstreams, form, results=results, run_id=run_id)
 
@@ -125,7 +126,7 @@ async def rerun(
             token = live.add(solo, columns=[index])
             return await render(request, upstreams, form, live_token=token, solo=index)
         comparison = await unless_client_leaves(request, run_comparison(solo, upstreams))
-    run_id = await save_run(store, upstreams, solo, comparison)
+    run_id = await store.save_comparison(solo, comparison, endpoint=upstreams.default.endpoint.name)
     results = {index: comparison.columns[0]}
     return await render(request, upstreams, form, results=results, run_id=run_id)
 
@@ -154,13 +155,6 @@ def checked_request(
         problems = over_caps(compare, settings, upstreams.names)
         form.errors.update({form_name(k): v for k, v in problems.items()})
     return None if form.errors else compare
-
-
-async def save_run(
-    store: RunStore, upstreams: Upstreams, compare: CompareRequest, comparison: Comparison
-) -> str:
-    run = SavedRun.from_comparison(compare, comparison, endpoint=upstreams.default.endpoint.name)
-    return await store.save_async(run)
 
 
 def edit_columns(form: PlaygroundForm, action: str) -> None:

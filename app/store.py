@@ -24,6 +24,8 @@ from pydantic import SecretStr
 from sqlalchemy.engine import Connection, Engine
 
 from app.migrations import migrate
+from app.presets import CompareRequest
+from app.results import Comparison
 from app.saved import RunSummary, SavedRun, summarize
 
 ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{22,64}")
@@ -169,8 +171,16 @@ class RunStore:
             conn.execute(sa.insert(RUNS).values(row))
         return run_id
 
-    async def save_async(self, run: SavedRun) -> str:
-        """`save` from async code, off the event loop."""
+    async def save_comparison(
+        self,
+        request: CompareRequest,
+        comparison: Comparison,
+        *,
+        endpoint: str,
+        stopped: bool = False,
+    ) -> str:
+        """Save a finished (or stopped) comparison from async code, off the event loop."""
+        run = SavedRun.from_comparison(request, comparison, stopped=stopped, endpoint=endpoint)
         return await run_in_threadpool(self.save, run)
 
     def get(self, run_id: str) -> SavedRun | None:

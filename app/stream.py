@@ -18,7 +18,6 @@ from markupsafe import escape
 from app.deps import LiveDep, StoreDep, UpstreamsDep
 from app.fanout import ColumnDone, ComparisonDone, Delta, Idle, stream_comparison
 from app.limits import StreamSlot
-from app.saved import SavedRun
 from app.templating import templates
 
 router = APIRouter()
@@ -79,13 +78,12 @@ async def stream_events(
                     yield frame(f"c-{index}", html)
                 elif isinstance(event, ComparisonDone):
                     seconds = time.perf_counter() - started
-                    run = SavedRun.from_comparison(
+                    run_id = await store.save_comparison(
                         comparison.request,
                         event.result,
                         stopped=event.stopped,
                         endpoint=upstreams.default.endpoint.name,
                     )
-                    run_id = await store.save_async(run)
                     message = (
                         f"Stopped after {seconds:.1f} s."
                         if event.stopped
