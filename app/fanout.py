@@ -140,22 +140,6 @@ def _sample_result(
     )
 
 
-def _column(
-    request: CompareRequest, index: int, samples: list[Sample], warnings: list[str]
-) -> Column:
-    preset = request.presets[index]
-    views = [
-        SampleView(s.text, s.finish_reason, s.system_fingerprint, ok=s.error is None)
-        for s in samples
-    ]
-    return Column(
-        preset=preset,
-        samples=samples,
-        flags=analyze(views, preset.expects_repeatable()),
-        warnings=warnings,
-    )
-
-
 class _StopPressed:
     """Put on the queue when `stop` is set, so the loop below only ever awaits the queue."""
 
@@ -280,7 +264,13 @@ def _finish_column(
     samples = [s for s in results[index] if s is not None]
     if len(samples) < len(results[index]):
         return None
-    return _column(request, index, samples, warnings[index])
+    preset = request.presets[index]
+    views = [
+        SampleView(s.text, s.finish_reason, s.system_fingerprint, ok=s.error is None)
+        for s in samples
+    ]
+    flags = analyze(views, preset.expects_repeatable())
+    return Column(preset=preset, samples=samples, flags=flags, warnings=warnings[index])
 
 
 async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
