@@ -22,10 +22,11 @@ run: install  ## serve the playground at http://127.0.0.1:8000 (embedded model u
 test: install  ## the whole suite: unit, fake endpoint, embedded model, browser
 	$(BIN)/python -m pytest
 
-lint: install  ## ruff and mypy, as CI runs them
+lint: install  ## ruff, mypy and the import-direction contract, as CI runs them
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 format: install
 	$(BIN)/ruff format .

@@ -13,19 +13,20 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app import api, docs, logs, metrics, pages, runs, stream
-from app.csrf import CrossOriginProtection
-from app.embedded import EmbeddedServer, find_model_file
-from app.endpoints import EMBEDDED_NAME, EndpointConfig, Upstreams, configured
-from app.errors import show_not_found
-from app.hangup import ClientGone
-from app.headers import SecurityHeaders
-from app.limits import BodyLimit, ComparisonLimiter, TooManyComparisons, explain_too_many
-from app.live import LiveComparisons
+from app.engine.endpoints import EMBEDDED_NAME, EndpointConfig, Upstreams, configured
+from app.guard.limits import BodyLimit, ComparisonLimiter, TooManyComparisons, explain_too_many
+from app.guard.origin import CrossOriginProtection
+from app.guard.security_headers import SecurityHeaders
+from app.ops import logs, metrics
+from app.ops.embedded import EmbeddedServer, find_model_file
 from app.settings import Settings, get_settings
-from app.store import RunStore, store_url
-from app.templating import ROOT
-from app.validation import explain
+from app.storage.store import RunStore, store_url
+from app.web import api, docs, pages, runs, stream
+from app.web.errors import show_not_found
+from app.web.hangup import ClientGone
+from app.web.live import LiveComparisons
+from app.web.templating import ROOT
+from app.web.validation import explain
 
 log = logging.getLogger("knobs")
 

@@ -9,7 +9,7 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from app.egress import EgressPolicy
+from app.guard.egress import EgressPolicy
 
 
 class Settings(BaseSettings):

@@ -30,11 +30,11 @@ from typing import Any
 
 import httpx2
 
-from app.endpoints import Upstreams
-from app.fanout import messages_for, run_comparison
-from app.presets import MAX_PRESETS, CompareRequest, Preset, request_params
+from app.engine.endpoints import Upstreams
+from app.engine.fanout import messages_for, run_comparison
+from app.engine.presets import MAX_PRESETS, CompareRequest, Preset, request_params
+from app.engine.upstream import NO_KEY, Endpoint, Upstream
 from app.settings import Settings
-from app.upstream import NO_KEY, Endpoint, Upstream
 from tests.fake_upstream import FakeUpstream, split_chunks
 
 TARGET = 1.10

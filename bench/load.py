@@ -36,7 +36,7 @@ from typing import Any
 
 import httpx2
 
-from app.presets import MAX_PRESETS
+from app.engine.presets import MAX_PRESETS
 from app.settings import Settings
 from bench.fanout import PRESETS, PROMPT, SYSTEM, answer, floor_request, percentile
 from tests.fake_upstream import FakeUpstream, split_chunks

@@ -11,8 +11,8 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from app.deps import StoreDep
-from app.store import RunStore
+from app.storage.store import RunStore
+from app.web.deps import StoreDep
 from tests.sample_runs import make_run
 
 

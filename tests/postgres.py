@@ -18,7 +18,7 @@ from functools import cache
 import pytest
 import sqlalchemy as sa
 
-from app.store import engine_url
+from app.storage.store import engine_url
 
 ENV = "KNOBS_TEST_DATABASE_URL"
 HOW = (

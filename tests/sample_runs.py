@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from app.flags import SampleView, analyze
-from app.presets import Preset
-from app.results import Column, Sample, Usage
-from app.saved import SavedRun, models_of
+from app.engine.analysis import SampleView, analyze
+from app.engine.presets import Preset
+from app.engine.results import Column, Sample, Usage
+from app.storage.saved import SavedRun, models_of
 
 
 def sample(text: str = "Hello.", **fields: object) -> Sample:

@@ -6,7 +6,7 @@ import pytest
 from fastapi import FastAPI, Response
 from fastapi.testclient import TestClient
 
-from app.csrf import CrossOriginProtection, same_host
+from app.guard.origin import CrossOriginProtection, same_host
 
 # TestClient sends `Host: testserver` unless a test says otherwise.
 HOST = "testserver"

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from app.store import RunStore, default_url
+from app.storage.store import RunStore, default_url
 from tests import postgres
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -19,7 +19,7 @@ import httpx2
 import openai
 import pytest
 
-from app.egress import (
+from app.guard.egress import (
     EgressPolicy,
     EgressRefused,
     check_url,

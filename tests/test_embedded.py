@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from app.embedded import MODEL_FILE, find_model_file
 from app.main import create_app
+from app.ops.embedded import MODEL_FILE, find_model_file
 from tests.conftest import settings_for
 
 pytestmark = pytest.mark.embedded

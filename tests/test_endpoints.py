@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from app.endpoints import EndpointConfigError, configured, parse
+from app.engine.endpoints import EndpointConfigError, configured, parse
 from app.main import create_app
 from app.settings import Settings
 from tests.conftest import CANARY_KEY, settings_for

@@ -7,11 +7,11 @@ import time
 
 import pytest
 
-from app.endpoints import Upstreams
-from app.fanout import ColumnDone, ComparisonDone, Delta, SampleDone, stream_comparison
-from app.presets import CompareRequest, Preset
+from app.engine.endpoints import Upstreams
+from app.engine.fanout import ColumnDone, ComparisonDone, Delta, SampleDone, stream_comparison
+from app.engine.presets import CompareRequest, Preset
+from app.engine.upstream import Endpoint, Upstream
 from app.settings import Settings
-from app.upstream import Endpoint, Upstream
 from tests.fake_upstream import FakeUpstream
 
 pytestmark = pytest.mark.anyio

@@ -3,7 +3,7 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.flags import SampleView, analyze, first_divergence, group_identical
+from app.engine.analysis import SampleView, analyze, first_divergence, group_identical
 
 
 def view(text: str, finish: str = "stop", fingerprint: str | None = None, ok: bool = True):

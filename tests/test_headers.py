@@ -15,9 +15,9 @@ from fastapi.responses import HTMLResponse, PlainTextResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.testclient import TestClient
 
-from app import docs
-from app.headers import SecurityHeaders
-from app.templating import ROOT
+from app.guard.security_headers import SecurityHeaders
+from app.web import docs
+from app.web.templating import ROOT
 from tests.conftest import LiveServer
 
 EXPECTED = {

@@ -13,8 +13,8 @@ from fastapi.responses import HTMLResponse, StreamingResponse
 from fastapi.testclient import TestClient
 from pydantic import BaseModel
 
-from app import limits
-from app.limits import (
+from app.guard import limits
+from app.guard.limits import (
     BodyLimit,
     ComparisonLimiter,
     StreamSlot,

@@ -15,8 +15,8 @@ from pathlib import Path
 import httpx2
 from fastapi.testclient import TestClient
 
-from app import logs
 from app.main import create_app
+from app.ops import logs
 from tests.conftest import CANARY_KEY, settings_for
 from tests.fake_upstream import FakeUpstream
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
-from app.forms import column_values
-from app.presets import Preset, builtin_presets
+from app.engine.presets import Preset, builtin_presets
+from app.web.forms import column_values
 from tests.fake_upstream import FakeUpstream
 
 

@@ -19,11 +19,11 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app import runs
-from app.errors import show_not_found
 from app.main import create_app
 from app.settings import Settings
-from app.store import RunStore, StoreError, default_url, engine_url, store_url
+from app.storage.store import RunStore, StoreError, default_url, engine_url, store_url
+from app.web import runs
+from app.web.errors import show_not_found
 from tests import postgres
 from tests.conftest import settings_for
 from tests.fake_upstream import FakeUpstream

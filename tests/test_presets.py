@@ -3,8 +3,15 @@
 import pytest
 from pydantic import ValidationError
 
-from app.forms import PlaygroundForm, column_values, read_form, to_request
-from app.presets import CompareRequest, Preset, builtin_presets, lint, lint_all, request_params
+from app.engine.presets import (
+    CompareRequest,
+    Preset,
+    builtin_presets,
+    lint,
+    lint_all,
+    request_params,
+)
+from app.web.forms import PlaygroundForm, column_values, read_form, to_request
 
 
 def test_builtin_presets_are_the_documented_four():

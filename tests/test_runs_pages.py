@@ -14,13 +14,13 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app import runs
-from app.errors import show_not_found
-from app.exports import CSV_FIELDS
-from app.presets import KNOBS, Preset
-from app.saved import SavedRun
-from app.sharelink import decode
-from app.store import RunStore, default_url
+from app.engine.presets import KNOBS, Preset
+from app.storage.exports import CSV_FIELDS
+from app.storage.saved import SavedRun
+from app.storage.store import RunStore, default_url
+from app.web import runs
+from app.web.errors import show_not_found
+from app.web.sharelink import decode
 from tests.sample_runs import column, make_run, sample
 
 XSS = "<script>alert(1)</script>"

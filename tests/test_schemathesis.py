@@ -29,7 +29,7 @@ from schemathesis.python.asgi import shutdown_lifespans
 
 from app.main import create_app
 from app.settings import Settings
-from app.store import RunStore
+from app.storage.store import RunStore
 from tests.conftest import settings_for
 from tests.fake_upstream import FakeUpstream
 

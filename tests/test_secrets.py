@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from app.forms import column_values
+from app.engine.presets import Preset
 from app.main import create_app
-from app.presets import Preset
+from app.web.forms import column_values
 from tests.conftest import CANARY_KEY, settings_for
 from tests.fake_upstream import FakeUpstream
 from tests.test_pages import form_fields, stream_token

@@ -9,9 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from starlette.datastructures import QueryParams
 
-from app.forms import PlaygroundForm, column_values, to_request
-from app.presets import MAX_PRESETS, Preset, builtin_presets
-from app.sharelink import decode, encode, encode_form
+from app.engine.presets import MAX_PRESETS, Preset, builtin_presets
+from app.web.forms import PlaygroundForm, column_values, to_request
+from app.web.sharelink import decode, encode, encode_form
 
 texts = st.text(st.characters(codec="utf-8"), max_size=40)
 

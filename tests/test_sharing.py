@@ -5,9 +5,9 @@ from __future__ import annotations
 import html
 import re
 
-from app.forms import column_values
-from app.presets import Preset
-from app.saved import SavedRun
+from app.engine.presets import Preset
+from app.storage.saved import SavedRun
+from app.web.forms import column_values
 from tests.fake_upstream import FakeUpstream
 from tests.test_pages import form_fields, stream_token
 

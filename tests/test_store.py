@@ -19,11 +19,11 @@ from subprocess import PIPE
 import pytest
 import sqlalchemy as sa
 
-from app import migrations
-from app.presets import CompareRequest, Preset
-from app.results import Comparison
-from app.saved import SavedRun
-from app.store import RUNS, RunStore, default_url, engine_url
+from app.engine.presets import CompareRequest, Preset
+from app.engine.results import Comparison
+from app.storage import migrations
+from app.storage.saved import SavedRun
+from app.storage.store import RUNS, RunStore, default_url, engine_url
 from tests import postgres
 from tests.sample_runs import column, make_run, sample
 
@@ -238,8 +238,8 @@ def test_replicas_starting_at_once_migrate_once(url: str, monkeypatch):
 
 STARTER = """
 import sys
-from app import migrations
-from app.store import RunStore
+from app.storage import migrations
+from app.storage.store import RunStore
 from tests.test_store import m900_slow
 
 migrations.MIGRATIONS.append(m900_slow)

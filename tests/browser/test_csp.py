@@ -10,10 +10,10 @@ from fastapi.staticfiles import StaticFiles
 from playwright.sync_api import ConsoleMessage, Page, expect
 from pydantic import BaseModel
 
-from app import docs
-from app.headers import SecurityHeaders
+from app.guard.security_headers import SecurityHeaders
 from app.main import create_app
-from app.templating import ROOT
+from app.web import docs
+from app.web.templating import ROOT
 from tests.conftest import LiveServer, settings_for
 from tests.fake_upstream import FakeUpstream
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from app.templating import templates
+from app.web.templating import templates
 
 router = APIRouter()
 

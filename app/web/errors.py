@@ -7,7 +7,7 @@ from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app.templating import templates
+from app.web.templating import templates
 
 NO_RUN = "No saved run has that id. It may have been deleted, or the link was cut short."
 

@@ -1,16 +1,21 @@
 """Refusals said one way everywhere: `{"detail": ...}` under /api, a short page for people.
 
-The guards in csrf.py and limits.py answer before any route runs, so they cannot lean on the
+The guards in origin.py and limits.py answer before any route runs, so they cannot lean on the
 routes' own error pages; this is the one place that shapes their answer.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 
+from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
-from app.templating import templates
+# The guards answer before any route runs and sit below the web layer, so they render
+# their one page with an environment of their own over the same templates folder.
+_TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
+_env = Environment(loader=FileSystemLoader(_TEMPLATES), autoescape=select_autoescape())
 
 
 def is_api(path: str) -> bool:
@@ -29,5 +34,5 @@ def refusal(
     headers = {"Cache-Control": "no-store", **(headers or {})}
     if is_api(path):
         return JSONResponse({"detail": message}, status_code, headers=headers)
-    html = templates.get_template("refused.html").render(title=title, message=message)
+    html = _env.get_template("refused.html").render(title=title, message=message)
     return HTMLResponse(html, status_code, headers=headers)

@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 from pydantic import BaseModel, Field
 
-from app.presets import CompareRequest
-from app.results import Column, Comparison
+from app.engine.presets import CompareRequest
+from app.engine.results import Column, Comparison
 
 EXCERPT_CHARS = 160
 

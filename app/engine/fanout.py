@@ -13,12 +13,12 @@ import time
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 
-from app import metrics
-from app.endpoints import Upstreams
-from app.flags import SampleView, analyze
-from app.presets import CompareRequest, Preset, lint_all
-from app.results import Column, Comparison, Sample, Usage
-from app.upstream import Chunk, Finish, Upstream, UpstreamError
+from app.engine.analysis import SampleView, analyze
+from app.engine.endpoints import Upstreams
+from app.engine.presets import CompareRequest, Preset, lint_all
+from app.engine.results import Column, Comparison, Sample, Usage
+from app.engine.upstream import Chunk, Finish, Upstream, UpstreamError
+from app.ops import metrics
 
 
 @dataclass(frozen=True)
@@ -100,7 +100,8 @@ async def _run_sample(
                 error = str(failure)
             ended = time.perf_counter()
     result = _sample_result(parts, chunks, started, first, ended, finish, error)
-    metrics.record_sample(name, result)
+    status = "error" if result.error else (result.finish_reason or "unknown")
+    metrics.record_sample(name, status, result.latency_ms, result.ttft_ms)
     queue.put_nowait(SampleDone(column, sample, result))
 
 

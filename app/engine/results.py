@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from app.flags import Flags
-from app.presets import Preset
+from app.engine.analysis import Flags
+from app.engine.presets import Preset
 
 
 class Usage(BaseModel):

@@ -15,10 +15,10 @@ from fastapi import APIRouter
 from fastapi.responses import Response, StreamingResponse
 from markupsafe import escape
 
-from app.deps import LiveDep, StoreDep, UpstreamsDep
-from app.fanout import ColumnDone, ComparisonDone, Delta, Idle, stream_comparison
-from app.limits import StreamSlot
-from app.templating import templates
+from app.engine.fanout import ColumnDone, ComparisonDone, Delta, Idle, stream_comparison
+from app.guard.limits import StreamSlot
+from app.web.deps import LiveDep, StoreDep, UpstreamsDep
+from app.web.templating import templates
 
 router = APIRouter()
 # Progress lines are refreshed at most this often per sample; text goes out at once.

@@ -6,14 +6,14 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
 
-from app.caps import over_caps
-from app.deps import SettingsDep, StoreDep, UpstreamsDep
-from app.fanout import run_comparison
-from app.hangup import unless_client_leaves
-from app.limits import comparison_slot
-from app.presets import CompareRequest
-from app.saved import SavedComparison
-from app.upstream import UpstreamError
+from app.engine.caps import over_caps
+from app.engine.fanout import run_comparison
+from app.engine.presets import CompareRequest
+from app.engine.upstream import UpstreamError
+from app.guard.limits import comparison_slot
+from app.storage.saved import SavedComparison
+from app.web.deps import SettingsDep, StoreDep, UpstreamsDep
+from app.web.hangup import unless_client_leaves
 
 router = APIRouter(prefix="/api", tags=["api"])
 

@@ -6,10 +6,10 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from app.endpoints import Upstreams
-from app.live import LiveComparisons
+from app.engine.endpoints import Upstreams
 from app.settings import Settings
-from app.store import RunStore
+from app.storage.store import RunStore
+from app.web.live import LiveComparisons
 
 
 def get_upstreams(request: Request) -> Upstreams:

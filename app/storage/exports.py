@@ -12,11 +12,10 @@ import io
 import json
 from typing import Any
 
-from app.flags import Flags, group_identical
-from app.forms import text as knob_text
-from app.presets import KNOBS, Preset
-from app.results import Column, Sample
-from app.saved import SavedRun, excerpt
+from app.engine.analysis import Flags, group_identical
+from app.engine.presets import KNOBS, Preset, knob_text
+from app.engine.results import Column, Sample
+from app.storage.saved import SavedRun, excerpt
 
 FLAG_FIELDS = tuple(Flags.model_fields)
 SAMPLE_FIELDS = (

@@ -23,10 +23,10 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import SecretStr
 from sqlalchemy.engine import Connection, Engine
 
-from app.migrations import migrate
-from app.presets import CompareRequest
-from app.results import Comparison
-from app.saved import RunSummary, SavedRun, summarize
+from app.engine.presets import CompareRequest
+from app.engine.results import Comparison
+from app.storage.migrations import migrate
+from app.storage.saved import RunSummary, SavedRun, summarize
 
 ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{22,64}")
 ID_BYTES = 16  # 128 random bits, 22 URL-safe characters

@@ -20,8 +20,9 @@ from urllib.parse import quote_plus, unquote, unquote_plus
 
 from pydantic import ValidationError
 
-from app.forms import PRESET_FIELDS, PlaygroundForm, column_values, text
-from app.presets import KNOB_BY_NAME, MAX_PRESETS, MAX_STOP_SEQUENCES, Preset
+from app.engine.presets import KNOB_BY_NAME, MAX_PRESETS, MAX_STOP_SEQUENCES, Preset
+from app.engine.presets import knob_text as text
+from app.web.forms import PRESET_FIELDS, PlaygroundForm, column_values
 
 VERSION = "1"
 MAX_PROMPT = 50_000

@@ -8,8 +8,6 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 
-from app.results import Sample
-
 router = APIRouter()
 
 COMPARISONS = Counter("knobs_comparisons_total", "Comparisons run, by how they ended.", ["outcome"])
@@ -33,14 +31,15 @@ UPSTREAM_TTFT = Histogram(
 )
 
 
-def record_sample(endpoint: str, sample: Sample) -> None:
-    """Count one finished request and its timings."""
-    status = "error" if sample.error else (sample.finish_reason or "unknown")
+def record_sample(
+    endpoint: str, status: str, latency_ms: float | None, ttft_ms: float | None
+) -> None:
+    """Count one finished request (`status`: its finish reason, or "error") and its timings."""
     UPSTREAM_REQUESTS.labels(endpoint, status).inc()
-    if sample.latency_ms is not None:
-        UPSTREAM_LATENCY.labels(endpoint).observe(sample.latency_ms / 1000)
-    if sample.ttft_ms is not None:
-        UPSTREAM_TTFT.labels(endpoint).observe(sample.ttft_ms / 1000)
+    if latency_ms is not None:
+        UPSTREAM_LATENCY.labels(endpoint).observe(latency_ms / 1000)
+    if ttft_ms is not None:
+        UPSTREAM_TTFT.labels(endpoint).observe(ttft_ms / 1000)
 
 
 @router.get("/metrics", include_in_schema=False)

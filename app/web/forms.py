@@ -12,8 +12,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from app.presets import KNOBS, MAX_PRESETS, CompareRequest, Preset
-from app.validation import by_field, message_for
+from app.engine.presets import KNOBS, MAX_PRESETS, CompareRequest, Preset, knob_text
+from app.web.validation import by_field, message_for
 
 PRESET_FIELDS = ("name", "endpoint", "model", *(k.name for k in KNOBS))
 # Only shown when custom endpoints are on; never put in links or saved runs.
@@ -36,18 +36,13 @@ class PlaygroundForm:
         return cls(system, prompt, samples, columns=[column_values(p) for p in presets])
 
 
-def text(value: float | int | str) -> str:
-    """A knob value as written in form fields and links: exact, and short for round numbers."""
-    return repr(value).removesuffix(".0") if isinstance(value, float) else str(value)
-
-
 def column_values(preset: Preset) -> dict[str, str]:
     """A preset as the strings its form fields show; unset knobs are empty fields."""
     values = {name: "" for name in PRESET_FIELDS}
     for name in PRESET_FIELDS:
         value = getattr(preset, name)
         if value is not None:
-            values[name] = "\n".join(value) if name == "stop" else text(value)
+            values[name] = "\n".join(value) if name == "stop" else knob_text(value)
     return values
 
 

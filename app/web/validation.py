@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from app.presets import KNOB_BY_NAME, MAX_PRESETS, MAX_STOP_SEQUENCES
+from app.engine.presets import KNOB_BY_NAME, MAX_PRESETS, MAX_STOP_SEQUENCES
 
 FIELD_MESSAGES = {
     "prompt": "Write a prompt to compare.",

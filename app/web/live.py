@@ -11,7 +11,7 @@ import secrets
 import time
 from dataclasses import dataclass, field
 
-from app.presets import CompareRequest
+from app.engine.presets import CompareRequest
 
 # A comparison whose tab never connected is forgotten after this long.
 UNCLAIMED_SECONDS = 300.0

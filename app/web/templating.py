@@ -7,11 +7,11 @@ from pathlib import Path
 
 from fastapi.templating import Jinja2Templates
 
-from app.flags import group_identical
-from app.presets import KNOBS, MAX_PRESETS
-from app.results import Sample
+from app.engine.analysis import group_identical
+from app.engine.presets import KNOBS, MAX_PRESETS
+from app.engine.results import Sample
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 templates = Jinja2Templates(directory=ROOT / "templates")
 templates.env.globals.update(KNOBS=KNOBS, MAX_PRESETS=MAX_PRESETS)
 templates.env.filters["group_identical"] = group_identical

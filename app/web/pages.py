@@ -12,16 +12,10 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from app import sharelink
-from app.caps import over_caps
-from app.deps import LiveDep, SettingsDep, StoreDep, UpstreamsDep
-from app.endpoints import Upstreams
-from app.fanout import run_comparison
-from app.forms import PlaygroundForm, column_values, form_name, read_form, to_request
-from app.hangup import unless_client_leaves
-from app.limits import comparison_slot
-from app.live import LiveComparisons
-from app.presets import (
+from app.engine.caps import over_caps
+from app.engine.endpoints import Upstreams
+from app.engine.fanout import run_comparison
+from app.engine.presets import (
     MAX_PRESETS,
     CompareRequest,
     Preset,
@@ -30,11 +24,17 @@ from app.presets import (
     lint_all,
     nucleus_preset,
 )
-from app.results import Column
+from app.engine.results import Column
+from app.engine.upstream import Upstream, UpstreamError
+from app.guard.limits import comparison_slot
 from app.settings import Settings
-from app.store import RunStore
-from app.templating import templates
-from app.upstream import Upstream, UpstreamError
+from app.storage.store import RunStore
+from app.web import sharelink
+from app.web.deps import LiveDep, SettingsDep, StoreDep, UpstreamsDep
+from app.web.forms import PlaygroundForm, column_values, form_name, read_form, to_request
+from app.web.hangup import unless_client_leaves
+from app.web.live import LiveComparisons
+from app.web.templating import templates
 
 router = APIRouter()
 MODELS_WAIT_SECONDS = 3.0

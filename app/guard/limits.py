@@ -19,7 +19,7 @@ from fastapi import Depends, HTTPException, Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.refusal import refusal
+from app.guard.refusal import refusal
 
 # A full server cannot say when a slot frees up; comparisons usually take seconds.
 BUSY_RETRY_AFTER = 5

@@ -23,9 +23,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from app.presets import Preset
+from app.engine.presets import Preset
+from app.engine.upstream import Endpoint, Upstream
 from app.settings import Settings
-from app.upstream import Endpoint, Upstream
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 _FIELDS = {"base_url", "api_key", "api_key_env", "models"}

@@ -33,6 +33,11 @@ class Knob:
         return "a whole number"
 
 
+def knob_text(value: float | int | str) -> str:
+    """A knob value as written in form fields, links and exports: exact, short when round."""
+    return repr(value).removesuffix(".0") if isinstance(value, float) else str(value)
+
+
 def _num(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else str(value)
 

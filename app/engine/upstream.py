@@ -22,8 +22,8 @@ from typing import Any
 import httpx2
 import openai
 
-from app.egress import EgressRefused, check_url, guarded_client
-from app.presets import Preset, request_params
+from app.engine.presets import Preset, request_params
+from app.guard.egress import EgressRefused, check_url, guarded_client
 from app.settings import Settings
 
 # Placeholder sent when an endpoint needs no key (the embedded model, local servers):

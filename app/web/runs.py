@@ -12,13 +12,14 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
-from app import exports, sharelink
-from app.deps import StoreDep
-from app.errors import NO_RUN, not_found_page
-from app.forms import text
-from app.presets import KNOBS
-from app.saved import SavedRun, excerpt
-from app.templating import templates
+from app.engine.presets import KNOBS
+from app.engine.presets import knob_text as text
+from app.storage import exports
+from app.storage.saved import SavedRun, excerpt
+from app.web import sharelink
+from app.web.deps import StoreDep
+from app.web.errors import NO_RUN, not_found_page
+from app.web.templating import templates
 
 NO_SUCH_RUN: dict[int | str, dict[str, Any]] = {404: {"description": "No run has that id."}}
 router = APIRouter()
