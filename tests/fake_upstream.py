@@ -62,6 +62,7 @@ class Behaviour:
     break_after: int | None = None  # drop the connection after N chunks: no finish, no [DONE]
     malformed_after: int | None = None  # send "data: {not json" after N chunks, then go on
     hang: bool = False  # never answer; ends when the client leaves or the server stops
+    usage: dict[str, Any] | None = None  # sent instead of the real counts (even malformed)
 
 
 @dataclass(frozen=True)
@@ -295,6 +296,7 @@ class FakeUpstream:
         prompt = sum(len(str(m.get("content") or "").split()) for m in messages)
         n = len(chunks)
         usage = {"prompt_tokens": prompt, "completion_tokens": n, "total_tokens": prompt + n}
+        usage = usage if b.usage is None else b.usage
         head = {"id": f"chatcmpl-{uuid.uuid4().hex[:24]}", "created": int(time.time())}
         head |= {"model": model} | ({"system_fingerprint": fingerprint} if fingerprint else {})
         if not body.get("stream"):

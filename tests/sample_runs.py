@@ -35,6 +35,8 @@ def make_run(prompt: str = "Explain top_p.", columns: list[Column] | None = None
             [sample("One answer."), sample("Another, cut", finish_reason="length")],
         ),
     ]
-    run = SavedRun(system="Be brief.", prompt=prompt, samples=2, columns=columns, endpoint="fake")
+    run = SavedRun(
+        system="Be brief.", prompt=prompt, samples=2, columns=columns, endpoints=["fake"]
+    )
     run.models = models_of(run)
     return run

@@ -90,6 +90,8 @@ def test_one_comparison_spans_two_endpoints(fake: FakeUpstream, tmp_path, monkey
             presets = [{"name": "a"}, {"name": "b", "endpoint": "second", "model": "other-model"}]
             body = {"prompt": "hi", "samples": 1, "presets": presets}
             answer = client.post("/api/compare", json=body).json()
+            saved = client.get(f"/api/runs/{answer['id']}").json()
+            permalink = client.get(f"/r/{answer['id']}").text
             unknown = client.post(
                 "/api/compare", json={"prompt": "hi", "presets": [{"endpoint": "nowhere"}]}
             )
@@ -103,6 +105,15 @@ def test_one_comparison_spans_two_endpoints(fake: FakeUpstream, tmp_path, monkey
     texts = [c["samples"][0]["text"] for c in answer["columns"]]
     assert texts == ["From the default endpoint.", "From the second endpoint."]
     assert answer["columns"][1]["preset"]["endpoint"] == "second"
+    # Each column records the endpoint and model it actually used, and the run all of them.
+    assert [(c["endpoint"], c["model"]) for c in answer["columns"]] == [
+        ("default", "fake-model"),
+        ("second", "other-model"),
+    ]
+    assert saved["endpoints"] == ["default", "second"]
+    assert 'class="endpoint"' in permalink and "endpoint: default" in permalink
+    assert "<dt>endpoint</dt><dd>second</dd>" in permalink
+    assert "<dt>model</dt><dd>other-model</dd>" in permalink
     assert received.headers["authorization"] == "Bearer second-endpoint-key"
     assert all(CANARY_KEY in r.headers["authorization"] for r in fake.requests)
     assert unknown.status_code == 422

@@ -89,3 +89,16 @@ async def test_leaving_early_closes_every_upstream_request(fake: FakeUpstream, u
     assert asyncio.all_tasks() - before == set()
     await wait_until_idle(fake)
     assert fake.in_flight == 0
+
+
+async def test_a_sample_that_crashes_ends_as_a_failed_sample(fake: FakeUpstream, upstream):
+    # Usage counts that are not numbers make Knobs' own bookkeeping raise (TypeError), not
+    # the upstream client: the comparison must still end, with that sample failed.
+    fake.behave(usage={"prompt_tokens": 1, "completion_tokens": "lots"})
+    events = stream_comparison(request(presets=1, samples=2), Upstreams.of(upstream))
+    async with asyncio.timeout(30):
+        done = [e async for e in events if isinstance(e, ComparisonDone)]
+    (column,) = done[0].result.columns
+    assert [s.text for s in column.samples] == ["The quick brown fox jumps over the lazy dog."] * 2
+    assert all(s.error and "TypeError" in s.error for s in column.samples)
+    assert all(s.incomplete for s in column.samples)

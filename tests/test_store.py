@@ -66,11 +66,11 @@ def test_a_comparison_is_saved_with_its_presets_as_sent(store: RunStore):
     columns = make_run().columns
     request = CompareRequest(prompt="Hi", samples=2, presets=[c.preset for c in columns])
     comparison = Comparison(system=None, prompt="Hi", columns=columns)
-    run = SavedRun.from_comparison(request, comparison, stopped=True, endpoint="embedded")
+    run = SavedRun.from_comparison(request, comparison, stopped=True)
     saved = store.get(store.save(run))
     assert saved is not None and saved.columns == columns
     assert (saved.prompt, saved.system, saved.samples) == ("Hi", None, 2)
-    assert (saved.stopped, saved.endpoint, saved.models) == (True, "embedded", ["fake-model"])
+    assert (saved.stopped, saved.models) == (True, ["fake-model"])
     assert saved.created_at.endswith("+00:00")
 
 

@@ -16,6 +16,7 @@ Every mistake stops start-up with a message naming the endpoint and the field.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import tomllib
@@ -24,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from app.engine.presets import Preset
-from app.engine.upstream import Endpoint, Upstream
+from app.engine.upstream import Endpoint, Upstream, UpstreamError
 from app.settings import Settings
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
@@ -32,6 +33,8 @@ _FIELDS = {"base_url", "api_key", "api_key_env", "models"}
 # The name of the endpoint that OPENAI_BASE_URL, or the embedded model, defines.
 DEFAULT_NAME = "default"
 EMBEDDED_NAME = "embedded"
+# The page waits this long for model lists: a slow endpoint must not hold up the form.
+MODELS_WAIT_SECONDS = 3.0
 
 
 class EndpointConfigError(ValueError):
@@ -147,6 +150,12 @@ class Upstreams:
     def names(self) -> list[str]:
         return list(self.by_name)
 
+    async def list_models(self) -> dict[str, tuple[list[str], str | None]]:
+        """Every endpoint's models, or why they could not be read, by endpoint name; all
+        asked at once, none waited for longer than MODELS_WAIT_SECONDS."""
+        listed = await asyncio.gather(*(_models_or_error(u) for u in self.by_name.values()))
+        return dict(zip(self.names, listed, strict=True))
+
     def for_preset(self, preset: Preset) -> Upstream:
         """The client for a preset's named endpoint (validated before any run)."""
         return self.by_name[preset.endpoint] if preset.endpoint else self.default
@@ -154,3 +163,12 @@ class Upstreams:
     async def aclose(self) -> None:
         for upstream in self.by_name.values():
             await upstream.aclose()
+
+
+async def _models_or_error(upstream: Upstream) -> tuple[list[str], str | None]:
+    try:
+        return await asyncio.wait_for(upstream.models(), MODELS_WAIT_SECONDS), None
+    except UpstreamError as error:
+        return [], str(error)
+    except TimeoutError:
+        return [], f"{upstream.endpoint.base_url} did not list its models in time."

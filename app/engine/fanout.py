@@ -74,13 +74,32 @@ async def _run_sample(
     sample: int,
     queue: asyncio.Queue[Message],
 ) -> None:
-    """One request; reports deltas and exactly one SampleDone unless cancelled."""
-    preset = request.presets[column]
+    """One request; reports deltas and exactly one SampleDone unless cancelled, whatever
+    goes wrong: a comparison must never wait for a sample that died."""
     parts: list[str] = []
+    try:
+        result = await _request_sample(upstream, request, column, sample, queue, parts)
+    except Exception as failure:  # noqa: BLE001 - a surprise fails this sample, not the run
+        log.exception("sample %d of column %d failed unexpectedly", sample + 1, column + 1)
+        message = f"Knobs could not handle this answer ({type(failure).__name__}: {failure})."
+        result = Sample(text="".join(parts), error=upstream.redact(message), incomplete=True)
+    status = "error" if result.error else (result.finish_reason or "unknown")
+    metrics.record_sample(upstream.endpoint.name, status, result.latency_ms, result.ttft_ms)
+    queue.put_nowait(SampleDone(column, sample, result))
+
+
+async def _request_sample(
+    upstream: Upstream,
+    request: CompareRequest,
+    column: int,
+    sample: int,
+    queue: asyncio.Queue[Message],
+    parts: list[str],
+) -> Sample:
+    preset = request.presets[column]
     chunks = 0
-    name = upstream.endpoint.name
     async with upstream.limit:
-        with metrics.UPSTREAM_IN_FLIGHT.labels(name).track_inprogress():
+        with metrics.UPSTREAM_IN_FLIGHT.labels(upstream.endpoint.name).track_inprogress():
             started = time.perf_counter()
             first: float | None = None
             finish: Finish | None = None
@@ -99,10 +118,7 @@ async def _run_sample(
             except UpstreamError as failure:
                 error = str(failure)
             ended = time.perf_counter()
-    result = _sample_result(parts, chunks, started, first, ended, finish, error)
-    status = "error" if result.error else (result.finish_reason or "unknown")
-    metrics.record_sample(name, status, result.latency_ms, result.ttft_ms)
-    queue.put_nowait(SampleDone(column, sample, result))
+    return _sample_result(parts, chunks, started, first, ended, finish, error)
 
 
 def _rate(tokens: int, seconds: float) -> float | None:
@@ -203,7 +219,7 @@ async def stream_comparison(
             remaining -= 1
             results[event.column][event.sample] = event.result
             yield event
-            column = _finish_column(request, event.column, results, warnings)
+            column = _finish_column(request, event.column, results, warnings, clients)
             if column is not None:
                 columns[event.column] = column
                 yield ColumnDone(event.column, column)
@@ -218,7 +234,7 @@ async def stream_comparison(
                         sample = Sample(text=text, error=STOPPED, incomplete=True)
                         results[c][s] = sample
                         yield SampleDone(c, s, sample)
-                column = _finish_column(request, c, results, warnings)
+                column = _finish_column(request, c, results, warnings, clients)
                 assert column is not None  # every sample has a result now
                 columns[c] = column
                 yield ColumnDone(c, column)
@@ -260,6 +276,7 @@ def _finish_column(
     index: int,
     results: list[list[Sample | None]],
     warnings: list[list[str]],
+    clients: list[Upstream],
 ) -> Column | None:
     """The column with its flags once all its samples are in, else None."""
     samples = [s for s in results[index] if s is not None]
@@ -271,7 +288,14 @@ def _finish_column(
         for s in samples
     ]
     flags = analyze(views, preset.expects_repeatable())
-    return Column(preset=preset, samples=samples, flags=flags, warnings=warnings[index])
+    return Column(
+        preset=preset,
+        samples=samples,
+        flags=flags,
+        warnings=warnings[index],
+        endpoint=clients[index].endpoint.name,
+        model=next((s.model for s in samples if s.model), preset.model),
+    )
 
 
 async def _cancel(tasks: list[asyncio.Task[None]]) -> None:

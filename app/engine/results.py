@@ -35,6 +35,10 @@ class Column(BaseModel):
     samples: list[Sample]
     flags: Flags
     warnings: list[str] = Field(default_factory=list)
+    # What the column actually used: the endpoint's name, and the model that answered
+    # (the preset's own where the endpoint did not say).
+    endpoint: str | None = None
+    model: str | None = None
 
 
 class Comparison(BaseModel):

@@ -166,7 +166,7 @@ def to_markdown(run: SavedRun, url: str | None = None) -> str:
     """A heading, the prompt, and a table: one row per preset x distinct answer."""
     lines = [f"# Knobs run: {md_cell(excerpt(run.prompt, 80))}", ""]
     about = f"{run.created_at} · {run.samples} sample(s) per preset"
-    about += f" · endpoint {md_cell(run.endpoint)}" if run.endpoint else ""
+    about += f" · endpoint {md_cell(', '.join(run.endpoints))}" if run.endpoints else ""
     about += f" · [permalink]({url})" if url else ""
     lines += [about, ""]
     if run.system:

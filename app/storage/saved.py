@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from app.engine.presets import CompareRequest
 from app.engine.results import Column, Comparison
@@ -27,16 +28,23 @@ class SavedRun(BaseModel):
     columns: list[Column]
     models: list[str] = Field(default_factory=list, description="models that answered")
     stopped: bool = False
-    endpoint: str | None = None
+    endpoints: list[str] = Field(
+        default_factory=list, description="endpoints the columns used, in column order"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_endpoint(cls, data: Any) -> Any:
+        # Runs saved before columns recorded their endpoint named one for the whole run.
+        if isinstance(data, dict) and "endpoint" in data:
+            data = dict(data)
+            old = data.pop("endpoint")
+            data.setdefault("endpoints", [old] if old else [])
+        return data
 
     @classmethod
     def from_comparison(
-        cls,
-        request: CompareRequest,
-        comparison: Comparison,
-        *,
-        stopped: bool = False,
-        endpoint: str | None = None,
+        cls, request: CompareRequest, comparison: Comparison, *, stopped: bool = False
     ) -> SavedRun:
         """The run to save once a comparison has finished (or was stopped)."""
         run = cls(
@@ -45,7 +53,7 @@ class SavedRun(BaseModel):
             samples=request.samples,
             columns=comparison.columns,
             stopped=stopped,
-            endpoint=endpoint,
+            endpoints=list(dict.fromkeys(c.endpoint for c in comparison.columns if c.endpoint)),
         )
         run.models = models_of(run)
         return run
@@ -54,8 +62,11 @@ class SavedRun(BaseModel):
 class SavedComparison(Comparison):
     """`POST /api/compare`'s answer: the comparison, and where it was saved."""
 
-    id: str
-    url: str
+    id: str | None = Field(description="the saved run's id; null when it could not be saved")
+    url: str | None = Field(description="the saved run's permalink; null when not saved")
+    not_saved: str | None = Field(
+        default=None, description="why the run was not saved (the answers are complete)"
+    )
 
 
 def models_of(run: SavedRun) -> list[str]:

@@ -23,8 +23,6 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import SecretStr
 from sqlalchemy.engine import Connection, Engine
 
-from app.engine.presets import CompareRequest
-from app.engine.results import Comparison
 from app.storage.migrations import migrate
 from app.storage.saved import RunSummary, SavedRun, summarize
 
@@ -171,16 +169,8 @@ class RunStore:
             conn.execute(sa.insert(RUNS).values(row))
         return run_id
 
-    async def save_comparison(
-        self,
-        request: CompareRequest,
-        comparison: Comparison,
-        *,
-        endpoint: str,
-        stopped: bool = False,
-    ) -> str:
-        """Save a finished (or stopped) comparison from async code, off the event loop."""
-        run = SavedRun.from_comparison(request, comparison, stopped=stopped, endpoint=endpoint)
+    async def save_run(self, run: SavedRun) -> str:
+        """`save` from async code, off the event loop."""
         return await run_in_threadpool(self.save, run)
 
     def get(self, run_id: str) -> SavedRun | None:

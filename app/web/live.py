@@ -31,13 +31,13 @@ class LiveComparisons:
     def __init__(self) -> None:
         self._items: dict[str, LiveComparison] = {}
 
-    def add(self, request: CompareRequest, columns: list[int] | None = None) -> str:
+    async def add(self, request: CompareRequest, columns: list[int] | None = None) -> str:
         self._forget_stale()
         token = secrets.token_urlsafe(16)
         self._items[token] = LiveComparison(request, columns or list(range(len(request.presets))))
         return token
 
-    def claim(self, token: str) -> LiveComparison | None:
+    async def claim(self, token: str) -> LiveComparison | None:
         """The comparison for its one event stream; a second claim gets None."""
         live = self._items.get(token)
         if live is None or live.claimed:
@@ -45,14 +45,14 @@ class LiveComparisons:
         live.claimed = True
         return live
 
-    def stop(self, token: str) -> bool:
+    async def stop(self, token: str) -> bool:
         live = self._items.get(token)
         if live is None:
             return False
         live.stop.set()
         return True
 
-    def finish(self, token: str) -> None:
+    async def finish(self, token: str) -> None:
         self._items.pop(token, None)
 
     def _forget_stale(self) -> None:

@@ -6,18 +6,14 @@ JavaScript needed) and an htmx post (just the playground, wired to a live stream
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from app.engine.caps import over_caps
 from app.engine.endpoints import Upstreams
-from app.engine.fanout import run_comparison
 from app.engine.presets import (
     MAX_PRESETS,
-    CompareRequest,
     Preset,
     builtin_presets,
     lint,
@@ -25,15 +21,10 @@ from app.engine.presets import (
     nucleus_preset,
 )
 from app.engine.results import Column
-from app.engine.upstream import Upstream, UpstreamError
-from app.guard.limits import comparison_slot
-from app.settings import Settings
-from app.storage.store import RunStore
 from app.web import sharelink
-from app.web.deps import LiveDep, SettingsDep, StoreDep, UpstreamsDep
+from app.web.comparisons import Comparisons, ComparisonsDep
+from app.web.deps import UpstreamsDep
 from app.web.forms import PlaygroundForm, column_values, form_name, read_form, to_request
-from app.web.hangup import unless_client_leaves
-from app.web.live import LiveComparisons
 from app.web.templating import templates
 
 router = APIRouter()
@@ -53,20 +44,18 @@ async def show_playground(request: Request, upstreams: UpstreamsDep) -> HTMLResp
 
 
 @router.post("/", response_class=HTMLResponse, include_in_schema=False)
-async def submit_playground(
-    request: Request, upstreams: UpstreamsDep, live: LiveDep, store: StoreDep, settings: SettingsDep
-) -> HTMLResponse:
+async def submit_playground(request: Request, comparisons: ComparisonsDep) -> HTMLResponse:
     """Run the comparison, edit the columns, or make a link, as the pressed button says."""
     data = await request.form()
     form = read_form(data)
+    upstreams = comparisons.upstreams
     action = str(data.get("action") or "run")
     verb, _, rest = action.partition("-")
     if verb == "rerun":
         # Without JavaScript the "rerun" button posts here: double, then run that column.
         index, _, max_tokens = rest.partition("-")
         if index.isdigit() and max_tokens.isdigit():
-            where = (int(index), int(max_tokens))
-            return await rerun(request, upstreams, live, store, settings, form, *where)
+            return await rerun(request, comparisons, form, int(index), int(max_tokens))
     if verb == "link":
         link = "/?" + sharelink.encode_form(form)
         response = await render(request, upstreams, form, share_link=link)
@@ -75,60 +64,48 @@ async def submit_playground(
     if action != "run":
         edit_columns(form, action)
         return await render(request, upstreams, form)
-    compare = checked_request(form, settings, upstreams)
-    if compare is None:
-        return await render(request, upstreams, form, status_code=422)
-    async with comparison_slot(request):
-        if request.headers.get("HX-Request"):
-            return await render(request, upstreams, form, live_token=live.add(compare))
-        comparison = await unless_client_leaves(request, run_comparison(compare, upstreams))
-    run_id = await store.save_comparison(
-        compare, comparison, endpoint=upstreams.default.endpoint.name
-    )
-    results = dict(enumerate(comparison.columns))
-    return await render(request, upstreams, form, results=results, run_id=run_id)
+    return await run(request, comparisons, form)
 
 
 @router.post("/rerun/{index}/{max_tokens}", response_class=HTMLResponse, include_in_schema=False)
 async def rerun_column(
-    request: Request,
-    upstreams: UpstreamsDep,
-    live: LiveDep,
-    store: StoreDep,
-    settings: SettingsDep,
-    index: int,
-    max_tokens: int,
+    request: Request, comparisons: ComparisonsDep, index: int, max_tokens: int
 ) -> HTMLResponse:
     """Run one column again with a larger max_tokens; htmx swaps in just that column."""
     form = read_form(await request.form())
-    return await rerun(request, upstreams, live, store, settings, form, index, max_tokens)
+    return await rerun(request, comparisons, form, index, max_tokens)
 
 
 async def rerun(
-    request: Request,
-    upstreams: Upstreams,
-    live: LiveComparisons,
-    store: RunStore,
-    settings: Settings,
-    form: PlaygroundForm,
-    index: int,
-    max_tokens: int,
+    request: Request, comparisons: Comparisons, form: PlaygroundForm, index: int, max_tokens: int
 ) -> HTMLResponse:
     if not 0 <= index < len(form.columns):
-        return await render(request, upstreams, form, status_code=422)
+        return await render(request, comparisons.upstreams, form, status_code=422)
     form.columns[index]["max_tokens"] = str(max_tokens)
-    compare = checked_request(form, settings, upstreams)
-    if compare is None:
+    return await run(request, comparisons, form, solo=index)
+
+
+async def run(
+    request: Request, comparisons: Comparisons, form: PlaygroundForm, solo: int | None = None
+) -> HTMLResponse:
+    """Run every column, or just the `solo` one being rerun: live for htmx, else to the end
+    and back as the whole page. A form that cannot run comes back with its messages."""
+    upstreams = comparisons.upstreams
+    compare = to_request(form)
+    if compare is not None:
+        problems = comparisons.problems(compare)
+        form.errors.update({form_name(k): v for k, v in problems.items()})
+    if compare is None or form.errors:
         return await render(request, upstreams, form, status_code=422)
-    solo = compare.model_copy(update={"presets": [compare.presets[index]]})
-    async with comparison_slot(request):
-        if request.headers.get("HX-Request"):
-            token = live.add(solo, columns=[index])
-            return await render(request, upstreams, form, live_token=token, solo=index)
-        comparison = await unless_client_leaves(request, run_comparison(solo, upstreams))
-    run_id = await store.save_comparison(solo, comparison, endpoint=upstreams.default.endpoint.name)
-    results = {index: comparison.columns[0]}
-    return await render(request, upstreams, form, results=results, run_id=run_id)
+    columns = list(range(len(form.columns))) if solo is None else [solo]
+    if solo is not None:
+        compare = compare.model_copy(update={"presets": [compare.presets[solo]]})
+    if request.headers.get("HX-Request"):
+        token = await comparisons.start_live(compare, columns)
+        return await render(request, upstreams, form, live_token=token, solo=solo)
+    finished = await comparisons.run(compare)
+    results = dict(zip(columns, finished.comparison.columns, strict=True))
+    return await render(request, upstreams, form, results=results, finished=finished)
 
 
 @router.post("/lint/{index}", response_class=HTMLResponse, include_in_schema=False)
@@ -144,17 +121,6 @@ async def lint_column(request: Request, index: int) -> HTMLResponse:
         "_column_notes.html",
         {"index": index, "errors": errors, "warnings": warnings},
     )
-
-
-def checked_request(
-    form: PlaygroundForm, settings: Settings, upstreams: Upstreams
-) -> CompareRequest | None:
-    """The form as a request within the caps, or None with form.errors filled in."""
-    compare = to_request(form)
-    if compare is not None:
-        problems = over_caps(compare, settings, upstreams.names)
-        form.errors.update({form_name(k): v for k, v in problems.items()})
-    return None if form.errors else compare
 
 
 def edit_columns(form: PlaygroundForm, action: str) -> None:
@@ -185,15 +151,6 @@ def column_notes(form: PlaygroundForm, index: int) -> tuple[dict[str, str], list
     return {}, lint(request.presets[0])
 
 
-async def models_or_error(upstream: Upstream) -> tuple[list[str], str | None]:
-    try:
-        return await asyncio.wait_for(upstream.models(), MODELS_WAIT_SECONDS), None
-    except UpstreamError as error:
-        return [], str(error)
-    except TimeoutError:
-        return [], f"{upstream.endpoint.base_url} did not list its models in time."
-
-
 async def render(
     request: Request,
     upstreams: Upstreams,
@@ -206,15 +163,9 @@ async def render(
     **extra: object,
 ) -> HTMLResponse:
     """The whole page, or for an htmx request only the playground (or the one `solo` column)."""
-    listed = await asyncio.gather(*(models_or_error(u) for u in upstreams.by_name.values()))
-    models = [
-        (name, m) for name, (names, _) in zip(upstreams.names, listed, strict=True) for m in names
-    ]
-    models_errors = [
-        f"{name}: {error}"
-        for name, (_, error) in zip(upstreams.names, listed, strict=True)
-        if error
-    ]
+    listed = await upstreams.list_models()
+    models = [(name, m) for name, (names, _) in listed.items() for m in names]
+    models_errors = [f"{name}: {error}" for name, (_, error) in listed.items() if error]
     notes = [column_notes(form, i) for i in range(len(form.columns))]
     valid = to_request(PlaygroundForm(prompt="-", columns=form.columns))
     if valid is not None:  # lints that compare columns need them all valid

@@ -42,8 +42,8 @@ def playground_link(run: SavedRun) -> str:
 
 
 def _page(request: Request, name: str, context: dict[str, Any]) -> HTMLResponse:
-    upstream = getattr(request.app.state, "upstream", None)
-    context.setdefault("endpoint", upstream.endpoint if upstream else None)
+    """A page with the header's endpoint badge, as the playground shows it."""
+    context.setdefault("endpoint", request.app.state.upstreams.default.endpoint)
     return templates.TemplateResponse(request, name, context)
 
 
@@ -51,7 +51,10 @@ def _settings(run: SavedRun) -> list[list[tuple[str, str]]]:
     """Each column's knobs as shown read-only: every knob, `unset` where it was not sent."""
     shown = []
     for column in run.columns:
-        rows = [("model", column.preset.model or "endpoint default")]
+        rows = [
+            ("endpoint", column.endpoint or column.preset.endpoint or "default"),
+            ("model", column.model or column.preset.model or "endpoint default"),
+        ]
         for knob in KNOBS:
             value = getattr(column.preset, knob.name)
             if value is None:

@@ -15,17 +15,14 @@ from fastapi import APIRouter
 from fastapi.responses import Response, StreamingResponse
 from markupsafe import escape
 
-from app.engine.fanout import ColumnDone, ComparisonDone, Delta, Idle, stream_comparison
+from app.engine.fanout import ColumnDone, Delta, Idle
 from app.guard.limits import StreamSlot
-from app.web.deps import LiveDep, StoreDep, UpstreamsDep
+from app.web.comparisons import ComparisonsDep, Finished
 from app.web.templating import templates
 
 router = APIRouter()
 # Progress lines are refreshed at most this often per sample; text goes out at once.
 PROGRESS_EVERY = 0.25
-# A comment frame this often while nothing streams: writing is how a departed client is
-# noticed (and then every upstream request is closed), and it keeps proxies from timing out.
-HEARTBEAT_EVERY = 1.0
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
@@ -40,28 +37,23 @@ def render(name: str, **context: object) -> str:
 
 
 @router.get("/compare/{token}/events", include_in_schema=False, dependencies=[StreamSlot])
-async def stream_events(
-    token: str, live: LiveDep, upstreams: UpstreamsDep, store: StoreDep
-) -> StreamingResponse:
+async def stream_events(token: str, comparisons: ComparisonsDep) -> StreamingResponse:
     """Stream one page-started comparison to the tab that started it."""
-    comparison = live.claim(token)
+    live = await comparisons.claim(token)
 
     async def events() -> AsyncIterator[str]:
-        if comparison is None:
+        if live is None:
             message = "This live view has ended or expired. Press Run to compare again."
             yield frame("done", render("_status.html", message=message, stopped=True))
             return
-        started = time.perf_counter()
         shown: dict[tuple[int, int], float] = {}
-        stream = stream_comparison(
-            comparison.request, upstreams, comparison.stop, idle_every=HEARTBEAT_EVERY
-        )
+        stream = comparisons.stream(token, live)
         try:
             async for event in stream:
                 if isinstance(event, Idle):
                     yield ": still working\n\n"
                 elif isinstance(event, Delta):
-                    where = f"{comparison.columns[event.column]}-{event.sample}"
+                    where = f"{live.columns[event.column]}-{event.sample}"
                     yield frame(f"d-{where}", str(escape(event.text)))
                     now = time.perf_counter()
                     if now - shown.get((event.column, event.sample), 0.0) >= PROGRESS_EVERY:
@@ -73,37 +65,20 @@ async def stream_events(
                         )
                         yield frame(f"p-{where}", f"{event.tokens} tokens{rate}")
                 elif isinstance(event, ColumnDone):
-                    index = comparison.columns[event.column]
+                    index = live.columns[event.column]
                     html = render("_column_result.html", column=event.result, index=index)
                     yield frame(f"c-{index}", html)
-                elif isinstance(event, ComparisonDone):
-                    seconds = time.perf_counter() - started
-                    run_id = await store.save_comparison(
-                        comparison.request,
-                        event.result,
-                        stopped=event.stopped,
-                        endpoint=upstreams.default.endpoint.name,
-                    )
-                    message = (
-                        f"Stopped after {seconds:.1f} s."
-                        if event.stopped
-                        else f"Finished in {seconds:.1f} s."
-                    )
-                    status = render(
-                        "_status.html", message=message, stopped=event.stopped, run_id=run_id
-                    )
-                    yield frame("done", status)
+                elif isinstance(event, Finished):
+                    yield frame("done", render("_status.html", finished=event))
         finally:
-            # Closing the comparison closes every upstream request it still has open.
             await stream.aclose()
-            live.finish(token)
 
     headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
     return StreamingResponse(events(), media_type="text/event-stream", headers=headers)
 
 
 @router.post("/compare/{token}/stop", status_code=204, include_in_schema=False)
-async def stop_comparison(token: str, live: LiveDep) -> Response:
+async def stop_comparison(token: str, comparisons: ComparisonsDep) -> Response:
     """Stop a running comparison: open requests are closed, partial answers kept."""
-    live.stop(token)
+    await comparisons.stop(token)
     return Response(status_code=204)

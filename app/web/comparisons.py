@@ -1,0 +1,126 @@
+"""The one path every comparison takes, whoever asks: the page, a rerun, the live stream or
+the API. Caps first (nothing is sent that could not run), then a slot (rate and in-flight
+limits), then the fan-out, then the save.
+
+Saving comes last and may fail without losing anything the person paid for: the answers are
+still returned and shown, with `not_saved` saying why they have no permalink.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncGenerator
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from app.engine.caps import over_caps
+from app.engine.endpoints import Upstreams
+from app.engine.fanout import ComparisonDone, Event, run_comparison, stream_comparison
+from app.engine.presets import CompareRequest
+from app.engine.results import Comparison
+from app.guard.limits import comparison_slot
+from app.settings import Settings
+from app.storage.saved import SavedRun
+from app.storage.store import RunStore
+from app.web.hangup import unless_client_leaves
+from app.web.live import LiveComparison, LiveComparisons
+
+log = logging.getLogger("knobs.comparisons")
+NOT_SAVED = (
+    "Not saved: the database is unavailable, so this run has no permalink and is not in the "
+    "history. The answers above are complete; run again later to save them."
+)
+# A comment frame this often while nothing streams: writing is how a departed client is
+# noticed (and then every upstream request is closed), and it keeps proxies from timing out.
+HEARTBEAT_EVERY = 1.0
+
+
+@dataclass(frozen=True)
+class Finished:
+    """A comparison's end: its result, and where it was saved (or why it was not)."""
+
+    comparison: Comparison
+    stopped: bool
+    seconds: float
+    run_id: str | None
+    not_saved: str | None = None
+
+    @property
+    def message(self) -> str:
+        verb = "Stopped after" if self.stopped else "Finished in"
+        return f"{verb} {self.seconds:.1f} s."
+
+
+class Comparisons:
+    """What a route needs to run comparisons, taken from the app once per request."""
+
+    def __init__(self, request: Request) -> None:
+        state = request.app.state
+        self.request = request
+        self.upstreams: Upstreams = state.upstreams
+        self.store: RunStore = state.store
+        self.live: LiveComparisons = state.live
+        self.settings: Settings = state.settings
+
+    def problems(self, compare: CompareRequest) -> dict[str, str]:
+        """Over a cap, or naming an endpoint it may not use: messages by field; empty if ok."""
+        return over_caps(compare, self.settings, self.upstreams.names)
+
+    async def run(self, compare: CompareRequest) -> Finished:
+        """Run to the end and save; the upstream requests close if the client leaves."""
+        started = time.perf_counter()
+        async with comparison_slot(self.request):
+            comparison = await unless_client_leaves(
+                self.request, run_comparison(compare, self.upstreams)
+            )
+        return await self._save(compare, comparison, stopped=False, started=started)
+
+    async def start_live(self, compare: CompareRequest, columns: list[int] | None = None) -> str:
+        """Charge the client for a comparison and hold it for its event stream: the token."""
+        async with comparison_slot(self.request):
+            return await self.live.add(compare, columns)
+
+    async def claim(self, token: str) -> LiveComparison | None:
+        """The comparison the page started under `token`, for its one event stream; None
+        when the token is unknown, expired or already streaming elsewhere."""
+        return await self.live.claim(token)
+
+    async def stream(
+        self, token: str, live: LiveComparison
+    ) -> AsyncGenerator[Event | Finished, None]:
+        """The claimed comparison's events as they happen, ending with `Finished`."""
+        started = time.perf_counter()
+        events = stream_comparison(
+            live.request, self.upstreams, live.stop, idle_every=HEARTBEAT_EVERY
+        )
+        try:
+            async for event in events:
+                if isinstance(event, ComparisonDone):
+                    yield await self._save(live.request, event.result, event.stopped, started)
+                else:
+                    yield event
+        finally:
+            # Closing the comparison closes every upstream request it still has open.
+            await events.aclose()
+            await self.live.finish(token)
+
+    async def stop(self, token: str) -> None:
+        await self.live.stop(token)
+
+    async def _save(
+        self, compare: CompareRequest, comparison: Comparison, stopped: bool, started: float
+    ) -> Finished:
+        seconds = time.perf_counter() - started
+        run = SavedRun.from_comparison(compare, comparison, stopped=stopped)
+        try:
+            run_id: str | None = await self.store.save_run(run)
+        except Exception:  # noqa: BLE001 - whatever the database did, the answers stay
+            log.exception("saving a run failed")
+            return Finished(comparison, stopped, seconds, None, NOT_SAVED)
+        return Finished(comparison, stopped, seconds, run_id)
+
+
+ComparisonsDep = Annotated[Comparisons, Depends(Comparisons)]
