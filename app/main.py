@@ -79,7 +79,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Compare LLM generation settings side by side.",
         version="0.1.0",
         lifespan=lifespan,
-        # FastAPI's own doc pages load Swagger UI from a CDN; app/docs.py serves it locally.
+        # FastAPI's own doc pages load Swagger UI from a CDN; app/web/docs.py serves it locally.
         docs_url=None,
         redoc_url=None,
     )

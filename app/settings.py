@@ -30,7 +30,7 @@ class Settings(BaseSettings):
     )
     endpoints_file: Path | None = Field(
         default=None,
-        description="A TOML file of named endpoints (see app/endpoints.py and the README).",
+        description="A TOML file of named endpoints (see app/engine/endpoints.py and the README).",
     )
     endpoints: str | None = Field(
         default=None,

@@ -264,7 +264,7 @@ async def stream_comparison(
 
 
 def _client_for(preset: Preset, upstreams: Upstreams) -> Upstream:
-    """A configured endpoint, or the preset's own (both already checked by app/caps.py)."""
+    """A configured endpoint, or the preset's own (both already checked by app/engine/caps.py)."""
     if preset.base_url is None:
         return upstreams.for_preset(preset)
     key = preset.api_key.get_secret_value() if preset.api_key else None

@@ -196,7 +196,7 @@ class CompareRequest(BaseModel):
     # Strict: `true` is not a number, "0.5" is not a float; the form converts before this.
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    # Hard limits; KNOBS_MAX_PROMPT_CHARS sets the working one (app/caps.py).
+    # Hard limits; KNOBS_MAX_PROMPT_CHARS sets the working one (app/engine/caps.py).
     system: str | None = Field(default=None, max_length=200_000)
     prompt: str = Field(min_length=1, max_length=200_000)
     samples: int = Field(default=2, ge=1, le=5)

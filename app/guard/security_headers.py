@@ -13,7 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 # Everything Knobs serves comes from its own origin: scripts and styles are files under /static
 # (no inline <script>, <style> or style="..."), htmx's requests and the event stream go back to
-# the same server. Swagger UI at /docs is vendored for the same reason (see app/docs.py).
+# the same server. Swagger UI at /docs is vendored for the same reason (see app/web/docs.py).
 CONTENT_SECURITY_POLICY = "; ".join(
     [
         "default-src 'self'",

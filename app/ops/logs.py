@@ -1,7 +1,7 @@
 """Logging: one line per event, JSON when asked (KNOBS_LOG_FORMAT=json), never a secret.
 
 Messages never carry prompts, answers or keys: only counts, names, timings and outcomes.
-Upstream error text is redacted before it gets here (app/upstream.py).
+Upstream error text is redacted before it gets here (app/engine/upstream.py).
 """
 
 from __future__ import annotations
