@@ -8,12 +8,14 @@ from pathlib import Path
 from fastapi.templating import Jinja2Templates
 
 from app.engine.analysis import group_identical
-from app.engine.presets import KNOBS, MAX_PRESETS
+from app.engine.knobs import KNOB_BY_NAME, KNOBS, MAX_PRESETS, SAMPLES
 from app.engine.results import Sample
 
 ROOT = Path(__file__).resolve().parents[2]
 templates = Jinja2Templates(directory=ROOT / "templates")
-templates.env.globals.update(KNOBS=KNOBS, MAX_PRESETS=MAX_PRESETS)
+templates.env.globals.update(
+    KNOBS=KNOBS, KNOB_BY_NAME=KNOB_BY_NAME, MAX_PRESETS=MAX_PRESETS, SAMPLES=SAMPLES
+)
 templates.env.filters["group_identical"] = group_identical
 
 
