@@ -9,34 +9,26 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from starlette.datastructures import QueryParams
 
-from app.engine.presets import MAX_PRESETS, Preset, builtin_presets
+from app.engine.knobs import KNOBS, MAX_CHARS, MAX_PRESETS, MAX_STOP_SEQUENCES, SAMPLES
+from app.engine.presets import Preset, builtin_presets
 from app.web.forms import PlaygroundForm, column_values, to_request
 from app.web.sharelink import decode, encode, encode_form
+from tests.strategies import knob_values
 
 texts = st.text(st.characters(codec="utf-8"), max_size=40)
 
 
-def floats(low: float, high: float) -> st.SearchStrategy[float]:
-    return st.floats(low, high, allow_nan=False)
-
-
 presets = st.builds(
     Preset,
-    name=st.none() | st.text(max_size=80),
-    model=st.none() | st.text(max_size=200),
-    temperature=st.none() | floats(0, 2),
-    top_p=st.none() | floats(0, 1),
-    top_k=st.none() | st.integers(1, 1000),
-    max_tokens=st.none() | st.integers(1, 32768),
-    frequency_penalty=st.none() | floats(-2, 2),
-    presence_penalty=st.none() | floats(-2, 2),
-    seed=st.none() | st.integers(0, 2**63 - 1),
-    stop=st.none() | st.lists(texts, max_size=4),
+    name=st.none() | st.text(max_size=MAX_CHARS["name"]),
+    model=st.none() | st.text(max_size=MAX_CHARS["model"]),
+    **{k.name: st.none() | knob_values(k) for k in KNOBS if k.kind != "stop"},
+    stop=st.none() | st.lists(texts, max_size=MAX_STOP_SEQUENCES),
 )
 links = st.tuples(
     st.none() | st.text(max_size=200),
     st.text(max_size=300),
-    st.integers(1, 5),
+    knob_values(SAMPLES),
     st.lists(presets, max_size=MAX_PRESETS),
 )
 
@@ -134,7 +126,7 @@ def test_names_and_stops_with_separators_survive():
         ("prompt=Hi&p=A;justaword", "justaword is not name=value", "A"),
         ("prompt=Hi&p=A;stop=1;stop=2;stop=3;stop=4;stop=5", "first 4 stops", "A"),
         ("prompt=Hi&p=A;name=B", "name given twice", "A"),
-        ("prompt=Hi&samples=9&p=A", "samples=9 is not a whole number from 1 to 5", "A"),
+        ("prompt=Hi&samples=9&p=A", f"samples=9 is not {SAMPLES.describe()}", "A"),
         ("prompt=Hi&samples=&p=A", "samples='' is not", "A"),
         ("prompt=Hi&p=A&v=7", "format v=7", "A"),
         ("prompt=Hi&x=1&p=A", "unknown part x", "A"),

@@ -3,10 +3,21 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Literal, Protocol
 
 from pydantic import BaseModel
+
+FlagKind = Literal["truncated", "unexpected", "nondeterministic", "repeatable", "drift"]
+# Each flag's name wherever it is shown: the page, the exports and the history of runs.
+FLAG_LABELS: dict[FlagKind, str] = {
+    "truncated": "truncated",
+    "unexpected": "unexpectedly nondeterministic",
+    "nondeterministic": "nondeterministic",
+    "repeatable": "repeatable",
+    "drift": "fingerprint drift",
+}
 
 
 class Flags(BaseModel):
@@ -56,3 +67,37 @@ def group_identical(texts: Sequence[str]) -> list[tuple[str, list[int]]]:
     for index, text in enumerate(texts):
         groups.setdefault(text, []).append(index)
     return list(groups.items())
+
+
+class Answer(Protocol):
+    """A finished sample as the flags see it (app.engine.results.Sample is one)."""
+
+    @property
+    def text(self) -> str: ...
+
+    @property
+    def error(self) -> str | None: ...
+
+
+def count_answered(samples: Iterable[Answer]) -> int:
+    """How many samples answered: failed ones are left out of the variation flags."""
+    return sum(s.error is None for s in samples)
+
+
+def flag_kinds(flags: Flags, answered: int) -> list[FlagKind]:
+    """The flags a column shows, in order. Nondeterminism where it was expected not to
+    happen (T=0 or a seed) is "unexpected" instead, never both."""
+    kinds: list[FlagKind] = ["truncated"] if flags.truncated else []
+    if flags.nondeterministic:
+        kinds.append("unexpected" if flags.expected_deterministic else "nondeterministic")
+    elif answered > 1:
+        kinds.append("repeatable")
+    if flags.fingerprint_drift:
+        kinds.append("drift")
+    return kinds
+
+
+def group_answers(samples: Sequence[Answer]) -> list[list[int]]:
+    """Indexes of identical answers, in first-seen order; a failed sample stands alone."""
+    keys = [s.text if s.error is None else f"\0failed-{i}" for i, s in enumerate(samples)]
+    return [indexes for _, indexes in group_identical(keys)]

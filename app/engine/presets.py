@@ -1,4 +1,7 @@
-"""Presets: the knobs, their allowed ranges, the built-in presets and the lints on them.
+"""Presets: one column's settings, the comparison request, the built-in presets and lints.
+
+The knobs and their ranges are declared in app/engine/knobs.py; the fields here are built
+from those records.
 
 A knob left unset (None) is not sent to the endpoint at all, so the endpoint's own
 default applies. That is different from sending the default value, and users rely on it.
@@ -7,118 +10,20 @@ default applies. That is different from sending the default value, and users rel
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
-
-@dataclass(frozen=True)
-class Knob:
-    """One generation setting: its range and a one-line explanation for the page."""
-
-    name: str
-    label: str
-    kind: Literal["float", "int", "stop"]
-    low: float | None
-    high: float | None
-    step: str
-    help: str
-
-    def range_text(self) -> str:
-        if self.low is not None and self.high is not None:
-            return f"between {_num(self.low)} and {_num(self.high)}"
-        if self.low is not None:
-            return f"at least {_num(self.low)}"
-        return "a whole number"
-
-
-def knob_text(value: float | int | str) -> str:
-    """A knob value as written in form fields, links and exports: exact, short when round."""
-    return repr(value).removesuffix(".0") if isinstance(value, float) else str(value)
-
-
-def _num(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else str(value)
-
-
-KNOBS: tuple[Knob, ...] = (
-    Knob(
-        "temperature",
-        "temperature",
-        "float",
-        0,
-        2,
-        "0.05",
-        "0 = repeatable, ~1 = creative. Tune this or top_p, not both.",
-    ),
-    Knob(
-        "top_p",
-        "top_p",
-        "float",
-        0,
-        1,
-        "0.01",
-        "Nucleus sampling: keep the smallest set of tokens whose probability adds up to this.",
-    ),
-    Knob(
-        "top_k",
-        "top_k",
-        "int",
-        1,
-        1000,
-        "1",
-        "Keep only the k likeliest tokens. Not an OpenAI parameter; sent as an extra.",
-    ),
-    Knob(
-        "max_tokens",
-        "max_tokens",
-        "int",
-        1,
-        32768,
-        "1",
-        "Longest answer in tokens. Too low and answers are cut off.",
-    ),
-    Knob(
-        "frequency_penalty",
-        "frequency_penalty",
-        "float",
-        -2,
-        2,
-        "0.1",
-        "Positive values discourage repeating the same tokens often.",
-    ),
-    Knob(
-        "presence_penalty",
-        "presence_penalty",
-        "float",
-        -2,
-        2,
-        "0.1",
-        "Positive values nudge the model towards new topics.",
-    ),
-    Knob(
-        "seed",
-        "seed",
-        "int",
-        0,
-        2**63 - 1,
-        "1",
-        "Ask the endpoint for repeatable sampling (best effort on most servers).",
-    ),
-    Knob(
-        "stop",
-        "stop",
-        "stop",
-        None,
-        None,
-        "",
-        "Up to 4 strings, one per line; generation stops before any of them.",
-    ),
+from app.engine.knobs import (
+    DEFAULT_SAMPLES,
+    KNOB_BY_NAME,
+    KNOBS,
+    MAX_CHARS,
+    MAX_PRESETS,
+    MAX_STOP_SEQUENCES,
+    SAMPLES,
+    knob_text,
 )
-KNOB_BY_NAME = {knob.name: knob for knob in KNOBS}
-MAX_PRESETS = 8
-MAX_STOP_SEQUENCES = 4
 
 
 class Preset(BaseModel):
@@ -127,29 +32,30 @@ class Preset(BaseModel):
     # Strict: `true` is not a number, "0.5" is not a float; the form converts before this.
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    name: str | None = Field(default=None, max_length=80)
+    name: str | None = Field(default=None, max_length=MAX_CHARS["name"])
     # One of the endpoints the admin configured, by name; None is the default one.
-    endpoint: str | None = Field(default=None, max_length=40)
-    model: str | None = Field(default=None, max_length=200)
-    temperature: float | None = Field(default=None, ge=0, le=2)
-    top_p: float | None = Field(default=None, ge=0, le=1)
-    top_k: int | None = Field(default=None, ge=1, le=1000)
-    max_tokens: int | None = Field(default=None, ge=1, le=32768)
-    frequency_penalty: float | None = Field(default=None, ge=-2, le=2)
-    presence_penalty: float | None = Field(default=None, ge=-2, le=2)
-    seed: int | None = Field(default=None, ge=0, le=2**63 - 1)
-    stop: list[str] | None = Field(
-        default=None,
-        max_length=MAX_STOP_SEQUENCES,
-        description="Up to 4 stop sequences; a single string is taken as a list of one, and "
-        "empty strings are dropped.",
+    endpoint: str | None = Field(default=None, max_length=MAX_CHARS["endpoint"])
+    model: str | None = Field(default=None, max_length=MAX_CHARS["model"])
+    # Bounds and help come from KNOBS; tests/test_facts.py checks each type matches its kind.
+    temperature: float | None = KNOB_BY_NAME["temperature"].field()
+    top_p: float | None = KNOB_BY_NAME["top_p"].field()
+    top_k: int | None = KNOB_BY_NAME["top_k"].field()
+    max_tokens: int | None = KNOB_BY_NAME["max_tokens"].field()
+    frequency_penalty: float | None = KNOB_BY_NAME["frequency_penalty"].field()
+    presence_penalty: float | None = KNOB_BY_NAME["presence_penalty"].field()
+    seed: int | None = KNOB_BY_NAME["seed"].field()
+    stop: list[str] | None = KNOB_BY_NAME["stop"].field(
+        description=f"Up to {MAX_STOP_SEQUENCES} stop sequences; a single string is taken as a "
+        "list of one, and empty strings are dropped.",
     )
     # A preset's own endpoint, when the admin allows it (KNOBS_ALLOW_CUSTOM_ENDPOINTS).
     # The key is the user's own; it is never saved, shared, shown or logged.
-    base_url: str | None = Field(default=None, max_length=2000)
-    api_key: SecretStr | None = Field(default=None, max_length=500, exclude=True, repr=False)
+    base_url: str | None = Field(default=None, max_length=MAX_CHARS["base_url"])
+    api_key: SecretStr | None = Field(
+        default=None, max_length=MAX_CHARS["api_key"], exclude=True, repr=False
+    )
 
-    @field_validator("temperature", "top_p", "frequency_penalty", "presence_penalty")
+    @field_validator(*(k.name for k in KNOBS if k.kind == "float"))
     @classmethod
     def _finite(cls, value: float | None) -> float | None:
         if value is not None and not math.isfinite(value):
@@ -197,9 +103,9 @@ class CompareRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     # Hard limits; KNOBS_MAX_PROMPT_CHARS sets the working one (app/engine/caps.py).
-    system: str | None = Field(default=None, max_length=200_000)
-    prompt: str = Field(min_length=1, max_length=200_000)
-    samples: int = Field(default=2, ge=1, le=5)
+    system: str | None = Field(default=None, max_length=MAX_CHARS["system"])
+    prompt: str = Field(min_length=1, max_length=MAX_CHARS["prompt"])
+    samples: int = SAMPLES.field(DEFAULT_SAMPLES)
     presets: list[Preset] = Field(min_length=1, max_length=MAX_PRESETS)
 
     @field_validator("prompt")
@@ -246,7 +152,7 @@ def lint(preset: Preset) -> list[str]:
         )
     if preset.temperature is not None and preset.temperature > 1.5:
         warnings.append(
-            f"temperature={_num(preset.temperature)} is above 1.5; most models ramble or "
+            f"temperature={knob_text(preset.temperature)} is above 1.5; most models ramble or "
             "produce gibberish there"
         )
     return warnings

@@ -12,8 +12,9 @@ import io
 import json
 from typing import Any
 
-from app.engine.analysis import Flags, group_identical
-from app.engine.presets import KNOBS, Preset, knob_text
+from app.engine.analysis import FLAG_LABELS, Flags, count_answered, flag_kinds, group_answers
+from app.engine.knobs import KNOBS, knob_text
+from app.engine.presets import Preset
 from app.engine.results import Column, Sample
 from app.storage.saved import SavedRun, excerpt
 
@@ -124,20 +125,16 @@ def settings_text(preset: Preset) -> str:
 
 
 def flags_text(column: Column) -> str:
-    flags = column.flags
-    answered = sum(s.error is None for s in column.samples)
-    found = []
-    if flags.truncated:
-        cut = sum(s.finish_reason == "length" for s in column.samples)
-        found.append(f"truncated {cut}/{len(column.samples)}")
-    if flags.nondeterministic:
-        kind = "nondeterministic"
-        kind = f"unexpectedly {kind}" if flags.expected_deterministic else kind
-        found.append(f"{kind}: {flags.distinct} distinct of {answered}")
-    elif answered > 1:
-        found.append(f"repeatable: {answered} identical")
-    if flags.fingerprint_drift:
-        found.append("fingerprint drift")
+    """`truncated 1/2, nondeterministic: 2 distinct of 2`: each flag the page shows."""
+    flags, samples = column.flags, column.samples
+    answered = count_answered(samples)
+    details = {
+        "truncated": f" {sum(s.finish_reason == 'length' for s in samples)}/{len(samples)}",
+        "unexpected": f": {flags.distinct} distinct of {answered}",
+        "nondeterministic": f": {flags.distinct} distinct of {answered}",
+        "repeatable": f": {answered} identical",
+    }
+    found = [FLAG_LABELS[k] + details.get(k, "") for k in flag_kinds(flags, answered)]
     return ", ".join(found) or "–"
 
 
@@ -158,8 +155,7 @@ def stats_text(number: int, sample: Sample) -> str:
 
 def _answers(column: Column) -> list[tuple[str, list[int]]]:
     """Each distinct answer with the samples that gave it; a failure stands alone."""
-    keys = [s.text if s.error is None else f"\0failed-{i}" for i, s in enumerate(column.samples)]
-    return [(column.samples[ix[0]].text, ix) for _, ix in group_identical(keys)]
+    return [(column.samples[ix[0]].text, ix) for ix in group_answers(column.samples)]
 
 
 def to_markdown(run: SavedRun, url: str | None = None) -> str:

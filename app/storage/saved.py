@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, Field, model_validator
 
+from app.engine.analysis import count_answered, flag_kinds
 from app.engine.presets import CompareRequest
 from app.engine.results import Column, Comparison
 
@@ -93,9 +95,10 @@ class RunSummary(BaseModel):
 
 
 def summarize(run: SavedRun) -> RunSummary:
-    """Counts of flagged columns as the page shows them: unexpected is not also counted
-    as nondeterministic."""
-    flags = [c.flags for c in run.columns]
+    """Counts of flagged columns, each flag counted as the page shows it."""
+    shown = Counter(
+        kind for c in run.columns for kind in flag_kinds(c.flags, count_answered(c.samples))
+    )
     return RunSummary(
         id=run.id,
         created_at=run.created_at,
@@ -103,10 +106,10 @@ def summarize(run: SavedRun) -> RunSummary:
         preset_names=[c.preset.title(i) for i, c in enumerate(run.columns)],
         models=run.models or models_of(run),
         samples=run.samples,
-        truncated=sum(f.truncated for f in flags),
-        nondeterministic=sum(f.nondeterministic and not f.expected_deterministic for f in flags),
-        unexpected=sum(f.nondeterministic and f.expected_deterministic for f in flags),
-        drift=sum(f.fingerprint_drift for f in flags),
+        truncated=shown["truncated"],
+        nondeterministic=shown["nondeterministic"],
+        unexpected=shown["unexpected"],
+        drift=shown["drift"],
         failed=sum(s.error is not None for c in run.columns for s in c.samples),
         stopped=run.stopped,
     )

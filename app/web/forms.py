@@ -12,26 +12,28 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from app.engine.presets import KNOBS, MAX_PRESETS, CompareRequest, Preset, knob_text
+from app.engine.knobs import DEFAULT_SAMPLES, KNOBS, MAX_PRESETS, knob_text
+from app.engine.presets import CompareRequest, Preset
 from app.web.validation import by_field, message_for
 
 PRESET_FIELDS = ("name", "endpoint", "model", *(k.name for k in KNOBS))
 # Only shown when custom endpoints are on; never put in links or saved runs.
 ENDPOINT_FIELDS = ("base_url", "api_key")
 _FIELD = re.compile(r"^p-(\d{1,2})-([a-z_]+)$")
+_SAMPLES = str(DEFAULT_SAMPLES)  # form fields stay strings until validation
 
 
 @dataclass
 class PlaygroundForm:
     system: str = ""
     prompt: str = ""
-    samples: str = "2"
+    samples: str = _SAMPLES
     columns: list[dict[str, str]] = field(default_factory=list)
     errors: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_presets(
-        cls, presets: list[Preset], system: str = "", prompt: str = "", samples: str = "2"
+        cls, presets: list[Preset], system: str = "", prompt: str = "", samples: str = _SAMPLES
     ) -> PlaygroundForm:
         return cls(system, prompt, samples, columns=[column_values(p) for p in presets])
 
@@ -58,7 +60,7 @@ def read_form(form: Any) -> PlaygroundForm:
     return PlaygroundForm(
         system=str(form.get("system") or ""),
         prompt=str(form.get("prompt") or ""),
-        samples=str(form.get("samples") or "2"),
+        samples=str(form.get("samples") or _SAMPLES),
         columns=[columns[i] for i in sorted(columns)][:MAX_PRESETS],
     )
 

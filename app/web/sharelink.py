@@ -20,8 +20,16 @@ from urllib.parse import quote_plus, unquote, unquote_plus
 
 from pydantic import ValidationError
 
-from app.engine.presets import KNOB_BY_NAME, MAX_PRESETS, MAX_STOP_SEQUENCES, Preset
-from app.engine.presets import knob_text as text
+from app.engine.knobs import (
+    DEFAULT_SAMPLES,
+    KNOB_BY_NAME,
+    MAX_CHARS,
+    MAX_PRESETS,
+    MAX_STOP_SEQUENCES,
+    SAMPLES,
+)
+from app.engine.knobs import knob_text as text
+from app.engine.presets import Preset
 from app.web.forms import PRESET_FIELDS, PlaygroundForm, column_values
 
 VERSION = "1"
@@ -32,7 +40,6 @@ MAX_PARTS = 32  # the most parts read in one preset
 _INT = re.compile(r"-?[0-9]{1,19}")
 _FLOAT = re.compile(r"-?([0-9]{1,20}(\.[0-9]{0,20})?|\.[0-9]{1,20})([eE][-+]?[0-9]{1,3})?")
 _BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
-_LIMITS = {"name": 80, "endpoint": 40, "model": 200}
 _NAMES = {"prompt": "the prompt", "system": "the system message", "samples": "samples", "v": "v"}
 
 
@@ -42,7 +49,7 @@ class Decoded:
 
     system: str | None = None
     prompt: str = ""
-    samples: int = 2
+    samples: int = DEFAULT_SAMPLES
     presets: list[Preset] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
@@ -183,10 +190,12 @@ def _read_param(decoded: Decoded, key: str, value: str) -> None:
     elif key == "system":
         decoded.system = _cut(value, MAX_SYSTEM, "the system message", problems) or None
     elif key == "samples":
-        if _INT.fullmatch(value) and 1 <= int(value) <= 5:
+        if _INT.fullmatch(value) and SAMPLES.admits(int(value)):
             decoded.samples = int(value)
         else:
-            problems.append(f"samples={_show(value)} is not a whole number from 1 to 5; 2 used")
+            problems.append(
+                f"samples={_show(value)} is not {SAMPLES.describe()}; {DEFAULT_SAMPLES} used"
+            )
     else:
         problems.append(f"unknown part {_show(key)} was ignored")
 
@@ -211,7 +220,7 @@ def decode_preset(value: str, number: int, problems: list[str]) -> Preset:
             stops.append(item)
         elif name in fields:
             problems.append(f"preset {number}: {_show(name)} given twice, the first kept")
-        elif name in _LIMITS or name in KNOB_BY_NAME:
+        elif name in PRESET_FIELDS:
             fields[name] = _field(name, item, number, problems)
         else:
             problems.append(f"preset {number}: unknown setting {_show(name)} ignored")
@@ -222,8 +231,8 @@ def decode_preset(value: str, number: int, problems: list[str]) -> Preset:
 
 
 def _field(name: str, raw: str, number: int, problems: list[str]) -> object:
-    if name in _LIMITS:
-        return _cut(raw, _LIMITS[name], f"preset {number}: {name}", problems)
+    if name in MAX_CHARS:
+        return _cut(raw, MAX_CHARS[name], f"preset {number}: {name}", problems)
     knob = KNOB_BY_NAME[name]
     pattern = _INT if knob.kind == "int" else _FLOAT
     if pattern.fullmatch(raw):
@@ -233,10 +242,7 @@ def _field(name: str, raw: str, number: int, problems: list[str]) -> object:
             return value
         except ValidationError:
             pass
-    kind = "a whole number" if knob.kind == "int" else "a number"
-    problems.append(
-        f"preset {number}: {name}={_show(raw)} is not {kind} {knob.range_text()}, left unset"
-    )
+    problems.append(f"preset {number}: {name}={_show(raw)} is not {knob.describe()}, left unset")
     return None
 
 

@@ -7,14 +7,26 @@ from pathlib import Path
 
 from fastapi.templating import Jinja2Templates
 
-from app.engine.analysis import group_identical
-from app.engine.presets import KNOBS, MAX_PRESETS
+from app.engine.analysis import (
+    FLAG_LABELS,
+    count_answered,
+    flag_kinds,
+    group_answers,
+)
+from app.engine.knobs import KNOB_BY_NAME, KNOBS, MAX_PRESETS, SAMPLES
 from app.engine.results import Sample
 
 ROOT = Path(__file__).resolve().parents[2]
 templates = Jinja2Templates(directory=ROOT / "templates")
-templates.env.globals.update(KNOBS=KNOBS, MAX_PRESETS=MAX_PRESETS)
-templates.env.filters["group_identical"] = group_identical
+templates.env.globals.update(
+    KNOBS=KNOBS,
+    KNOB_BY_NAME=KNOB_BY_NAME,
+    MAX_PRESETS=MAX_PRESETS,
+    SAMPLES=SAMPLES,
+    FLAG_LABELS=FLAG_LABELS,
+)
+templates.env.filters["count_answered"] = count_answered
+templates.env.filters["flag_kinds"] = flag_kinds
 
 
 def _ms(value: float | None) -> str:
@@ -33,8 +45,7 @@ class SampleGroup:
 
 def _sample_groups(samples: list[Sample]) -> list[SampleGroup]:
     """Identical answers together; a failed sample always stands alone."""
-    keys = [s.text if s.error is None else f"\0failed-{i}" for i, s in enumerate(samples)]
-    return [SampleGroup(indexes) for _, indexes in group_identical(keys)]
+    return [SampleGroup(indexes) for indexes in group_answers(samples)]
 
 
 templates.env.filters["sample_groups"] = _sample_groups

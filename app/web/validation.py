@@ -7,27 +7,36 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from app.engine.presets import KNOB_BY_NAME, MAX_PRESETS, MAX_STOP_SEQUENCES
+from app.engine.knobs import KNOB_BY_NAME, MAX_CHARS, MAX_PRESETS, MAX_STOP_SEQUENCES, SAMPLES
 
 FIELD_MESSAGES = {
     "prompt": "Write a prompt to compare.",
-    "samples": "Samples per preset must be a whole number between 1 and 5.",
     "presets": f"Use between 1 and {MAX_PRESETS} presets.",
-    "name": "Keep the name under 80 characters.",
-    "model": "Keep the model name under 200 characters.",
     "stop": f"Use at most {MAX_STOP_SEQUENCES} stop sequences, one per line.",
+}
+# How a message names each field that has a length limit (MAX_CHARS).
+TEXT_NAMES = {
+    "name": "preset name",
+    "endpoint": "endpoint name",
+    "model": "model name",
+    "base_url": "endpoint URL",
+    "api_key": "API key",
+    "prompt": "prompt",
+    "system": "system message",
 }
 
 
 def message_for(loc: Sequence[str | int], error_type: str = "") -> str:
     """The message for one failing field, whatever the library's wording was."""
     name = next((part for part in reversed(loc) if isinstance(part, str)), "")
+    if name == SAMPLES.name:
+        return f"{SAMPLES.label} must be {SAMPLES.describe()}."
     if name in KNOB_BY_NAME and name != "stop":
         knob = KNOB_BY_NAME[name]
-        kind = "a whole number" if knob.kind == "int" else "a number"
-        return f"{knob.label} must be {kind} {knob.range_text()}, or left empty (unset)."
-    if name in ("prompt", "system") and error_type == "string_too_long":
-        return f"The {name} is too long (200,000 characters at most)."
+        return f"{knob.label} must be {knob.describe()}, or left empty (unset)."
+    if name in MAX_CHARS and error_type == "string_too_long":
+        what = TEXT_NAMES.get(name, name)
+        return f"The {what} is too long ({MAX_CHARS[name]:,} characters at most)."
     if name in FIELD_MESSAGES:
         return FIELD_MESSAGES[name]
     if error_type == "extra_forbidden":

@@ -1,0 +1,160 @@
+"""Knobs: what a person can set, and every limit on it, each declared once.
+
+The models (and so the JSON schema at /openapi.json), the validation messages, the link
+decoder, the form and the templates all read these records; none writes a range again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import Field
+
+MAX_PRESETS = 8
+MAX_STOP_SEQUENCES = 4
+DEFAULT_SAMPLES = 2
+# The longest text each field may hold; the models, the messages and the link decoder read it.
+MAX_CHARS = {
+    "name": 80,
+    "endpoint": 40,
+    "model": 200,
+    "base_url": 2000,
+    "api_key": 500,
+    "prompt": 200_000,
+    "system": 200_000,
+}
+
+
+@dataclass(frozen=True)
+class Knob:
+    """One number a person sets: its range, form step and a one-line explanation.
+
+    The record is the only place a range is written: the models' fields (and so the JSON
+    schema), the validation messages, the link decoder and the form's inputs all read it.
+    """
+
+    name: str
+    label: str
+    kind: Literal["float", "int", "stop"]
+    low: float | None
+    high: float | None
+    step: str
+    help: str
+
+    def range_text(self) -> str:
+        if self.low is not None and self.high is not None:
+            return f"between {knob_text(self.low)} and {knob_text(self.high)}"
+        if self.low is not None:
+            return f"at least {knob_text(self.low)}"
+        return "a whole number"
+
+    def describe(self) -> str:
+        """What a valid value is, in words: `a whole number between 1 and 5`."""
+        return f"{'a whole number' if self.kind == 'int' else 'a number'} {self.range_text()}"
+
+    def admits(self, value: float) -> bool:
+        return (self.low is None or value >= self.low) and (self.high is None or value <= self.high)
+
+    def choices(self) -> range:
+        """Every value of a whole-number knob, for a menu such as the samples one."""
+        if self.kind != "int" or self.low is None or self.high is None:
+            raise ValueError(f"{self.name} is not a bounded whole number")
+        return range(int(self.low), int(self.high) + 1)
+
+    def field(self, default: Any = None, **extra: Any) -> Any:
+        """The Pydantic field for this knob, bounds and help text included."""
+        if self.kind == "stop":
+            return Field(default=default, max_length=MAX_STOP_SEQUENCES, **extra)
+        return Field(default=default, ge=self.low, le=self.high, description=self.help, **extra)
+
+
+def knob_text(value: float | int | str) -> str:
+    """A number as written in form fields, messages, links and exports: exact, short when round."""
+    return repr(value).removesuffix(".0") if isinstance(value, float) else str(value)
+
+
+KNOBS: tuple[Knob, ...] = (
+    Knob(
+        "temperature",
+        "temperature",
+        "float",
+        0,
+        2,
+        "0.05",
+        "0 = repeatable, ~1 = creative. Tune this or top_p, not both.",
+    ),
+    Knob(
+        "top_p",
+        "top_p",
+        "float",
+        0,
+        1,
+        "0.01",
+        "Nucleus sampling: keep the smallest set of tokens whose probability adds up to this.",
+    ),
+    Knob(
+        "top_k",
+        "top_k",
+        "int",
+        1,
+        1000,
+        "1",
+        "Keep only the k likeliest tokens. Not an OpenAI parameter; sent as an extra.",
+    ),
+    Knob(
+        "max_tokens",
+        "max_tokens",
+        "int",
+        1,
+        32768,
+        "1",
+        "Longest answer in tokens. Too low and answers are cut off.",
+    ),
+    Knob(
+        "frequency_penalty",
+        "frequency_penalty",
+        "float",
+        -2,
+        2,
+        "0.1",
+        "Positive values discourage repeating the same tokens often.",
+    ),
+    Knob(
+        "presence_penalty",
+        "presence_penalty",
+        "float",
+        -2,
+        2,
+        "0.1",
+        "Positive values nudge the model towards new topics.",
+    ),
+    Knob(
+        "seed",
+        "seed",
+        "int",
+        0,
+        2**63 - 1,
+        "1",
+        "Ask the endpoint for repeatable sampling (best effort on most servers).",
+    ),
+    Knob(
+        "stop",
+        "stop",
+        "stop",
+        None,
+        None,
+        "",
+        f"Up to {MAX_STOP_SEQUENCES} strings, one per line; generation stops before any of them.",
+    ),
+)
+KNOB_BY_NAME = {knob.name: knob for knob in KNOBS}
+SAMPLES = Knob(
+    "samples",
+    "Samples per preset",
+    "int",
+    1,
+    5,
+    "1",
+    "How many times each preset runs; differing samples show what sampling alone changes.",
+)

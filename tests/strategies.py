@@ -1,0 +1,18 @@
+"""Hypothesis strategies built from the declared knobs, so tests never restate a range."""
+
+from __future__ import annotations
+
+from hypothesis import strategies as st
+
+from app.engine.knobs import Knob
+
+
+def knob_values(knob: Knob) -> st.SearchStrategy[float] | st.SearchStrategy[int]:
+    """Every value the knob accepts (numbers only; `stop` is a list of strings)."""
+    if knob.kind == "int":
+        return st.integers(_whole(knob.low), _whole(knob.high))
+    return st.floats(knob.low, knob.high, allow_nan=False)
+
+
+def _whole(bound: float | None) -> int | None:
+    return None if bound is None else int(bound)
