@@ -23,7 +23,8 @@ import httpx2
 import openai
 
 from app.engine.presets import Preset, request_params
-from app.guard.egress import EgressRefused, check_url, guarded_client
+from app.guard.egress import EgressRefused, check_url
+from app.guard.egress_http import guarded_client
 from app.settings import Settings
 
 # Placeholder sent when an endpoint needs no key (the embedded model, local servers):
