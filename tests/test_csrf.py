@@ -1,44 +1,22 @@
-"""Cross-site form posts and API calls are refused; same-origin pages and scripts go through."""
+"""Cross-site form posts and API calls are refused; same-origin pages and scripts go through.
+
+Every request goes to the real app (the `client` fixture: create_app over the fake endpoint),
+and whether a comparison ran is read off the fake endpoint: a refused one never reaches it.
+"""
 
 from __future__ import annotations
 
 import pytest
-from fastapi import FastAPI, Response
-from fastapi.testclient import TestClient
 
-from app.guard.origin import CrossOriginProtection, same_host
+from app.engine.presets import Preset
+from app.guard.origin import same_host
+from tests.fake_upstream import FakeUpstream
+from tests.sample_runs import make_run
+from tests.test_pages import form_fields
 
 # TestClient sends `Host: testserver` unless a test says otherwise.
 HOST = "testserver"
-
-
-def small_app() -> FastAPI:
-    app = FastAPI()
-    app.state.ran = 0
-
-    @app.api_route("/thing", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
-    async def thing() -> Response:
-        app.state.ran += 1
-        return Response("done")
-
-    @app.post("/api/thing")
-    async def api_thing() -> dict[str, bool]:
-        app.state.ran += 1
-        return {"ok": True}
-
-    app.add_middleware(CrossOriginProtection)
-    return app
-
-
-@pytest.fixture
-def app() -> FastAPI:
-    return small_app()
-
-
-@pytest.fixture
-def client(app: FastAPI):
-    with TestClient(app) as test_client:
-        yield test_client
+RUN = form_fields([Preset(name="one")], samples="1")  # one comparison: one upstream request
 
 
 @pytest.mark.parametrize(
@@ -57,10 +35,10 @@ def client(app: FastAPI):
         {"Origin": "HTTP://TestServer", "Host": "testserver:80"},
     ],
 )
-def test_same_origin_and_non_browser_posts_go_through(client, app, headers):
-    response = client.post("/thing", headers=headers)
+def test_same_origin_and_non_browser_posts_go_through(client, fake: FakeUpstream, headers):
+    response = client.post("/", data=RUN, headers=headers)
     assert response.status_code == 200, response.text
-    assert app.state.ran == 1
+    assert len(fake.requests) == 1
 
 
 @pytest.mark.parametrize(
@@ -79,29 +57,41 @@ def test_same_origin_and_non_browser_posts_go_through(client, app, headers):
         {"Origin": f"http://{HOST}:notaport"},
     ],
 )
-def test_cross_site_posts_are_refused_before_the_route_runs(client, app, headers):
-    response = client.post("/thing", headers=headers)
+def test_cross_site_posts_are_refused_before_the_route_runs(client, fake: FakeUpstream, headers):
+    response = client.post("/", data=RUN, headers=headers)
     assert response.status_code == 403
-    assert app.state.ran == 0
+    assert fake.requests == []
     assert response.headers["content-type"].startswith("text/html")
     assert "Refused" in response.text and "<!doctype html>" in response.text
 
 
-@pytest.mark.parametrize("method", ["PUT", "PATCH", "DELETE"])
-def test_every_state_changing_method_is_checked(client, app, method):
-    response = client.request(method, "/thing", headers={"Sec-Fetch-Site": "cross-site"})
-    assert response.status_code == 403 and app.state.ran == 0
+def test_a_cross_site_delete_leaves_the_run_in_place(client):
+    run_id = client.app.state.store.save(make_run())
+    refused = client.delete(f"/api/runs/{run_id}", headers={"Sec-Fetch-Site": "cross-site"})
+    assert refused.status_code == 403
+    assert client.get(f"/api/runs/{run_id}").status_code == 200
+    form = client.post(f"/r/{run_id}/delete", headers={"Origin": "https://evil.example"})
+    assert form.status_code == 403
+    assert client.get(f"/api/runs/{run_id}").status_code == 200
 
 
-def test_reading_is_not_checked(client, app):
+@pytest.mark.parametrize("method", ["PUT", "PATCH"])
+def test_every_state_changing_method_is_checked(client, method):
+    # Refused before routing: no route takes these methods, yet the answer is 403, not 405.
+    response = client.request(method, "/", headers={"Sec-Fetch-Site": "cross-site"})
+    assert response.status_code == 403
+
+
+def test_reading_is_not_checked(client):
     # A cross-site GET changes nothing; links from other sites must keep working.
-    response = client.get("/thing", headers={"Sec-Fetch-Site": "cross-site"})
-    assert response.status_code == 200 and app.state.ran == 1
+    response = client.get("/", headers={"Sec-Fetch-Site": "cross-site"})
+    assert response.status_code == 200 and "<!doctype html>" in response.text
 
 
-def test_api_refusal_is_json_and_names_the_origin(client, app):
-    response = client.post("/api/thing", headers={"Origin": "https://evil.example"})
-    assert response.status_code == 403 and app.state.ran == 0
+def test_api_refusal_is_json_and_names_the_origin(client, fake: FakeUpstream):
+    body = {"prompt": "hi", "samples": 1, "presets": [{}]}
+    response = client.post("/api/compare", json=body, headers={"Origin": "https://evil.example"})
+    assert response.status_code == 403 and fake.requests == []
     detail = response.json()["detail"]
     assert "https://evil.example" in detail and HOST in detail
     assert "proxy" in detail  # the likeliest cause when the origin is in fact this server
@@ -109,7 +99,7 @@ def test_api_refusal_is_json_and_names_the_origin(client, app):
 
 def test_page_refusal_escapes_what_the_client_sent(client):
     origin = "https://<script>alert(1)</script>.example"
-    response = client.post("/thing", headers={"Origin": origin})
+    response = client.post("/", data=RUN, headers={"Origin": origin})
     assert response.status_code == 403
     assert "<script>alert" not in response.text
     assert "&lt;script&gt;" in response.text

@@ -1,5 +1,6 @@
-"""Saves acknowledged by a server killed with SIGKILL mid-stream are all there afterwards:
-on SQLite (the file) and on PostgreSQL (a server the killed process was writing to)."""
+"""Comparisons that Knobs answered with a permalink are all there after it is killed with
+SIGKILL mid-stream: on SQLite (the file) and on PostgreSQL (a server the killed process was
+writing to). Knobs runs as users run it, `uvicorn app.main:app`, over the fake endpoint."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ import sqlalchemy as sa
 
 from app.storage.store import RunStore, default_url
 from tests import postgres
+from tests.fake_upstream import FakeUpstream
 
 ROOT = Path(__file__).resolve().parent.parent
 SAVES = 400
@@ -57,24 +59,40 @@ def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
             yield url
 
 
-def test_acknowledged_runs_survive_sigkill(url: str, tmp_path: Path):
+def test_acknowledged_runs_survive_sigkill(url: str, tmp_path: Path, fake: FakeUpstream):
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     log = tmp_path / "server.log"
-    command = [sys.executable, "-m", "uvicorn", "tests.durability_app:app"]
+    command = [sys.executable, "-m", "uvicorn", "app.main:app"]
     command += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
-    env = {**os.environ, "KNOBS_TEST_DATABASE_URL": url}
+    env = {
+        **os.environ,
+        "OPENAI_BASE_URL": fake.base_url,
+        "KNOBS_DATABASE_URL": url,
+        "KNOBS_DATA_DIR": str(tmp_path),
+        "KNOBS_LOG_LEVEL": "warning",
+        # One client sends every comparison here; the rate limit is another test's subject.
+        "KNOBS_RATE_LIMIT_PER_MINUTE": "100000",
+    }
     acknowledged: dict[str, str] = {}
     lock = threading.Lock()
     enough = threading.Event()
 
     def save(number: int) -> None:
-        request = urllib.request.Request(f"{base}/save?number={number}", method="POST")
+        ask = {"prompt": f"run {number}", "samples": 1, "presets": [{}]}
+        request = urllib.request.Request(
+            f"{base}/api/compare",
+            data=json.dumps(ask).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
         try:
             with urllib.request.urlopen(request, timeout=10) as response:
-                run_id = json.load(response)["id"]
+                run_id = json.load(response).get("id")
         except (OSError, http.client.HTTPException, ValueError):
             return  # not acknowledged: the server died first, so nothing is promised
+        if not run_id:
+            return  # answered but not saved: no permalink, so nothing is promised
         with lock:
             acknowledged[run_id] = f"run {number}"
             if len(acknowledged) >= KILL_AFTER:

@@ -1,138 +1,105 @@
-"""Body size, comparisons per client and comparisons at once: refused before any upstream call."""
+"""Body size, comparisons per client and comparisons at once: refused before any upstream call.
+
+The HTTP tests drive the real app (create_app with small limits); whether a comparison ran is
+read off the fake endpoint, which counts the requests that reached it.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import AsyncIterator, Iterator
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlencode
 
 import httpx2
 import pytest
-from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse, StreamingResponse
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from pydantic import BaseModel
 
+from app.engine.presets import Preset
 from app.guard import limits
-from app.guard.limits import (
-    BodyLimit,
-    ComparisonLimiter,
-    StreamSlot,
-    TooManyComparisons,
-    comparison_slot,
-    explain_too_many,
-)
-from tests.conftest import LiveServer
+from app.guard.limits import ComparisonLimiter, TooManyComparisons
+from app.main import create_app
+from tests.conftest import LiveServer, settings_for
+from tests.fake_upstream import FakeUpstream
+from tests.test_disconnects import wait_for
+from tests.test_pages import form_fields, stream_token
 
-MAX_BYTES = 1000
-
-
-class Ask(BaseModel):
-    prompt: str
+MAX_BYTES = 1024  # the smallest KNOBS_MAX_BODY_BYTES allowed
+ASK = {"prompt": "hi", "samples": 1, "presets": [{}]}  # one comparison, one upstream request
+RUN = form_fields([Preset(name="one")], samples="1")
 
 
-def small_app(per_minute: int = 1000, max_inflight: int = 5, hold: float = 0.0) -> FastAPI:
-    """The comparison routes' shapes, each wired to the limits as create_app wires Knobs."""
-    app = FastAPI()
-    app.state.limiter = ComparisonLimiter(per_minute, max_inflight)
-    app.state.upstream_calls = 0
-    app.add_exception_handler(TooManyComparisons, explain_too_many)
-
-    async def call_upstream() -> None:
-        app.state.upstream_calls += 1
-        await asyncio.sleep(hold)
-
-    @app.post("/api/compare")
-    async def compare(ask: Ask, request: Request) -> dict[str, int]:
-        async with comparison_slot(request):
-            await call_upstream()
-        return {"length": len(ask.prompt)}
-
-    @app.post("/", response_class=HTMLResponse)
-    async def submit(request: Request) -> str:
-        # Only the route knows that "add" edits the form and "run" starts a comparison.
-        if (await request.form()).get("action") != "run":
-            return "<p>edited</p>"
-        async with comparison_slot(request):
-            await call_upstream()
-        return "<p>ran</p>"
-
-    @app.get("/compare/{token}/events", dependencies=[StreamSlot])
-    async def events(token: str) -> StreamingResponse:
-        async def frames() -> AsyncIterator[str]:
-            await call_upstream()
-            yield "event: first\ndata: hello\n\n"
-            for _ in range(int(token)):
-                await asyncio.sleep(0.05)
-                yield ": still working\n\n"
-
-        return StreamingResponse(frames(), media_type="text/event-stream")
-
-    @app.post("/ignore")
-    async def ignore() -> dict[str, bool]:
-        # Never reads its body, so only the check of Content-Length can refuse it.
-        await call_upstream()
-        return {"ran": True}
-
-    @app.post("/echo")
-    async def echo(request: Request) -> dict[str, int]:
-        body = await request.body()
-        await call_upstream()
-        return {"received": len(body)}
-
-    app.add_middleware(BodyLimit, max_bytes=MAX_BYTES)
-    return app
+def knobs(fake: FakeUpstream, data_dir: Path, **settings: object) -> FastAPI:
+    """The app Knobs serves, over the fake endpoint, with these settings changed."""
+    return create_app(settings_for(fake.base_url, data_dir, **settings))
 
 
 @pytest.fixture
-def client() -> Iterator[TestClient]:
-    with TestClient(small_app()) as test_client:
-        yield test_client
+def app(fake: FakeUpstream, tmp_path: Path) -> FastAPI:
+    return knobs(fake, tmp_path, max_body_bytes=MAX_BYTES)
 
 
-def chunks(total: int, size: int = 100) -> Iterator[bytes]:
+def chunks(body: bytes, size: int = 100) -> Iterator[bytes]:
     """A body sent chunked: no Content-Length for the limit to read up front."""
-    for _ in range(total // size):
-        yield b"x" * size
+    for start in range(0, len(body), size):
+        yield body[start : start + size]
+
+
+def ask_of_size(size: int) -> bytes:
+    """A valid /api/compare body of exactly `size` bytes."""
+    body = json.dumps(ASK).encode()
+    return body.replace(b'"hi"', b'"hi' + b"i" * (size - len(body)) + b'"')
+
+
+def compare(client: TestClient):
+    return client.post("/api/compare", json=ASK)
 
 
 # --- body size -------------------------------------------------------------------------------
 
 
-def test_body_up_to_the_limit_is_accepted(client):
-    assert client.post("/echo", content=b"x" * MAX_BYTES).json() == {"received": MAX_BYTES}
-    assert client.post("/echo", content=chunks(MAX_BYTES)).json() == {"received": MAX_BYTES}
+def test_body_up_to_the_limit_is_accepted(client, fake: FakeUpstream):
+    body = ask_of_size(MAX_BYTES)
+    assert len(body) == MAX_BYTES
+    headers = {"Content-Type": "application/json"}
+    assert client.post("/api/compare", content=body, headers=headers).status_code == 200
+    assert client.post("/api/compare", content=chunks(body), headers=headers).status_code == 200
+    assert len(fake.requests) == 2
 
 
-def test_declared_oversized_body_is_refused_before_the_app_runs(client):
-    response = client.post("/ignore", content=b"x" * (MAX_BYTES + 1))
+def test_declared_oversized_body_is_refused_before_the_app_runs(client, fake: FakeUpstream):
+    # The stop route never reads its body: only the check of Content-Length can refuse it.
+    response = client.post("/compare/any-token/stop", content=b"x" * (MAX_BYTES + 1))
     assert response.status_code == 413
-    assert client.post("/api/compare", json={"prompt": "x" * MAX_BYTES}).status_code == 413
-    assert client.app.state.upstream_calls == 0
+    assert client.post("/api/compare", content=ask_of_size(MAX_BYTES + 1)).status_code == 413
+    assert fake.requests == []
 
 
 def test_api_413_is_json_that_says_the_limit(client):
-    response = client.post("/api/compare", content=chunks(2 * MAX_BYTES))
+    response = client.post("/api/compare", content=chunks(ask_of_size(2 * MAX_BYTES)))
     assert response.status_code == 413
-    assert "1,000 bytes" in response.json()["detail"]
+    assert "1,024 bytes" in response.json()["detail"]
 
 
-def test_chunked_oversized_body_is_cut_off_at_the_limit(client):
-    response = client.post("/echo", content=chunks(5 * MAX_BYTES))
+def test_chunked_oversized_body_is_cut_off_at_the_limit(client, fake: FakeUpstream):
+    form = urlencode({**RUN, "prompt": "x" * 5 * MAX_BYTES}).encode()
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    response = client.post("/", content=chunks(form), headers=headers)
     assert response.status_code == 413
     assert response.headers["content-type"].startswith("text/html")
     assert "KNOBS_MAX_BODY_BYTES" in response.text
-    assert client.app.state.upstream_calls == 0
+    assert fake.requests == []
 
 
-def test_oversized_body_over_a_real_socket_gets_a_413():
-    app = small_app()
-    with LiveServer(app) as server, httpx2.Client(timeout=5) as http:
-        response = http.post(f"{server.url}/echo", content=chunks(5 * MAX_BYTES))
+def test_oversized_body_over_a_real_socket_gets_a_413(live_server, fake: FakeUpstream):
+    with httpx2.Client(base_url=live_server.url, timeout=5) as http:
+        response = http.post("/api/compare", content=chunks(ask_of_size(5 * MAX_BYTES)))
         assert response.status_code == 413
         # The server is fine afterwards.
-        assert http.post(f"{server.url}/echo", content=b"ok").json() == {"received": 2}
-    assert app.state.upstream_calls == 1
+        assert http.post("/api/compare", json=ASK).status_code == 200
+    assert len(fake.requests) == 1
 
 
 # --- comparisons per client ------------------------------------------------------------------
@@ -185,84 +152,83 @@ def test_idle_clients_are_forgotten(monkeypatch):
     assert len(limiter._buckets) <= 11
 
 
-def test_rate_limit_answers_429_with_retry_after_before_any_upstream_call():
-    app = small_app(per_minute=2)
-    with TestClient(app) as client:
+def test_rate_limit_answers_429_with_retry_after_before_any_upstream_call(
+    fake: FakeUpstream, tmp_path: Path
+):
+    with TestClient(knobs(fake, tmp_path, rate_limit_per_minute=2)) as client:
         assert [compare(client).status_code for _ in range(2)] == [200, 200]
         refused = compare(client)
-        page = client.post("/", data={"action": "run"})
-        edit = client.post("/", data={"action": "add"})
+        page = client.post("/", data=RUN)
+        edit = client.post("/", data={**RUN, "action": "add"})
     assert refused.status_code == 429 and refused.headers["Retry-After"] == "30"
     assert "2 a minute" in refused.json()["detail"]
     assert page.status_code == 429 and page.headers["Retry-After"] == "30"
     assert "Too many comparisons" in page.text and page.text.startswith("<!doctype html>")
     assert edit.status_code == 200  # editing the form starts nothing and is never limited
-    assert app.state.upstream_calls == 2
+    assert len(fake.requests) == 2
 
 
-def test_stream_is_not_charged_again():
+def test_stream_is_not_charged_again(fake: FakeUpstream, tmp_path: Path):
     # The page paid when it asked for the stream's token.
-    with TestClient(small_app(per_minute=1)) as client:
-        assert [client.get("/compare/1/events").status_code for _ in range(3)] == [200] * 3
-
-
-def compare(client: TestClient):
-    return client.post("/api/compare", json={"prompt": "hi"})
+    with TestClient(knobs(fake, tmp_path, rate_limit_per_minute=1)) as client:
+        page = client.post("/", data=RUN, headers={"HX-Request": "true"})
+        token = stream_token(page.text)
+        streams = [client.get(f"/compare/{token}/events") for _ in range(3)]
+        assert [s.status_code for s in streams] == [200] * 3
+        assert "event: done" in streams[0].text
+        assert compare(client).status_code == 429  # the one comparison a minute was spent
+    assert len(fake.requests) == 1
 
 
 # --- comparisons at once ---------------------------------------------------------------------
 
 
 @pytest.mark.anyio
-async def test_twenty_at_once_against_five_admit_exactly_five(anyio_backend_name):
-    app = small_app(max_inflight=5, hold=0.3)
+async def test_twenty_at_once_against_five_admit_exactly_five(fake: FakeUpstream, tmp_path: Path):
+    fake.behave(latency=1.0)  # the five admitted hold their slots while the rest arrive
+    app = knobs(fake, tmp_path, max_inflight_comparisons=5)
     with LiveServer(app) as server:
-        async with httpx2.AsyncClient(base_url=server.url, timeout=5) as http:
+        async with httpx2.AsyncClient(base_url=server.url, timeout=10) as http:
             answers = await asyncio.gather(
-                *(http.post("/api/compare", json={"prompt": "hi"}) for _ in range(20))
+                *(http.post("/api/compare", json=ASK) for _ in range(20))
             )
             statuses = sorted(a.status_code for a in answers)
             assert statuses == [200] * 5 + [429] * 15
             for refused in (a for a in answers if a.status_code == 429):
                 assert int(refused.headers["Retry-After"]) > 0
                 assert "at once" in refused.json()["detail"]
-            assert app.state.upstream_calls == 5
+            assert len(fake.requests) == 5
             # Every slot came back: the next request runs.
-            assert (await http.post("/api/compare", json={"prompt": "hi"})).status_code == 200
+            fake.behave()
+            assert (await http.post("/api/compare", json=ASK)).status_code == 200
     assert app.state.limiter.inflight == 0
 
 
-def test_stream_holds_its_slot_until_it_ends_or_the_client_leaves():
-    app = small_app(max_inflight=1)
+def test_stream_holds_its_slot_until_it_ends_or_the_client_leaves(
+    fake: FakeUpstream, tmp_path: Path
+):
+    app = knobs(fake, tmp_path, max_inflight_comparisons=1)
     limiter: ComparisonLimiter = app.state.limiter
+    fake.behave(text=" ".join(["drip"] * 200), chunk_delay=0.05)
     with LiveServer(app) as server, httpx2.Client(base_url=server.url, timeout=5) as http:
-        with http.stream("GET", "/compare/100/events") as stream:
+        token = stream_token(http.post("/", data=RUN, headers={"HX-Request": "1"}).text)
+        with http.stream("GET", f"/compare/{token}/events") as stream:
             frames = stream.iter_raw()  # held: dropping the iterator closes the response
-            assert b"event: first" in next(frames)
-            time.sleep(0.2)
+            while b"event: " not in next(frames):
+                pass
             assert limiter.inflight == 1
-            busy = http.get("/compare/1/events")
+            busy = http.post("/api/compare", json=ASK)
             assert busy.status_code == 429 and busy.headers["Retry-After"]
         # The client left mid-stream: the app hears it and gives the slot back.
-        wait_for(lambda: limiter.inflight == 0)
+        wait_for(lambda: limiter.inflight == 0, seconds=3.0)
         # A stream that runs to its end gives it back too.
-        assert b"still working" in http.get("/compare/2/events").content
-        wait_for(lambda: limiter.inflight == 0)
-    assert app.state.upstream_calls == 2
-
-
-def wait_for(condition, seconds: float = 3.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
+        fake.behave()
+        token = stream_token(http.post("/", data=RUN, headers={"HX-Request": "1"}).text)
+        assert b"event: done" in http.get(f"/compare/{token}/events").content
+        wait_for(lambda: limiter.inflight == 0, seconds=3.0)
+    assert len(fake.requests) == 2
 
 
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
-
-
-@pytest.fixture
-def anyio_backend_name(anyio_backend: str) -> str:
-    return anyio_backend

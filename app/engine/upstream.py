@@ -7,32 +7,27 @@ and every failure becomes an `UpstreamError` whose message a person can act on.
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import itertools
 import json
 import logging
-import random
-import re
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx2
 import openai
 
 from app.engine.presets import Preset, request_params
-from app.guard.egress import EgressRefused, check_url, guarded_client
+from app.engine.upstream_errors import error_text, redact, retry_delay, status_message
+from app.guard.egress import EgressRefused, check_url
+from app.guard.egress_http import guarded_client
 from app.settings import Settings
 
 # Placeholder sent when an endpoint needs no key (the embedded model, local servers):
 # the SDK insists on one, and servers that do not check keys ignore it.
 NO_KEY = "not-needed"
 MODELS_CACHE_SECONDS = 60.0
-RETRY_BASE_SECONDS = 0.5
-# Bearer-style secrets as OpenAI-compatible services print them: sk-…, sk-proj-…, masked or not.
-_KEY_LIKE = re.compile(r"\b(?:sk|pk|rk)-[A-Za-z0-9_*\-]{6,}")
 log = logging.getLogger("knobs.upstream")
 
 
@@ -144,11 +139,11 @@ class Upstream:
                         if delay is None:
                             raise
                         # The error's text can echo the key, as its message does: redact.
-                        reason = self.redact(str(error))
+                        reason = redact(str(error), self.endpoint.api_key)
                         log.info("retrying %s in %.2f s after %s", model, delay, reason)
                         await asyncio.sleep(delay)
         except UpstreamError as error:
-            raise UpstreamError(self.redact(str(error))) from error
+            raise UpstreamError(redact(str(error), self.endpoint.api_key)) from error
         except TimeoutError as error:
             raise UpstreamError(
                 f"No complete answer within {self.settings.request_timeout:g} s "
@@ -198,7 +193,7 @@ class Upstream:
                 if not isinstance(event, dict):
                     continue
                 if "error" in event:
-                    raise UpstreamError(f"The endpoint reported an error: {_error_text(event)}")
+                    raise UpstreamError(f"The endpoint reported an error: {error_text(event)}")
                 fingerprint = event.get("system_fingerprint") or fingerprint
                 answered_model = event.get("model") or answered_model
                 usage = event.get("usage") or usage
@@ -220,22 +215,13 @@ class Upstream:
         )
 
     def _retry_delay(self, error: Exception, attempt: int) -> float | None:
-        """Seconds to wait before retrying after `error`, or None to give up.
-
-        Rate limits, server errors and connection failures are retried with exponential
-        backoff and jitter; a Retry-After header is honoured up to a bound."""
-        if attempt >= self.settings.upstream_retries:
-            return None
+        """Seconds to wait before retrying after `error`, or None to give up."""
         if isinstance(error, openai.APIStatusError):
-            if error.status_code != 429 and error.status_code < 500:
-                return None
-            asked = _retry_after(error.response.headers.get("retry-after"))
-            if asked is not None:
-                return min(asked, self.settings.retry_after_max)
-        elif not isinstance(error, openai.APIConnectionError | httpx2.TransportError):
-            return None
-        backoff = RETRY_BASE_SECONDS * 2**attempt
-        return min(backoff * random.uniform(0.5, 1.5), self.settings.retry_after_max)
+            retry_after = error.response.headers.get("retry-after")
+            return retry_delay(self.settings, attempt, error.status_code, retry_after)
+        if isinstance(error, openai.APIConnectionError | httpx2.TransportError):
+            return retry_delay(self.settings, attempt)
+        return None
 
     def _explain(self, error: Exception, what: str) -> str:
         """A message a person can act on, with the key (if any) scrubbed out."""
@@ -247,20 +233,12 @@ class Upstream:
         elif isinstance(error, openai.APIConnectionError):
             text = f"Could not reach {where} ({what}): is the server running and the URL right?"
         elif isinstance(error, openai.APIStatusError):
-            text = _status_message(error.status_code, _error_text(error.body), what)
+            text = status_message(error.status_code, error_text(error.body), what)
         elif isinstance(error, httpx2.TransportError):
             text = f"The connection to {where} broke off mid-answer ({type(error).__name__})."
         else:
             text = f"Request to {where} failed ({what}): {type(error).__name__}: {error}"
-        return self.redact(text)
-
-    def redact(self, text: str) -> str:
-        """Scrub the key, and anything shaped like one: endpoints echo keys in errors,
-        sometimes masked ("sk-proj-****abcd"), and the page must show neither."""
-        key = self.endpoint.api_key
-        if key:
-            text = text.replace(key, "[redacted]")
-        return _KEY_LIKE.sub("[redacted]", text)
+        return redact(text, self.endpoint.api_key)
 
 
 def _timeout(settings: Settings) -> httpx2.Timeout:
@@ -270,45 +248,3 @@ def _timeout(settings: Settings) -> httpx2.Timeout:
 def _limits(settings: Settings) -> httpx2.Limits:
     n = settings.concurrency_per_endpoint
     return httpx2.Limits(max_connections=n, max_keepalive_connections=n)
-
-
-def _retry_after(value: str | None) -> float | None:
-    """Retry-After as seconds: either a number or an HTTP date."""
-    if not value:
-        return None
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max((when - datetime.now(UTC)).total_seconds(), 0.0)
-
-
-def _status_message(status: int, detail: str, what: str) -> str:
-    detail = f": {detail}" if detail else ""
-    if status == 401:
-        return f"The endpoint refused the API key (401){detail}. Check OPENAI_API_KEY."
-    if status == 403:
-        return f"The endpoint denied access (403){detail}."
-    if status == 404:
-        return f"Not found (404) for {what}{detail}. Check the model name and base URL."
-    if status == 429:
-        return f"Rate limited by the endpoint (429){detail}. Wait a moment and run again."
-    if status >= 500:
-        return f"The endpoint failed ({status}){detail}. Try again, or check the server."
-    return f"The endpoint rejected the request ({status}){detail}."
-
-
-def _error_text(body: object) -> str:
-    """The human part of an OpenAI-style error body, trimmed for display."""
-    if isinstance(body, dict):
-        inner = body.get("error", body)
-        if isinstance(inner, dict):
-            body = inner.get("message") or inner.get("detail") or ""
-        else:
-            body = inner
-    text = body if isinstance(body, str) else ("" if body is None else str(body))
-    return text.strip()[:300]

@@ -1,25 +1,18 @@
 """Where Knobs may send requests: custom endpoint URLs must not reach internal addresses.
 
-Two checks, because either alone can be fooled. `check_url` parses a user's URL the way a
-browser (and `inet_aton`) would, so every spelling of an address is judged as that address.
-`guarded_client` then resolves the host itself at connect time, checks every address it got
-and connects to a checked one, so DNS that changes its answer after the first check
-(rebinding) still cannot reach an internal address. Redirects are never followed.
+Two checks, because either alone can be fooled. `check_url` (here) parses a user's URL the way
+a browser (and `inet_aton`) would, so every spelling of an address is judged as that address.
+`guarded_client` (egress_http.py) then resolves the host itself at connect time, checks every
+address it got against the same policy and connects to a checked one, so DNS that changes its
+answer after the first check (rebinding) still cannot reach an internal address.
 """
 
 from __future__ import annotations
 
-import asyncio
 import re
-import socket
-import ssl
-from collections.abc import Iterable
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address, ip_network
 from urllib.parse import urlsplit
-
-import httpcore2
-import httpx2
 
 IPAddress = IPv4Address | IPv6Address
 Network = IPv4Network | IPv6Network
@@ -55,12 +48,6 @@ BLOCKED = {
 BLOCKED_NETWORKS = [(ip_network(n), why) for why, nets in BLOCKED.items() for n in nets.split()]
 # IPv6 ranges whose low 32 bits are an IPv4 address: compatible, mapped, SIIT, NAT64.
 EMBEDDING = [ip_network(n) for n in ("::/96", "::ffff:0:0/96", "::ffff:0:0:0/96", "64:ff9b::/96")]
-# All a custom endpoint is sent besides the body and the user's key. The openai SDK also adds
-# headers from the server's environment (OPENAI_ORG_ID, OPENAI_PROJECT_ID and
-# OPENAI_CUSTOM_HEADERS, which can even replace the key): they are for the server's own
-# endpoint only. Its x-stainless-* headers stay, as the SDK reads some back from the request.
-SENT_HEADERS = {"accept", "accept-encoding", "connection", "content-length", "content-type"}
-SENT_HEADERS |= {"host", "user-agent"}
 AUTHORITY = re.compile(r"(?P<host>\[[^\]]*\]|[^:\[\]]*)(?::(?P<port>[0-9]*))?")
 LABEL = re.compile(r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?")
 
@@ -101,6 +88,10 @@ class EgressPolicy:
         candidates = [a for a in (ip, embedded_ipv4(ip)) if a is not None]
         return any(a in net for a in candidates for net in self.allowed_networks)
 
+    def reason_to_refuse(self, ip: IPAddress) -> str | None:
+        """Why Knobs must not connect to this address under this policy, or None."""
+        return None if self.allows(ip) else is_blocked(ip)
+
 
 def check_url(url: str, policy: EgressPolicy) -> str:
     """The URL, normalised, if Knobs may send requests to it; otherwise EgressRefused."""
@@ -139,7 +130,7 @@ def check_url(url: str, policy: EgressPolicy) -> str:
             raise EgressRefused(f"{raw_host!r} is not a valid host name.")
         ip = _ipv4(name)
         host = name if ip is None else str(ip)
-    reason = _name_reason(host, policy) if ip is None else _address_reason(ip, policy)
+    reason = _name_reason(host, policy) if ip is None else policy.reason_to_refuse(ip)
     if reason:
         raise EgressRefused(f"{host.strip('[]')} is {reason}; {REFUSAL}")
     if parts.query or parts.fragment or text.endswith(("?", "#")):
@@ -170,111 +161,6 @@ def embedded_ipv4(ip: IPAddress) -> IPv4Address | None:
     if any(ip in net for net in EMBEDDING):
         return IPv4Address(int(ip) & 0xFFFFFFFF)
     return ip.sixtofour
-
-
-def guarded_transport(
-    policy: EgressPolicy,
-    limits: httpx2.Limits | None = None,
-    ssl_context: ssl.SSLContext | None = None,
-) -> httpx2.AsyncHTTPTransport:
-    """An HTTP transport that only ever connects to addresses the policy allows."""
-    limits = limits or httpx2.Limits()
-    ssl_context = ssl_context or httpx2.create_ssl_context(trust_env=False)
-    transport = httpx2.AsyncHTTPTransport(verify=ssl_context, trust_env=False, limits=limits)
-    # AsyncHTTPTransport takes no network backend, so give it a pool that has ours. The
-    # real-socket tests fail if a new httpx2 stops sending requests through `_pool`.
-    transport._pool = httpcore2.AsyncConnectionPool(
-        ssl_context=ssl_context,
-        max_connections=limits.max_connections,
-        max_keepalive_connections=limits.max_keepalive_connections,
-        keepalive_expiry=limits.keepalive_expiry,
-        network_backend=GuardedBackend(policy),
-    )
-    return transport
-
-
-def guarded_client(
-    policy: EgressPolicy,
-    timeout: httpx2.Timeout | float,
-    limits: httpx2.Limits | None = None,
-    *,
-    api_key: str | None = None,
-) -> httpx2.AsyncClient:
-    """A client for custom endpoints: guarded connects, no redirects, no proxy variables,
-    and no credentials but `api_key` (the user's own) in what it sends."""
-
-    async def send_only_the_users_key(request: httpx2.Request) -> None:
-        for name in {name.lower() for name in request.headers}:
-            if name not in SENT_HEADERS and not name.startswith("x-stainless-"):
-                del request.headers[name]
-        if api_key:
-            request.headers["Authorization"] = f"Bearer {api_key}"
-
-    return httpx2.AsyncClient(
-        transport=guarded_transport(policy, limits),
-        timeout=timeout,
-        follow_redirects=False,
-        trust_env=False,
-        event_hooks={"request": [send_only_the_users_key]},
-    )
-
-
-class GuardedBackend(httpcore2.AsyncNetworkBackend):
-    """Resolves the host once, checks every address, connects to a checked one (pinned).
-
-    httpcore starts TLS on the returned stream with server_hostname from the request's
-    origin, so SNI and certificate checks still use the host name, as does the Host header."""
-
-    def __init__(self, policy: EgressPolicy) -> None:
-        self.policy = policy
-        self.inner = httpcore2.AnyIOBackend()
-
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,  # noqa: ASYNC109 - httpcore's signature
-        local_address: str | None = None,
-        socket_options: Iterable[httpcore2.SOCKET_OPTION] | None = None,
-    ) -> httpcore2.AsyncNetworkStream:
-        try:
-            async with asyncio.timeout(timeout):
-                addresses = await self.vetted_addresses(host, port)
-        except TimeoutError as exc:
-            raise httpcore2.ConnectTimeout(f"Looking up {host} timed out") from exc
-        error: Exception = httpcore2.ConnectError(f"{host} has no addresses")
-        for address in addresses:  # in the resolver's order, as a plain connect would
-            try:
-                # An IP literal: the inner backend has nothing left to resolve.
-                return await self.inner.connect_tcp(
-                    str(address), port, timeout, local_address, socket_options
-                )
-            except (httpcore2.ConnectError, httpcore2.ConnectTimeout) as exc:
-                error = exc
-        raise error
-
-    async def vetted_addresses(self, host: str, port: int) -> list[IPAddress]:
-        """Every address of `host`, or EgressRefused if any of them is internal."""
-        loop = asyncio.get_running_loop()
-        try:
-            infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        except OSError as exc:
-            raise httpcore2.ConnectError(f"Could not look up {host}: {exc}") from exc
-        addresses = list(dict.fromkeys(ip_address(info[4][0]) for info in infos))
-        if host.lower().rstrip(".") in self.policy.allowed_hosts:
-            return addresses
-        for ip in addresses:
-            if reason := _address_reason(ip, self.policy):
-                what = f"{ip} is" if host == str(ip) else f"{host} resolves to {ip},"
-                raise EgressRefused(f"{what} {reason}; {REFUSAL}")
-        return addresses
-
-    async def sleep(self, seconds: float) -> None:
-        await self.inner.sleep(seconds)
-
-
-def _address_reason(ip: IPAddress, policy: EgressPolicy) -> str | None:
-    return None if policy.allows(ip) else is_blocked(ip)
 
 
 def _name_reason(host: str, policy: EgressPolicy) -> str | None:
