@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import uvicorn
+from hypothesis import settings as hypothesis_settings
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
@@ -17,6 +18,10 @@ from pydantic import SecretStr
 from app.main import create_app
 from app.settings import Settings
 from tests.fake_upstream import FakeUpstream
+
+# No per-example deadline: these machines are noisy, and a slow example is not a wrong one.
+hypothesis_settings.register_profile("knobs", deadline=None)
+hypothesis_settings.load_profile("knobs")
 
 # The server's key in every test app: it must never show up anywhere a user can see.
 CANARY_KEY = "sk-test-canary-key"
