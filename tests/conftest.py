@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 import uvicorn
-from hypothesis import settings as hypothesis_settings
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from hypothesis import settings as hypothesis_settings
 from pydantic import SecretStr
 
 from app.main import create_app
