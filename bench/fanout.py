@@ -31,8 +31,9 @@ from typing import Any
 import httpx2
 
 from app.engine.endpoints import Upstreams
-from app.engine.fanout import messages_for, run_comparison
+from app.engine.fanout import run_comparison
 from app.engine.presets import MAX_PRESETS, CompareRequest, Preset, request_params
+from app.engine.sample import messages_for
 from app.engine.upstream import NO_KEY, Endpoint, Upstream
 from app.settings import Settings
 from tests.fake_upstream import FakeUpstream, split_chunks

@@ -8,7 +8,8 @@ import time
 import pytest
 
 from app.engine.endpoints import Upstreams
-from app.engine.fanout import ColumnDone, ComparisonDone, Delta, SampleDone, stream_comparison
+from app.engine.events import ColumnDone, ComparisonDone, Delta, SampleDone
+from app.engine.fanout import stream_comparison
 from app.engine.presets import CompareRequest, Preset
 from app.engine.upstream import Endpoint, Upstream
 from app.settings import Settings

@@ -18,7 +18,8 @@ from fastapi import Depends, Request
 
 from app.engine.caps import over_caps
 from app.engine.endpoints import Upstreams
-from app.engine.fanout import ComparisonDone, Event, run_comparison, stream_comparison
+from app.engine.events import ComparisonDone, Event
+from app.engine.fanout import run_comparison, stream_comparison
 from app.engine.presets import CompareRequest
 from app.engine.results import Comparison
 from app.guard.limits import comparison_slot
