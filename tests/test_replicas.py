@@ -21,9 +21,9 @@ from pydantic import SecretStr
 from app.engine.presets import CompareRequest, Preset, builtin_presets
 from app.main import create_app
 from app.storage.live import LIVE, UNCLAIMED_SECONDS, LiveStore
-from app.storage.store import RunStore, default_url
+from app.storage.store import RunStore
 from app.web.live import LiveComparisons
-from tests import postgres
+from tests import postgres, test_store
 from tests.conftest import LiveServer, settings_for
 from tests.fake_upstream import FakeUpstream
 from tests.test_durability import ROOT, free_port, wait_until_up
@@ -122,13 +122,7 @@ def test_two_workers_stream_each_others_comparisons(fake: FakeUpstream, tmp_path
 # --- the live table --------------------------------------------------------------------------
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield default_url(tmp_path / "data")
-    else:
-        with postgres.fresh_schema(postgres.server_url()) as url:
-            yield url
+url = test_store.url  # the same two databases, empty: a SQLite file, a PostgreSQL schema
 
 
 @pytest.fixture

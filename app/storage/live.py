@@ -28,9 +28,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from app.engine.presets import CompareRequest
-from app.storage.store import StoreError
+from app.storage.store import ID_BYTES, StoreError
 
-TOKEN_BYTES = 16  # 128 random bits, 22 URL-safe characters
 # A comparison whose tab never connected is refused (and then deleted) after this long.
 UNCLAIMED_SECONDS = 300.0
 # A claimed row outlives its stream only when its process died mid-stream; no comparison
@@ -49,6 +48,11 @@ LIVE = sa.Table(
     sa.Column("claimed", sa.Boolean),
     sa.Column("stopped", sa.Boolean),
 )
+
+
+def new_token() -> str:
+    """A live comparison's token: as unguessable as a run id."""
+    return secrets.token_urlsafe(ID_BYTES)
 
 
 @dataclass(frozen=True)
@@ -72,7 +76,7 @@ class LiveStore:
 
     def add(self, request: CompareRequest, columns: list[int]) -> str:
         """Keep `request` for its event stream; the token that finds it again."""
-        token = secrets.token_urlsafe(TOKEN_BYTES)
+        token = new_token()
         request_json = request.model_dump_json()
         keys = [p.api_key.get_secret_value() if p.api_key else None for p in request.presets]
         now = self.clock()

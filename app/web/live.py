@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 import time
 from dataclasses import dataclass, field
 from typing import Literal
@@ -20,7 +19,7 @@ from weakref import WeakValueDictionary
 from fastapi.concurrency import run_in_threadpool
 
 from app.engine.presets import CompareRequest
-from app.storage.live import TOKEN_BYTES, UNCLAIMED_SECONDS, LiveStore
+from app.storage.live import UNCLAIMED_SECONDS, LiveStore, new_token
 from app.storage.store import StoreError
 
 log = logging.getLogger("knobs.live")
@@ -83,7 +82,7 @@ class LiveComparisons:
         except StoreError as error:
             log.warning("%s; this live view can be streamed only from this process", error)
         self._forget_stale()
-        token = secrets.token_urlsafe(TOKEN_BYTES)
+        token = new_token()
         self._local[token] = LiveComparison(request, columns)
         return token
 
