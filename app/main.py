@@ -20,6 +20,7 @@ from app.guard.security_headers import SecurityHeaders
 from app.ops import logs, metrics
 from app.ops.embedded import EmbeddedServer, find_model_file
 from app.settings import Settings, get_settings
+from app.storage.live import LiveStore
 from app.storage.store import RunStore, store_url
 from app.web import api, docs, pages, runs, stream
 from app.web.errors import show_not_found
@@ -50,7 +51,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configs = [EndpointConfig(EMBEDDED_NAME, embedded.base_url)]
     app.state.embedded = embedded
     app.state.upstreams = Upstreams.from_configs(configs, settings)
-    app.state.live = LiveComparisons()
+    # Shared through the database, so any replica can stream or stop what another started.
+    app.state.live = LiveComparisons(LiveStore(store.engine))
     for config in configs:
         log.info("endpoint %s at %s", config.name, config.base_url)
     try:

@@ -102,3 +102,23 @@ def m002_failed_samples(conn: Connection) -> None:
         )
         if failed:
             conn.execute(sa.update(runs).where(runs.c.id == run_id).values(failed=failed))
+
+
+@migration
+def m003_live_comparisons(conn: Connection) -> None:
+    """Comparisons the page started, so that any replica can stream or stop them."""
+    live = sa.Table(
+        "live_comparisons",
+        sa.MetaData(),
+        # A hash of the token; the token itself is never stored.
+        sa.Column("token_hash", sa.String(64), primary_key=True),
+        sa.Column("request", sa.Text, nullable=False),
+        # Custom endpoints' keys, sealed with the token (see app/storage/live.py).
+        sa.Column("sealed_keys", sa.Text, nullable=True),
+        sa.Column("page_columns", sa.Text, nullable=False),
+        # Seconds since the epoch: replicas' monotonic clocks cannot be compared.
+        sa.Column("created", sa.Float, nullable=False, index=True),
+        sa.Column("claimed", sa.Boolean, nullable=False),
+        sa.Column("stopped", sa.Boolean, nullable=False),
+    )
+    live.create(conn)

@@ -1,20 +1,56 @@
 """Comparisons started from the page and waiting for, or streaming to, their browser tab.
 
 The page POSTs the form and gets back columns wired to an event stream; the stream's URL
-carries a random token that finds the comparison here. Stop sets its event.
+carries a random token that finds the comparison in the database (app/storage/live.py), so
+any replica or worker can serve the stream, and Stop can reach any of them. The process that
+streams a comparison watches its stop flag there; a Stop that reaches that same process
+stops it at once.
 """
 
 from __future__ import annotations
 
 import asyncio
-import secrets
+import logging
 import time
 from dataclasses import dataclass, field
+from typing import Literal
+from weakref import WeakValueDictionary
+
+from fastapi.concurrency import run_in_threadpool
 
 from app.engine.presets import CompareRequest
+from app.storage.live import UNCLAIMED_SECONDS, LiveStore, new_token
+from app.storage.store import StoreError
 
-# A comparison whose tab never connected is forgotten after this long.
-UNCLAIMED_SECONDS = 300.0
+log = logging.getLogger("knobs.live")
+# How often a streaming process looks for a Stop pressed through another process.
+POLL_EVERY = 0.5
+
+
+class StopSignal(asyncio.Event):
+    """Set at once by a Stop on this process, or within POLL_EVERY of one on another: while
+    (and only while) the comparison waits on it, it also watches the stored stop flag."""
+
+    def __init__(self, store: LiveStore, token: str) -> None:
+        super().__init__()
+        self._store = store
+        self._token = token
+
+    async def wait(self) -> Literal[True]:
+        warned = False
+        while not self.is_set():
+            try:
+                return await asyncio.wait_for(super().wait(), POLL_EVERY)
+            except TimeoutError:
+                pass
+            try:
+                if await run_in_threadpool(self._store.stopped, self._token):
+                    self.set()
+            except StoreError as error:
+                if not warned:  # once per stream, not every half second of an outage
+                    log.warning("%s; until it is back, only this process can stop it", error)
+                warned = True
+        return True
 
 
 @dataclass
@@ -28,34 +64,70 @@ class LiveComparison:
 
 
 class LiveComparisons:
-    def __init__(self) -> None:
-        self._items: dict[str, LiveComparison] = {}
+    """The page's live comparisons: in the database, or in this process while it is down."""
+
+    def __init__(self, store: LiveStore) -> None:
+        self.store = store
+        # The streams this process serves, for an immediate Stop; weak, so a stream whose
+        # client left before it began is not kept.
+        self._streaming: WeakValueDictionary[str, asyncio.Event] = WeakValueDictionary()
+        # Comparisons started while the database was unavailable: their stream has to reach
+        # this process, as every stream does when there is only one.
+        self._local: dict[str, LiveComparison] = {}
 
     async def add(self, request: CompareRequest, columns: list[int] | None = None) -> str:
+        columns = columns or list(range(len(request.presets)))
+        try:
+            return await run_in_threadpool(self.store.add, request, columns)
+        except StoreError as error:
+            log.warning("%s; this live view can be streamed only from this process", error)
         self._forget_stale()
-        token = secrets.token_urlsafe(16)
-        self._items[token] = LiveComparison(request, columns or list(range(len(request.presets))))
+        token = new_token()
+        self._local[token] = LiveComparison(request, columns)
         return token
 
     async def claim(self, token: str) -> LiveComparison | None:
         """The comparison for its one event stream; a second claim gets None."""
-        live = self._items.get(token)
-        if live is None or live.claimed:
-            return None
-        live.claimed = True
+        live = self._local.get(token)
+        if live is not None:
+            if live.claimed:
+                return None
+            live.claimed = True
+        else:
+            try:
+                claimed = await run_in_threadpool(self.store.claim, token)
+            except StoreError:
+                log.exception("cannot look up a live comparison")
+                return None
+            if claimed is None:
+                return None
+            live = LiveComparison(claimed.request, claimed.columns, StopSignal(self.store, token))
+            if claimed.stopped:  # Stop was pressed before the stream connected
+                live.stop.set()
+        self._streaming[token] = live.stop
         return live
 
     async def stop(self, token: str) -> bool:
-        live = self._items.get(token)
-        if live is None:
+        local = self._streaming.get(token) or getattr(self._local.get(token), "stop", None)
+        if local is not None:
+            local.set()
+            return True
+        try:
+            return await run_in_threadpool(self.store.stop, token)
+        except StoreError:
+            log.exception("cannot stop a live comparison")
             return False
-        live.stop.set()
-        return True
 
     async def finish(self, token: str) -> None:
-        self._items.pop(token, None)
+        self._streaming.pop(token, None)
+        if self._local.pop(token, None) is not None:
+            return
+        try:
+            await run_in_threadpool(self.store.finish, token)
+        except StoreError as error:  # its row is deleted by a later add()
+            log.warning("%s; a finished live comparison stays in the table for now", error)
 
     def _forget_stale(self) -> None:
         cutoff = time.monotonic() - UNCLAIMED_SECONDS
-        for token in [t for t, c in self._items.items() if not c.claimed and c.created < cutoff]:
-            del self._items[token]
+        for token in [t for t, c in self._local.items() if not c.claimed and c.created < cutoff]:
+            del self._local[token]
