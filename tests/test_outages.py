@@ -55,10 +55,7 @@ def outage(
             yield client, lambda: read_only(tmp_path)
         return
     cluster: PrivatePostgres = request.getfixturevalue("private_pg")
-    with postgres.fresh_schema(cluster.url) as url:
-        app = create_app(settings_for(fake.base_url, tmp_path, database_url=url))
-        with TestClient(app) as client:
-            yield client, cluster.down
+    yield request.getfixturevalue("pg_client"), cluster.down
 
 
 @pytest.fixture
