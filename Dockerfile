@@ -82,9 +82,11 @@ VOLUME ["/data"]
 USER 10001:10001
 EXPOSE 8000
 
-# 200 once the app has started, the embedded model included. python: the slim image has no curl.
+# /readyz: 200 once the app has started (the embedded model included) and while its database
+# can be reached and written; 503 (unhealthy) during an outage. /healthz is liveness only.
+# python: the slim image has no curl.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=120s --retries=3 \
-    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4)"]
+    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/readyz', timeout=4)"]
 
 # --timeout-graceful-shutdown: streams in flight get 30 s after SIGTERM (give `docker stop` more).
 CMD ["uvicorn", "app.main:app", "--host", "0.0.0.0", "--port", "8000", "--timeout-graceful-shutdown", "30"]

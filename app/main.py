@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -17,19 +18,23 @@ from app.engine.endpoints import EMBEDDED_NAME, EndpointConfig, Upstreams, confi
 from app.guard.limits import BodyLimit, ComparisonLimiter, TooManyComparisons, explain_too_many
 from app.guard.origin import CrossOriginProtection
 from app.guard.security_headers import SecurityHeaders
+from app.guard.server_errors import ServerErrors
 from app.ops import logs, metrics
 from app.ops.embedded import EmbeddedServer, find_model_file
 from app.settings import Settings, get_settings
 from app.storage.live import LiveStore
+from app.storage.outages import StoreUnavailable
 from app.storage.store import RunStore, store_url
 from app.web import api, docs, pages, runs, stream
-from app.web.errors import show_not_found
+from app.web.errors import RETRY_AFTER_SECONDS, show_not_found, store_unavailable
 from app.web.hangup import ClientGone
 from app.web.live import LiveComparisons
 from app.web.templating import ROOT
 from app.web.validation import explain
 
 log = logging.getLogger("knobs")
+# Well inside the HEALTHCHECK's 4 s: a database that takes longer is as good as down.
+READY_TIMEOUT = 2.0
 
 
 @asynccontextmanager
@@ -94,6 +99,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(StarletteHTTPException, show_not_found)
     app.add_exception_handler(TooManyComparisons, explain_too_many)
     app.add_exception_handler(ClientGone, client_gone)
+    app.add_exception_handler(StoreUnavailable, store_unavailable)
     app.mount("/static", StaticFiles(directory=ROOT / "static"), name="static")
     app.include_router(pages.router)
     app.include_router(stream.router)
@@ -102,15 +108,34 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(docs.router)
     app.include_router(metrics.router)
     # Pure ASGI middleware (not BaseHTTPMiddleware, which hides disconnects from streams).
-    # The last added runs first: every answer, the guards' refusals too, gets the headers.
+    # The last added runs first: every answer, the guards' refusals and 500s too, gets the headers.
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(CrossOriginProtection)
+    app.add_middleware(ServerErrors)
     app.add_middleware(SecurityHeaders)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
-        """200 once Knobs can serve: the lifespan has brought the endpoint up."""
+        """Liveness: 200 once Knobs can serve, the lifespan has brought the endpoint up."""
         return {"status": "ok"}
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz(request: Request) -> JSONResponse:
+        """Readiness: 200 while runs can be saved, 503 while the database is out of reach."""
+        headers = {"Cache-Control": "no-store"}
+        try:
+            async with asyncio.timeout(READY_TIMEOUT):
+                # asyncio's thread, unlike anyio's, can be left behind when the wait times out.
+                await asyncio.to_thread(request.app.state.store.ping)
+        except StoreUnavailable as error:
+            log.warning("not ready: %s", error)
+        except TimeoutError:
+            log.warning("not ready: the database did not answer within %g s", READY_TIMEOUT)
+        else:
+            return JSONResponse({"status": "ready"}, headers=headers)
+        detail = "The database cannot be reached or written; the log says why."
+        headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return JSONResponse({"status": "unavailable", "detail": detail}, 503, headers=headers)
 
     return app
 

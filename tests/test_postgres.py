@@ -17,13 +17,10 @@ import sqlalchemy as sa
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.main import create_app
 from app.settings import Settings
 from app.storage.store import RunStore, StoreError, default_url, engine_url, store_url
-from app.web import runs
-from app.web.errors import show_not_found
 from tests import postgres
 from tests.conftest import settings_for
 from tests.fake_upstream import FakeUpstream
@@ -177,27 +174,21 @@ def test_a_dropped_connection_is_replaced_before_use(pg_url: str):
 # --- two replicas, one database ---------------------------------------------------------------
 
 
-def replica(store: RunStore) -> FastAPI:
-    """The saved-run pages of one Knobs instance, over its own store (its own pool)."""
-    app = FastAPI()
-    app.include_router(runs.router)
-    app.add_exception_handler(StarletteHTTPException, show_not_found)
-    app.state.store = store
-    return app
-
-
 @pytest.fixture
-def replicas(pg_url: str) -> Iterator[tuple[RunStore, TestClient, RunStore, TestClient]]:
-    store_a, store_b = RunStore(pg_url), RunStore(pg_url)
-    try:
-        with (
-            TestClient(replica(store_a), follow_redirects=False) as a,
-            TestClient(replica(store_b), follow_redirects=False) as b,
-        ):
-            yield store_a, a, store_b, b
-    finally:
-        store_a.close()
-        store_b.close()
+def replicas(
+    pg_url: str, fake: FakeUpstream, tmp_path: Path
+) -> Iterator[tuple[RunStore, TestClient, RunStore, TestClient]]:
+    """Two whole Knobs apps on one database, each with its own store (its own pool)."""
+
+    def replica(name: str) -> FastAPI:
+        settings = settings_for(fake.base_url, tmp_path / name, database_url=pg_url)
+        return create_app(settings)
+
+    with (
+        TestClient(replica("a"), follow_redirects=False) as a,
+        TestClient(replica("b"), follow_redirects=False) as b,
+    ):
+        yield a.app.state.store, a, b.app.state.store, b  # type: ignore[attr-defined]
 
 
 def test_a_run_saved_on_one_replica_is_served_by_the_other(replicas):

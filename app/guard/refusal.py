@@ -1,7 +1,8 @@
-"""Refusals said one way everywhere: `{"detail": ...}` under /api, a short page for people.
+"""Refusals said one way everywhere: `{"detail": ...}` for JSON routes, a short page for people.
 
-The guards in origin.py and limits.py answer before any route runs, so they cannot lean on the
-routes' own error pages; this is the one place that shapes their answer.
+The guards (origin.py, limits.py, server_errors.py) answer outside the routes, so they cannot
+lean on the routes' own error pages; this is the one place that shapes their answer, and the
+routes' 503 for a database outage says it the same way.
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ _TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 _env = Environment(loader=FileSystemLoader(_TEMPLATES), autoescape=select_autoescape())
 
 
-def is_api(path: str) -> bool:
-    return path == "/api" or path.startswith("/api/")
+def wants_json(path: str) -> bool:
+    """The API and the `.json` exports answer errors in JSON; everything else is a page."""
+    return path == "/api" or path.startswith("/api/") or path.endswith(".json")
 
 
 def refusal(
@@ -32,7 +34,7 @@ def refusal(
     """The answer to a request Knobs will not serve: JSON for the API, HTML for a page."""
     # A refusal is about this request at this moment: never worth caching.
     headers = {"Cache-Control": "no-store", **(headers or {})}
-    if is_api(path):
+    if wants_json(path):
         return JSONResponse({"detail": message}, status_code, headers=headers)
     html = _env.get_template("refused.html").render(title=title, message=message)
     return HTMLResponse(html, status_code, headers=headers)

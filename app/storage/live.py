@@ -28,7 +28,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from app.engine.presets import CompareRequest
-from app.storage.store import ID_BYTES, StoreError
+from app.storage.outages import StoreUnavailable, is_outage
+from app.storage.store import ID_BYTES
 
 # A comparison whose tab never connected is refused (and then deleted) after this long.
 UNCLAIMED_SECONDS = 300.0
@@ -67,7 +68,7 @@ class Claimed:
 
 class LiveStore:
     """The `live_comparisons` table. Synchronous like `RunStore`; every method raises
-    StoreError when the database cannot be used."""
+    StoreUnavailable when the database is out of reach."""
 
     def __init__(self, engine: Engine, clock: Callable[[], float] = time.time) -> None:
         self.engine = engine
@@ -154,9 +155,13 @@ class LiveStore:
         try:
             yield
         except sa.exc.SQLAlchemyError as error:
+            if not is_outage(error):
+                raise  # a bug, not an outage: it stays a 500 with its traceback
             # The driver's text is not repeated: it can name the server; the log has it.
             kind = type(getattr(error, "orig", None) or error).__name__
-            raise StoreError(f"live comparisons cannot reach the database ({kind})") from error
+            raise StoreUnavailable(
+                f"live comparisons cannot reach the database ({kind})"
+            ) from error
 
 
 def _where(token: str) -> sa.ColumnElement[bool]:

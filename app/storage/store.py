@@ -4,17 +4,20 @@ The methods are synchronous; async callers use `run_in_threadpool` / `asyncio.to
 Only the connection set-up knows which database it is; every query is SQLAlchemy Core, and
 the schema comes from the same migrations on both. A plain `postgresql://` URL is served by
 psycopg 3, which the default install brings. Errors and logs show URLs with the password
-hidden (`postgresql://knobs:***@db/knobs`).
+hidden (`postgresql://knobs:***@db/knobs`). A database out of reach raises StoreUnavailable
+(outages.py), which the web layer answers with 503; `ping` is the readiness check.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import secrets
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +27,7 @@ from pydantic import SecretStr
 from sqlalchemy.engine import Connection, Engine
 
 from app.storage.migrations import migrate
+from app.storage.outages import StoreUnavailable, is_outage
 from app.storage.saved import RunSummary, SavedRun, summarize
 
 ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{22,64}")
@@ -154,6 +158,31 @@ class RunStore:
         password = self.url.password
         return reason.replace(password, "***") if password else reason
 
+    @contextmanager
+    def _connection(self, write: bool = False) -> Iterator[Connection]:
+        """A connection, in a transaction committed on exit when `write`. A database out of
+        reach raises StoreUnavailable; any other database error goes up as it is."""
+        try:
+            with self.engine.begin() if write else self.engine.connect() as conn:
+                yield conn
+        except sa.exc.SQLAlchemyError as error:
+            if not is_outage(error):
+                raise
+            raise StoreUnavailable(f"{self.where} is unavailable: {self._reason(error)}") from error
+
+    def ping(self) -> None:
+        """Raise StoreUnavailable unless the database answers and runs could be saved in it."""
+        with self._connection() as conn:
+            conn.execute(sa.text("SELECT 1"))
+        # SQLite answers SELECT 1 from a pooled connection even when its file is gone or
+        # read-only; saving needs the file and its folder (for the journal) writable.
+        database = self.url.database if self.url.get_backend_name() == "sqlite" else None
+        if database and database != ":memory:":
+            path = Path(database)
+            for where in (path, path.parent):
+                if not os.access(where, os.W_OK):
+                    raise StoreUnavailable(f"{self.where} is unavailable: {where} is not writable")
+
     def save(self, run: SavedRun) -> str:
         """Store the run under a new random id; committed before the id is returned."""
         run_id = secrets.token_urlsafe(ID_BYTES)
@@ -165,7 +194,7 @@ class RunStore:
             models=json.dumps(summary.models),
             body=stored.model_dump_json(),
         )
-        with self.engine.begin() as conn:
+        with self._connection(write=True) as conn:
             conn.execute(sa.insert(RUNS).values(row))
         return run_id
 
@@ -177,7 +206,7 @@ class RunStore:
         """The run, or None when there is none by that id (or it cannot be an id)."""
         if not valid_id(run_id):
             return None
-        with self.engine.connect() as conn:
+        with self._connection() as conn:
             body = conn.scalar(sa.select(RUNS.c.body).where(RUNS.c.id == run_id))
         return None if body is None else SavedRun.model_validate_json(body)
 
@@ -191,7 +220,7 @@ class RunStore:
             .limit(per_page)
             .offset((page - 1) * per_page)
         )
-        with self.engine.connect() as conn:
+        with self._connection() as conn:
             total = conn.scalar(sa.select(sa.func.count()).select_from(RUNS)) or 0
             rows = conn.execute(query).mappings().all()
         return [_summary(dict(row)) for row in rows], total
@@ -200,7 +229,7 @@ class RunStore:
         """Delete the run; False when there was none."""
         if not valid_id(run_id):
             return False
-        with self.engine.begin() as conn:
+        with self._connection(write=True) as conn:
             return conn.execute(sa.delete(RUNS).where(RUNS.c.id == run_id)).rowcount > 0
 
     def close(self) -> None:

@@ -3,7 +3,8 @@ the API. Caps first (nothing is sent that could not run), then a slot (rate and 
 limits), then the fan-out, then the save.
 
 Saving comes last and may fail without losing anything the person paid for: the answers are
-still returned and shown, with `not_saved` saying why they have no permalink.
+still returned and shown, with `not_saved` saying why they have no permalink. Should the store
+that holds live comparisons be down when the page starts one, it runs to the end instead.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from app.engine.presets import CompareRequest
 from app.engine.results import Comparison
 from app.guard.limits import comparison_slot
 from app.settings import Settings
+from app.storage.outages import StoreUnavailable
 from app.storage.saved import SavedRun
 from app.storage.store import RunStore
 from app.web.hangup import unless_client_leaves
@@ -74,15 +76,26 @@ class Comparisons:
         """Run to the end and save; the upstream requests close if the client leaves."""
         started = time.perf_counter()
         async with comparison_slot(self.request):
-            comparison = await unless_client_leaves(
-                self.request, run_comparison(compare, self.upstreams)
-            )
+            comparison = await self._run_to_end(compare)
         return await self._save(compare, comparison, stopped=False, started=started)
 
-    async def start_live(self, compare: CompareRequest, columns: list[int] | None = None) -> str:
-        """Charge the client for a comparison and hold it for its event stream: the token."""
+    async def start_live(
+        self, compare: CompareRequest, columns: list[int] | None = None
+    ) -> str | Finished:
+        """Charge the client for a comparison and hold it for its event stream: the token.
+        With the store that holds it down, run it to the end at once (charged once) instead:
+        the answers come back whole, as they do without JavaScript, marked if not saved."""
+        started = time.perf_counter()
         async with comparison_slot(self.request):
-            return await self.live.add(compare, columns)
+            try:
+                return await self.live.add(compare, columns)
+            except StoreUnavailable as error:
+                log.warning("no live view, running to the end instead: %s", error)
+                comparison = await self._run_to_end(compare)
+        return await self._save(compare, comparison, stopped=False, started=started)
+
+    async def _run_to_end(self, compare: CompareRequest) -> Comparison:
+        return await unless_client_leaves(self.request, run_comparison(compare, self.upstreams))
 
     async def claim(self, token: str) -> LiveComparison | None:
         """The comparison the page started under `token`, for its one event stream; None
@@ -118,8 +131,10 @@ class Comparisons:
         run = SavedRun.from_comparison(compare, comparison, stopped=stopped)
         try:
             run_id: str | None = await self.store.save_run(run)
-        except Exception:  # noqa: BLE001 - whatever the database did, the answers stay
-            log.exception("saving a run failed")
+        except Exception as error:  # noqa: BLE001 - whatever the database did, the answers stay
+            # An outage is one line in the log; anything else is a bug and gets its traceback.
+            outage = isinstance(error, StoreUnavailable)
+            log.warning("run not saved: %s", error, exc_info=not outage)
             return Finished(comparison, stopped, seconds, None, NOT_SAVED)
         return Finished(comparison, stopped, seconds, run_id)
 

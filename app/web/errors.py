@@ -1,15 +1,28 @@
-"""Friendly error pages: a 404 is a page with a way back, or JSON under /api."""
+"""Friendly error pages: a 404 is a page with a way back, a database outage a 503 that says
+when to try again; JSON under /api and for the .json exports."""
 
 from __future__ import annotations
+
+import logging
 
 from fastapi import Request
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.guard.refusal import refusal, wants_json
+from app.storage.outages import StoreUnavailable
 from app.web.templating import templates
 
+log = logging.getLogger("knobs.errors")
 NO_RUN = "No saved run has that id. It may have been deleted, or the link was cut short."
+# A PostgreSQL restart or failover takes seconds; a full or read-only disk needs a person.
+RETRY_AFTER_SECONDS = 30
+STORE_DOWN = (
+    "Saved runs are out of reach: the database cannot be reached or written just now. Try "
+    f"again in {RETRY_AFTER_SECONDS} seconds. The playground still runs comparisons meanwhile; "
+    "their answers are shown but not saved."
+)
 
 
 def not_found_page(request: Request, message: str = NO_RUN) -> Response:
@@ -20,10 +33,17 @@ def not_found_page(request: Request, message: str = NO_RUN) -> Response:
 
 
 async def show_not_found(request: Request, error: Exception) -> Response:
-    """App-wide handler: a 404 outside /api (and not for .json) gets the friendly page."""
+    """App-wide handler: a 404 outside the JSON routes gets the friendly page."""
     assert isinstance(error, StarletteHTTPException)
-    path = request.url.path
-    wants_json = path == "/api" or path.startswith("/api/") or path.endswith(".json")
-    if error.status_code != 404 or wants_json:
+    if error.status_code != 404 or wants_json(request.url.path):
         return await http_exception_handler(request, error)
     return not_found_page(request, "There is no page at this address.")
+
+
+async def store_unavailable(request: Request, error: Exception) -> Response:
+    """App-wide handler: the database is out of reach, so every route that needs it answers
+    503 with Retry-After (the reason, which names the database, goes to the log only)."""
+    assert isinstance(error, StoreUnavailable)
+    log.warning("%s %s: %s", request.method, request.url.path, error)
+    headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+    return refusal(request.url.path, 503, "Saved runs are unavailable", STORE_DOWN, headers)

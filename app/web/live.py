@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from dataclasses import dataclass, field
 from typing import Literal
 from weakref import WeakValueDictionary
@@ -19,8 +18,8 @@ from weakref import WeakValueDictionary
 from fastapi.concurrency import run_in_threadpool
 
 from app.engine.presets import CompareRequest
-from app.storage.live import UNCLAIMED_SECONDS, LiveStore, new_token
-from app.storage.store import StoreError
+from app.storage.live import LiveStore
+from app.storage.outages import StoreUnavailable
 
 log = logging.getLogger("knobs.live")
 # How often a streaming process looks for a Stop pressed through another process.
@@ -46,7 +45,7 @@ class StopSignal(asyncio.Event):
             try:
                 if await run_in_threadpool(self._store.stopped, self._token):
                     self.set()
-            except StoreError as error:
+            except StoreUnavailable as error:
                 if not warned:  # once per stream, not every half second of an outage
                     log.warning("%s; until it is back, only this process can stop it", error)
                 warned = True
@@ -59,75 +58,53 @@ class LiveComparison:
     # The page column each of the request's presets fills (a rerun fills just one).
     columns: list[int]
     stop: asyncio.Event = field(default_factory=asyncio.Event)
-    created: float = field(default_factory=time.monotonic)
-    claimed: bool = False
 
 
 class LiveComparisons:
-    """The page's live comparisons: in the database, or in this process while it is down."""
+    """The page's live comparisons, kept in the database. While it is out of reach, `add`
+    raises StoreUnavailable and the page runs the comparison to the end instead (see
+    app/web/comparisons.py): a live view kept in one process's memory would be lost to a
+    stream that reaches another replica."""
 
     def __init__(self, store: LiveStore) -> None:
         self.store = store
         # The streams this process serves, for an immediate Stop; weak, so a stream whose
         # client left before it began is not kept.
         self._streaming: WeakValueDictionary[str, asyncio.Event] = WeakValueDictionary()
-        # Comparisons started while the database was unavailable: their stream has to reach
-        # this process, as every stream does when there is only one.
-        self._local: dict[str, LiveComparison] = {}
 
     async def add(self, request: CompareRequest, columns: list[int] | None = None) -> str:
         columns = columns or list(range(len(request.presets)))
-        try:
-            return await run_in_threadpool(self.store.add, request, columns)
-        except StoreError as error:
-            log.warning("%s; this live view can be streamed only from this process", error)
-        self._forget_stale()
-        token = new_token()
-        self._local[token] = LiveComparison(request, columns)
-        return token
+        return await run_in_threadpool(self.store.add, request, columns)
 
     async def claim(self, token: str) -> LiveComparison | None:
         """The comparison for its one event stream; a second claim gets None."""
-        live = self._local.get(token)
-        if live is not None:
-            if live.claimed:
-                return None
-            live.claimed = True
-        else:
-            try:
-                claimed = await run_in_threadpool(self.store.claim, token)
-            except StoreError:
-                log.exception("cannot look up a live comparison")
-                return None
-            if claimed is None:
-                return None
-            live = LiveComparison(claimed.request, claimed.columns, StopSignal(self.store, token))
-            if claimed.stopped:  # Stop was pressed before the stream connected
-                live.stop.set()
+        try:
+            claimed = await run_in_threadpool(self.store.claim, token)
+        except StoreUnavailable as error:
+            log.warning("cannot look up a live comparison: %s", error)
+            return None
+        if claimed is None:
+            return None
+        live = LiveComparison(claimed.request, claimed.columns, StopSignal(self.store, token))
+        if claimed.stopped:  # Stop was pressed before the stream connected
+            live.stop.set()
         self._streaming[token] = live.stop
         return live
 
     async def stop(self, token: str) -> bool:
-        local = self._streaming.get(token) or getattr(self._local.get(token), "stop", None)
+        local = self._streaming.get(token)
         if local is not None:
             local.set()
             return True
         try:
             return await run_in_threadpool(self.store.stop, token)
-        except StoreError:
-            log.exception("cannot stop a live comparison")
+        except StoreUnavailable as error:
+            log.warning("cannot stop a live comparison: %s", error)
             return False
 
     async def finish(self, token: str) -> None:
         self._streaming.pop(token, None)
-        if self._local.pop(token, None) is not None:
-            return
         try:
             await run_in_threadpool(self.store.finish, token)
-        except StoreError as error:  # its row is deleted by a later add()
+        except StoreUnavailable as error:  # its row is deleted by a later add()
             log.warning("%s; a finished live comparison stays in the table for now", error)
-
-    def _forget_stale(self) -> None:
-        cutoff = time.monotonic() - UNCLAIMED_SECONDS
-        for token in [t for t, c in self._local.items() if not c.claimed and c.created < cutoff]:
-            del self._local[token]

@@ -101,11 +101,14 @@ async def run(
     if solo is not None:
         compare = compare.model_copy(update={"presets": [compare.presets[solo]]})
     if request.headers.get("HX-Request"):
-        token = await comparisons.start_live(compare, columns)
-        return await render(request, upstreams, form, live_token=token, solo=solo)
-    finished = await comparisons.run(compare)
+        live = await comparisons.start_live(compare, columns)
+        if isinstance(live, str):
+            return await render(request, upstreams, form, live_token=live, solo=solo)
+        finished = live  # no live view just now: the whole results, as without JavaScript
+    else:
+        finished = await comparisons.run(compare)
     results = dict(zip(columns, finished.comparison.columns, strict=True))
-    return await render(request, upstreams, form, results=results, finished=finished)
+    return await render(request, upstreams, form, results=results, finished=finished, solo=solo)
 
 
 @router.post("/lint/{index}", response_class=HTMLResponse, include_in_schema=False)
@@ -192,7 +195,8 @@ async def render(
         "HX-History-Restore-Request"
     )
     if partial and solo is not None:
-        context.update(index=solo, values=form.columns[solo])
+        # A column run to the end (no live view) brings its status line along, out of band.
+        context.update(index=solo, values=form.columns[solo], status_oob=True)
         return templates.TemplateResponse(request, "_column.html", context)
     template = "_playground.html" if partial else "index.html"
     return templates.TemplateResponse(request, template, context, status_code=status_code)

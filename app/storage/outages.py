@@ -1,0 +1,47 @@
+"""When the database is out of reach: one error for it, and which driver errors mean that.
+
+A database that is down, unreachable, read-only, full or locked past the busy timeout is an
+outage: it answers 503 with Retry-After, and a comparison's answers are shown unsaved. Any
+other database error (a wrong query, a missing table) is a bug and stays a 500.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+import sqlalchemy as sa
+
+
+class StoreUnavailable(RuntimeError):
+    """The database cannot be reached or written just now; trying again later may work.
+    The message, for the log, names the database with its password hidden."""
+
+
+# SQLite's primary result codes that say "not now" (or "not here") rather than "wrong query".
+_SQLITE_OUTAGE = frozenset(
+    {
+        sqlite3.SQLITE_BUSY,
+        sqlite3.SQLITE_LOCKED,
+        sqlite3.SQLITE_READONLY,
+        sqlite3.SQLITE_IOERR,
+        sqlite3.SQLITE_FULL,
+        sqlite3.SQLITE_CANTOPEN,
+        sqlite3.SQLITE_PERM,
+    }
+)
+
+
+def is_outage(error: BaseException) -> bool:
+    """True when `error` says the database is out of reach, not that a query is wrong."""
+    if isinstance(error, sa.exc.TimeoutError):  # every pooled connection busy for pool_timeout
+        return True
+    if not isinstance(error, sa.exc.DBAPIError):
+        return False
+    if error.connection_invalidated:
+        return True
+    if isinstance(error.orig, sqlite3.Error):
+        # pysqlite calls "no such table" and syntax errors OperationalError too: ask the code.
+        code = getattr(error.orig, "sqlite_errorcode", None)
+        return code is not None and code & 0xFF in _SQLITE_OUTAGE
+    # psycopg: refused or dropped connections, a server shutting down, too many clients.
+    return isinstance(error, sa.exc.OperationalError | sa.exc.InterfaceError)
