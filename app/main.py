@@ -14,7 +14,8 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app.engine.endpoints import EMBEDDED_NAME, EndpointConfig, Upstreams, configured
+from app.engine.endpoints import EMBEDDED_NAME, Upstreams, configured
+from app.engine.upstream import Endpoint
 from app.guard.limits import BodyLimit, ComparisonLimiter, TooManyComparisons, explain_too_many
 from app.guard.origin import CrossOriginProtection
 from app.guard.security_headers import SecurityHeaders
@@ -53,7 +54,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             model, settings.data_dir / "embedded-server.log", settings.embedded_context
         )
         await embedded.start(settings.embedded_startup_timeout)
-        configs = [EndpointConfig(EMBEDDED_NAME, embedded.base_url)]
+        configs = [Endpoint(EMBEDDED_NAME, embedded.base_url)]
     app.state.embedded = embedded
     app.state.upstreams = Upstreams.from_configs(configs, settings)
     # Shared through the database, so any replica can stream or stop what another started.

@@ -21,7 +21,6 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from app.engine.presets import Preset
@@ -41,15 +40,7 @@ class EndpointConfigError(ValueError):
     """The endpoint configuration cannot be used; the message says what to fix."""
 
 
-@dataclass(frozen=True)
-class EndpointConfig:
-    name: str
-    base_url: str
-    api_key: str | None = field(default=None, repr=False)
-    models: tuple[str, ...] = ()
-
-
-def parse(text: str, source: str, environ: Mapping[str, str] = os.environ) -> list[EndpointConfig]:
+def parse(text: str, source: str, environ: Mapping[str, str] = os.environ) -> list[Endpoint]:
     """The endpoints declared in TOML `text`; `source` names where it came from."""
     try:
         document = tomllib.loads(text)
@@ -64,7 +55,7 @@ def parse(text: str, source: str, environ: Mapping[str, str] = os.environ) -> li
     return [_endpoint(name, table, source, environ) for name, table in tables.items()]
 
 
-def _endpoint(name: str, table: object, source: str, environ: Mapping[str, str]) -> EndpointConfig:
+def _endpoint(name: str, table: object, source: str, environ: Mapping[str, str]) -> Endpoint:
     where = f"{source}, endpoint {name!r}"
     if not _NAME.match(name):
         raise EndpointConfigError(
@@ -95,17 +86,17 @@ def _endpoint(name: str, table: object, source: str, environ: Mapping[str, str])
     models = table.get("models", [])
     if not isinstance(models, list) or not all(isinstance(m, str) and m for m in models):
         raise EndpointConfigError(f"{where}: models must be a list of model names")
-    return EndpointConfig(name, base_url.rstrip("/"), api_key or None, tuple(models))
+    return Endpoint(name, base_url.rstrip("/"), api_key or None, tuple(models))
 
 
-def configured(settings: Settings, environ: Mapping[str, str] = os.environ) -> list[EndpointConfig]:
+def configured(settings: Settings, environ: Mapping[str, str] = os.environ) -> list[Endpoint]:
     """Every endpoint the settings declare, OPENAI_BASE_URL's first (named "default").
 
     An empty list means none: the embedded model serves."""
     endpoints = []
     if settings.openai_base_url:
         key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
-        endpoints.append(EndpointConfig(DEFAULT_NAME, settings.openai_base_url, key))
+        endpoints.append(Endpoint(DEFAULT_NAME, settings.openai_base_url, key))
     if settings.endpoints_file:
         path = Path(settings.endpoints_file)
         try:
@@ -138,13 +129,8 @@ class Upstreams:
         return cls({upstream.endpoint.name: upstream})
 
     @classmethod
-    def from_configs(cls, configs: list[EndpointConfig], settings: Settings) -> Upstreams:
-        return cls(
-            {
-                c.name: Upstream(Endpoint(c.name, c.base_url, c.api_key, c.models), settings)
-                for c in configs
-            }
-        )
+    def from_configs(cls, configs: list[Endpoint], settings: Settings) -> Upstreams:
+        return cls({endpoint.name: Upstream(endpoint, settings) for endpoint in configs})
 
     @property
     def names(self) -> list[str]:
