@@ -36,7 +36,7 @@ format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-bench: install  ## fan-out overhead against the floor (see README)
+bench: install  ## what a user waits for: POST /api/compare at the defaults against the floor (see README)
 	$(BIN)/python -m bench.fanout
 
 screenshot: install  ## refresh docs/screenshot.png from the browser test
