@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # llama-cpp-python compiles llama.cpp on first install; use every core for it.
 export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: install run test lint format bench screenshot postgres clean
+.PHONY: install run test test-fast lint format bench screenshot postgres clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,8 +19,12 @@ install: $(STAMP)
 run: install  ## serve the playground at http://127.0.0.1:8000 (embedded model unless OPENAI_BASE_URL is set)
 	$(BIN)/uvicorn app.main:app --host 127.0.0.1 --port 8000 --timeout-graceful-shutdown 30
 
-test: install  ## the whole suite: unit, fake endpoint, embedded model, browser
-	$(BIN)/python -m pytest
+# scripts/test-deps brings Chromium and a throwaway PostgreSQL, and makes a skipped test fail.
+test: install  ## the whole suite: unit, fake endpoint, embedded model, PostgreSQL, browser
+	scripts/test-deps $(BIN)/python -m pytest
+
+test-fast: install  ## the edit loop: the whole suite but the browser and the embedded model
+	scripts/test-deps --no-browser $(BIN)/python -m pytest -m 'not browser and not embedded'
 
 lint: install  ## ruff, mypy and the import-direction contract, as CI runs them
 	$(BIN)/ruff check .
@@ -32,13 +36,13 @@ format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-bench: install  ## fan-out overhead against the floor (see README)
+bench: install  ## what a user waits for: POST /api/compare at the defaults against the floor (see README)
 	$(BIN)/python -m bench.fanout
 
 screenshot: install  ## refresh docs/screenshot.png from the browser test
 	KNOBS_SCREENSHOT=docs/screenshot.png $(BIN)/python -m pytest tests/browser -k streams_columns_and_shows_flags
 
-postgres:  ## start a loopback PostgreSQL for its tests: eval "$(make -s postgres)" before make test
+postgres:  ## start a loopback PostgreSQL for pytest run by hand: eval "$(make -s postgres)"
 	@url="$$(bash .ci/postgres)" && echo "export KNOBS_TEST_DATABASE_URL='$$url'"
 
 clean:

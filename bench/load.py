@@ -17,11 +17,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import multiprocessing
 import os
 import platform
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -30,7 +27,6 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import version
-from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -38,16 +34,24 @@ import httpx2
 
 from app.engine.presets import MAX_PRESETS
 from app.settings import Settings
-from bench.fanout import PRESETS, PROMPT, SYSTEM, answer, floor_request, percentile
-from tests.fake_upstream import FakeUpstream, split_chunks
+from bench.fanout import answer, compare_body, floor_request, percentile
+from bench.serve import (
+    ROOT,
+    FakeProcess,
+    cpu_seconds,
+    free_port,
+    knobs_command,
+    knobs_env,
+    stop,
+    wait_ready,
+)
+from tests.fake_upstream import split_chunks
 
-ROOT = Path(__file__).resolve().parent.parent
 LIMITS = ("max_inflight_comparisons", "rate_limit_per_minute", "concurrency_per_endpoint")
 DEFAULTS: dict[str, int] = {name: Settings.model_fields[name].default for name in LIMITS}
 MAX_CONCURRENCY = 256  # the most KNOBS_CONCURRENCY_PER_ENDPOINT accepts (app/settings.py)
 WARMUPS = 1  # comparisons before the burst: the model list gets cached, connections opened
 POLL = 0.01  # seconds between looks at Knobs' /proc/PID/status and the endpoint's in-flight count
-READY_TIMEOUT = 60
 
 
 @dataclass
@@ -86,51 +90,6 @@ class Floor:
     cpu: dict[str, float]  # endpoint, client
 
 
-def serve_fake(conn: Connection, behaviour: dict[str, Any]) -> None:
-    """The fake endpoint's process: serve, and answer the parent's commands on `conn`."""
-    with FakeUpstream() as fake:
-        fake.behave(**behaviour)
-        conn.send(fake.base_url)
-        while (command := conn.recv()) != "stop":
-            if command == "reset":
-                fake.reset()  # counters and behaviours: hence behave() again
-                fake.behave(**behaviour)
-                conn.send(None)
-            elif command == "in_flight":
-                conn.send(fake.in_flight)
-            elif command == "stats":
-                bodies = [r.body for r in fake.requests]
-                conn.send({"max_in_flight": fake.max_in_flight, "bodies": bodies})
-
-
-class FakeProcess:
-    """tests.fake_upstream.FakeUpstream in a process of its own, steered through a pipe."""
-
-    def __init__(self, behaviour: dict[str, Any]) -> None:
-        context = multiprocessing.get_context("spawn")
-        self.conn, child = context.Pipe()
-        self.process = context.Process(target=serve_fake, args=(child, behaviour), daemon=True)
-        self.process.start()
-        if not self.conn.poll(30):
-            self.stop()
-            raise RuntimeError("the fake endpoint did not start within 30 s")
-        self.base_url: str = self.conn.recv()
-        assert self.process.pid is not None
-        self.pid: int = self.process.pid
-
-    def ask(self, command: str) -> Any:
-        self.conn.send(command)
-        return self.conn.recv()
-
-    def stop(self) -> None:
-        with contextlib.suppress(OSError):
-            self.conn.send("stop")
-        self.process.join(timeout=20)
-        if self.process.is_alive():
-            self.process.kill()
-            self.process.join()
-
-
 def proc_status(pid: int) -> dict[str, int]:
     """VmRSS, VmHWM, ... of `pid` in KiB; empty where /proc cannot be read."""
     values = {}
@@ -140,15 +99,6 @@ def proc_status(pid: int) -> dict[str, int]:
             if rest.strip().endswith("kB"):
                 values[key] = int(rest.split()[0])
     return values
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of `pid` so far (nan where /proc cannot be read)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return float("nan")
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def mib(kib: int | None) -> str:
@@ -162,13 +112,6 @@ def ms(seconds: float) -> str:
 def waves(streams: int, limit: int) -> str:
     n = -(-streams // limit)
     return "all at once" if n == 1 else f"in ~{n} waves"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def limits_for(args: argparse.Namespace) -> dict[str, int]:
@@ -212,62 +155,6 @@ def explain_limits(args: argparse.Namespace, limits: dict[str, int], streams: in
         "the setting accepts"
     )
     print("  (everything else, KNOBS_UPSTREAM_RETRIES=2 included, is Knobs' default)")
-
-
-def knobs_env(
-    fake: FakeProcess, data_dir: str, limits: dict[str, int], defaults: bool
-) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("KNOBS_", "OPENAI_"))}
-    env.update(
-        OPENAI_BASE_URL=fake.base_url,
-        OPENAI_API_KEY="not-a-key",  # the fake checks no key
-        KNOBS_DATA_DIR=data_dir,
-    )
-    if not defaults:
-        env.update({f"KNOBS_{name.upper()}": str(value) for name, value in limits.items()})
-    return env
-
-
-def knobs_command(port: int) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "app.main:app",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--log-level",
-        "warning",
-        "--no-access-log",
-        "--timeout-graceful-shutdown",
-        "5",
-    ]
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    """Ctrl-C for uvicorn (a graceful shutdown), then kill if it takes too long."""
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-async def wait_ready(client: httpx2.AsyncClient, url: str, proc: subprocess.Popen[bytes]) -> None:
-    """Until GET /healthz answers 200 (Knobs' lifespan has run)."""
-    deadline = time.monotonic() + READY_TIMEOUT
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"Knobs exited with {proc.returncode} before it was ready")
-        with contextlib.suppress(httpx2.TransportError):
-            if (await client.get(f"{url}/healthz")).status_code == 200:
-                return
-        await asyncio.sleep(0.05)
-    raise RuntimeError(f"Knobs was not ready within {READY_TIMEOUT} s")
 
 
 async def compare(
@@ -466,13 +353,7 @@ def report(args: argparse.Namespace, result: Burst, base: Floor | None) -> int:
 def run(args: argparse.Namespace) -> int:
     """The whole bench; returns the number of errors."""
     text = answer(args.chunks)
-    presets = [PRESETS[i % len(PRESETS)] for i in range(args.presets)]
-    body = {
-        "system": SYSTEM,
-        "prompt": PROMPT,
-        "samples": args.samples,
-        "presets": [{"name": p.name, **p.knobs()} for p in presets],
-    }
+    body = compare_body(args.presets, args.samples)
     streams = args.comparisons * args.presets * args.samples
     limits = limits_for(args)
     print(
@@ -496,7 +377,7 @@ def run(args: argparse.Namespace) -> int:
         with tempfile.TemporaryDirectory(prefix="knobs-load-") as data_dir:
             log_path = args.knobs_log or Path(data_dir) / "knobs.log"
             port = free_port()
-            env = knobs_env(fake, data_dir, limits, args.default_limits)
+            env = knobs_env(fake, data_dir, {} if args.default_limits else limits)
             with log_path.open("wb") as log:
                 proc = subprocess.Popen(
                     knobs_command(port), cwd=ROOT, env=env, stdout=log, stderr=log

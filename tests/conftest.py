@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,30 @@ hypothesis_settings.load_profile("knobs")
 
 # The server's key in every test app: it must never show up anywhere a user can see.
 CANARY_KEY = "sk-test-canary-key"
+# Set by `make test` (scripts/test-deps), which brings everything the suite needs: there a
+# skip means something is missing, so the test fails rather than quietly not running.
+NO_SKIPS = "KNOBS_TEST_NO_SKIPS"
+
+
+def _fail_if_skipped(report: pytest.CollectReport | pytest.TestReport) -> None:
+    if report.skipped and not hasattr(report, "wasxfail") and os.environ.get(NO_SKIPS):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
+        report.outcome = "failed"
+        report.longrepr = f"skipped, and `make test` skips nothing ({NO_SKIPS}=1): {reason}"
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport() -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    _fail_if_skipped(report)
+    return report
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report() -> Generator[None, pytest.CollectReport, pytest.CollectReport]:
+    report = yield
+    _fail_if_skipped(report)
+    return report
 
 
 @pytest.fixture(scope="session")

@@ -20,15 +20,12 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from tests.postgres import in_ci
-
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def unavailable(reason: str) -> None:
-    """Fail in CI (where the suite must not quietly test less), skip elsewhere."""
-    if in_ci():
-        pytest.fail(reason, pytrace=False)
+    """Skip, saying why; under `make test` a skip fails (tests/conftest.py), so the suite
+    cannot quietly test less."""
     pytest.skip(reason)
 
 

@@ -8,6 +8,7 @@ import socket
 import pytest
 from fastapi.testclient import TestClient
 
+from app.engine.presets import MAX_PRESETS, CompareRequest
 from app.main import create_app
 from tests.conftest import settings_for
 from tests.fake_upstream import FakeUpstream
@@ -19,20 +20,21 @@ def compare(client, **body):
     return client.post("/api/compare", json=body)
 
 
-def test_every_request_runs_at_once(fake: FakeUpstream, tmp_path):
+def test_the_largest_comparison_goes_out_in_one_wave(fake: FakeUpstream, tmp_path):
     fake.behave(latency=0.3)
-    presets = [{"name": f"p{i}", "temperature": i / 10} for i in range(8)]
-    # The default limit is 16 per endpoint; lift it so all 24 may go at once.
-    app = create_app(settings_for(fake.base_url, tmp_path, concurrency_per_endpoint=32))
+    most_samples = CompareRequest.model_json_schema()["properties"]["samples"]["maximum"]
+    presets = [{"name": f"p{i}", "temperature": i / 10} for i in range(MAX_PRESETS)]
+    # The default settings: no endpoint limit is lifted for the test.
+    app = create_app(settings_for(fake.base_url, tmp_path))
     with TestClient(app) as client:
-        response = compare(client, presets=presets, samples=3)
+        response = compare(client, presets=presets, samples=most_samples)
     assert response.status_code == 200
-    assert len(fake.requests) == 24
-    # All 24 were in flight together: the wall time is one latency, not 24.
-    assert fake.max_in_flight == 24
+    assert len(fake.requests) == MAX_PRESETS * most_samples
+    # All were in flight together: the wall time is one latency, not two waves of it.
+    assert fake.max_in_flight == MAX_PRESETS * most_samples
     columns = response.json()["columns"]
-    assert [c["preset"]["name"] for c in columns] == [f"p{i}" for i in range(8)]
-    assert all(len(c["samples"]) == 3 for c in columns)
+    assert [c["preset"]["name"] for c in columns] == [f"p{i}" for i in range(MAX_PRESETS)]
+    assert all(len(c["samples"]) == most_samples for c in columns)
 
 
 def test_concurrency_limit_per_endpoint_is_respected(fake: FakeUpstream, tmp_path):

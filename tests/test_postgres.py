@@ -2,7 +2,7 @@
 errors, and two Knobs instances (replicas) sharing their saved runs through one PostgreSQL.
 
 The store API itself runs on both databases in tests/test_store.py. Tests that need the
-server are skipped without KNOBS_TEST_DATABASE_URL, and fail without it in CI.
+server are skipped without KNOBS_TEST_DATABASE_URL (`make test` sets it, and fails a skip).
 """
 
 from __future__ import annotations

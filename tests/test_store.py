@@ -1,6 +1,6 @@
 """The run store on a real SQLite file and a real PostgreSQL server: save, read, list,
 delete, migrations, bad ids. Every test taking `store` or `url` runs on both; PostgreSQL's
-are skipped without KNOBS_TEST_DATABASE_URL (and fail without it in CI), see tests/postgres.py.
+are skipped without KNOBS_TEST_DATABASE_URL (`make test` sets it), see tests/postgres.py.
 """
 
 from __future__ import annotations

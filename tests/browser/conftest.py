@@ -23,7 +23,10 @@ ARGS = [
 @pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
     if not shutil.which(CHROMIUM):
-        pytest.fail("Chromium is missing: apt-get install -y chromium (.ci/run does this)")
+        pytest.fail(
+            f"Chromium is missing at {CHROMIUM}: `make test` installs Debian's chromium "
+            "(as root), or run: sudo apt-get install -y chromium"
+        )
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         yield chromium
