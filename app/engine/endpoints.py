@@ -107,7 +107,7 @@ def _endpoint(name: str, table: object, source: str, environ: Mapping[str, str])
     if not isinstance(models, list) or not all(isinstance(m, str) and m for m in models):
         raise EndpointConfigError(f"{where}: models must be a list of model names")
     default = table.get("default_model")
-    if default is not None and (not isinstance(default, str) or not default):
+    if default is not None and (not isinstance(default, str) or not default.strip()):
         raise EndpointConfigError(f"{where}: default_model must be a model name")
     if default and (problem := cannot_chat(default)):
         raise EndpointConfigError(f"{where}: default_model {problem}")
@@ -119,7 +119,7 @@ def configured(settings: Settings, environ: Mapping[str, str] = os.environ) -> l
 
     An empty list means none: the embedded model serves."""
     endpoints = []
-    default = settings.default_model
+    default = (settings.default_model or "").strip() or None
     if default and not settings.openai_base_url:
         raise EndpointConfigError(
             "KNOBS_DEFAULT_MODEL is the default model of OPENAI_BASE_URL, which is not set; "
