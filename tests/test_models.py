@@ -180,7 +180,7 @@ def test_an_endpoint_without_chat_models_says_so_in_each_column(fake, tmp_path):
     [
         ('default_model = "text-embedding-3-small"', "not a chat model (by its name: embeddings)"),
         ("default_model = 3", "default_model must be a model name"),
-        ('default_model = ""', "default_model must be a model name"),
+        ('default_model = "  "', "default_model must be a model name"),
     ],
 )
 def test_a_default_model_that_cannot_chat_stops_start_up(table, words):
