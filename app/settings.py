@@ -28,6 +28,11 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("OPENAI_API_KEY"),
         description="Key for OPENAI_BASE_URL. Stays on the server.",
     )
+    default_model: str | None = Field(
+        default=None,
+        description="Model for presets that name none, on OPENAI_BASE_URL. Unset: the first "
+        "chat model the endpoint lists.",
+    )
     endpoints_file: Path | None = Field(
         default=None,
         description="A TOML file of named endpoints (see app/engine/endpoints.py and the README).",

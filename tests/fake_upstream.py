@@ -29,6 +29,33 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 DEFAULT_MODELS = ("fake-model", "fake-model-large")
+# Ids like OpenAI's /v1/models lists (late 2025): chat models among embeddings, speech, image,
+# moderation, realtime and legacy ones; the first, by order and alphabet, cannot chat.
+OPENAI_LIKE_MODELS = tuple(
+    """
+    babbage-002 dall-e-2 dall-e-3 davinci-002 gpt-3.5-turbo-instruct gpt-3.5-turbo-instruct-0914
+    gpt-image-1 gpt-image-1-mini chatgpt-image-latest
+    text-embedding-3-small text-embedding-3-large text-embedding-ada-002
+    tts-1 tts-1-hd tts-1-1106 tts-1-hd-1106 gpt-4o-mini-tts gpt-4o-mini-tts-2025-03-20
+    whisper-1 gpt-4o-transcribe gpt-4o-mini-transcribe gpt-4o-transcribe-diarize
+    omni-moderation-latest omni-moderation-2024-09-26 text-moderation-latest
+    gpt-4o-realtime-preview gpt-4o-realtime-preview-2024-12-17 gpt-4o-mini-realtime-preview
+    gpt-realtime gpt-realtime-2025-08-28 gpt-realtime-mini
+    gpt-4o-audio-preview gpt-4o-audio-preview-2024-12-17 gpt-4o-mini-audio-preview
+    gpt-audio gpt-audio-2025-08-28 gpt-audio-mini sora-2 sora-2-pro
+    o1-pro o1-pro-2025-03-19 o3-pro gpt-5-pro gpt-5-codex gpt-5.1-codex gpt-5.1-codex-mini
+    codex-mini-latest computer-use-preview o3-deep-research o4-mini-deep-research
+    gpt-4-0613 gpt-4 gpt-3.5-turbo gpt-3.5-turbo-0125 gpt-3.5-turbo-1106 gpt-3.5-turbo-16k
+    gpt-4-turbo gpt-4-turbo-2024-04-09 gpt-4-turbo-preview gpt-4-0125-preview gpt-4-1106-preview
+    gpt-4o gpt-4o-2024-05-13 gpt-4o-2024-08-06 gpt-4o-2024-11-20 gpt-4o-mini gpt-4o-mini-2024-07-18
+    chatgpt-4o-latest gpt-4o-search-preview gpt-4o-mini-search-preview gpt-5-search-api
+    gpt-4.1 gpt-4.1-2025-04-14 gpt-4.1-mini gpt-4.1-mini-2025-04-14 gpt-4.1-nano
+    gpt-4.1-nano-2025-04-14 o1 o1-2024-12-17 o3 o3-2025-04-16 o3-mini o3-mini-2025-01-31
+    o4-mini o4-mini-2025-04-16 gpt-5 gpt-5-2025-08-07 gpt-5-mini gpt-5-mini-2025-08-07
+    gpt-5-nano gpt-5-nano-2025-08-07 gpt-5-chat-latest gpt-5.1 gpt-5.1-2025-11-13
+    gpt-5.1-chat-latest
+    """.split()  # noqa: SIM905 - a family of ids a line reads better than 95 lines
+)
 DEFAULT_TEXT = "The quick brown fox jumps over the lazy dog."
 _WORDS = re.compile(r"\s*\S+\s*")  # one chunk (and one token) per word, with its spacing
 _SSE = [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache")]

@@ -191,7 +191,8 @@ def test_missing_prompt(client, fake: FakeUpstream):
 
 
 def test_models_endpoint(client, fake: FakeUpstream):
-    listed = {"models": ["fake-model", "fake-model-large"], "error": None}
+    listed: dict[str, object] = {"models": ["fake-model", "fake-model-large"], "error": None}
+    listed["default_model"] = "fake-model"
     assert client.get("/api/models").json() == {**listed, "endpoints": {"default": listed}}
 
 

@@ -7,9 +7,14 @@ by KNOBS_ENDPOINTS_FILE or inline in KNOBS_ENDPOINTS::
     base_url = "https://api.openai.com/v1"
     api_key_env = "OPENAI_API_KEY"        # the key is read from this variable
     models = ["gpt-4o-mini", "gpt-4.1"]   # optional; else the endpoint's /v1/models
+    default_model = "gpt-4.1"             # optional; for presets that name no model
 
     [endpoints.ollama]
     base_url = "http://127.0.0.1:11434/v1"
+
+Without default_model, a preset that names no model gets the endpoint's first chat model
+(embeddings, speech, image and legacy completion models are passed over; see models.py).
+KNOBS_DEFAULT_MODEL is default_model for OPENAI_BASE_URL's endpoint.
 
 Every mistake stops start-up with a message naming the endpoint and the field.
 """
@@ -21,14 +26,16 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
+from app.engine.models import cannot_chat, chat_models
 from app.engine.presets import Preset
 from app.engine.upstream import Endpoint, Upstream, UpstreamError
 from app.settings import Settings
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
-_FIELDS = {"base_url", "api_key", "api_key_env", "models"}
+_FIELDS = {"base_url", "api_key", "api_key_env", "models", "default_model"}
 # The name of the endpoint that OPENAI_BASE_URL, or the embedded model, defines.
 DEFAULT_NAME = "default"
 EMBEDDED_NAME = "embedded"
@@ -38,6 +45,19 @@ MODELS_WAIT_SECONDS = 3.0
 
 class EndpointConfigError(ValueError):
     """The endpoint configuration cannot be used; the message says what to fix."""
+
+
+@dataclass(frozen=True)
+class Listing:
+    """One endpoint's models as the page and the API show them."""
+
+    models: list[str]  # every id listed, in the endpoint's order
+    error: str | None = None  # why they could not be listed, or why none can be the default
+    default: str | None = None  # the model a preset that names none gets
+
+    def shown(self, all_models: bool = False) -> list[str]:
+        """The chat models, or with `all_models` every model listed."""
+        return self.models if all_models else chat_models(self.models)
 
 
 def parse(text: str, source: str, environ: Mapping[str, str] = os.environ) -> list[Endpoint]:
@@ -86,7 +106,12 @@ def _endpoint(name: str, table: object, source: str, environ: Mapping[str, str])
     models = table.get("models", [])
     if not isinstance(models, list) or not all(isinstance(m, str) and m for m in models):
         raise EndpointConfigError(f"{where}: models must be a list of model names")
-    return Endpoint(name, base_url.rstrip("/"), api_key or None, tuple(models))
+    default = table.get("default_model")
+    if default is not None and (not isinstance(default, str) or not default.strip()):
+        raise EndpointConfigError(f"{where}: default_model must be a model name")
+    if default and (problem := cannot_chat(default)):
+        raise EndpointConfigError(f"{where}: default_model {problem}")
+    return Endpoint(name, base_url.rstrip("/"), api_key or None, tuple(models), default)
 
 
 def configured(settings: Settings, environ: Mapping[str, str] = os.environ) -> list[Endpoint]:
@@ -94,9 +119,18 @@ def configured(settings: Settings, environ: Mapping[str, str] = os.environ) -> l
 
     An empty list means none: the embedded model serves."""
     endpoints = []
+    default = (settings.default_model or "").strip() or None
+    if default and not settings.openai_base_url:
+        raise EndpointConfigError(
+            "KNOBS_DEFAULT_MODEL is the default model of OPENAI_BASE_URL, which is not set; "
+            "for endpoints in KNOBS_ENDPOINTS or KNOBS_ENDPOINTS_FILE set default_model in "
+            "their table"
+        )
+    if default and (problem := cannot_chat(default)):
+        raise EndpointConfigError(f"KNOBS_DEFAULT_MODEL {problem}")
     if settings.openai_base_url:
         key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
-        endpoints.append(Endpoint(DEFAULT_NAME, settings.openai_base_url, key))
+        endpoints.append(Endpoint(DEFAULT_NAME, settings.openai_base_url, key, (), default))
     if settings.endpoints_file:
         path = Path(settings.endpoints_file)
         try:
@@ -136,10 +170,10 @@ class Upstreams:
     def names(self) -> list[str]:
         return list(self.by_name)
 
-    async def list_models(self) -> dict[str, tuple[list[str], str | None]]:
-        """Every endpoint's models, or why they could not be read, by endpoint name; all
-        asked at once, none waited for longer than MODELS_WAIT_SECONDS."""
-        listed = await asyncio.gather(*(_models_or_error(u) for u in self.by_name.values()))
+    async def list_models(self) -> dict[str, Listing]:
+        """Every endpoint's models and default model, or why they could not be read, by
+        endpoint name; all asked at once, none waited for longer than MODELS_WAIT_SECONDS."""
+        listed = await asyncio.gather(*(_listing(u) for u in self.by_name.values()))
         return dict(zip(self.names, listed, strict=True))
 
     def for_preset(self, preset: Preset) -> Upstream:
@@ -151,10 +185,14 @@ class Upstreams:
             await upstream.aclose()
 
 
-async def _models_or_error(upstream: Upstream) -> tuple[list[str], str | None]:
+async def _listing(upstream: Upstream) -> Listing:
+    models: list[str] = []
     try:
-        return await asyncio.wait_for(upstream.models(), MODELS_WAIT_SECONDS), None
+        models = await asyncio.wait_for(upstream.models(), MODELS_WAIT_SECONDS)
+        # The list just read is cached: this asks the endpoint nothing more.
+        return Listing(models, default=await upstream.default_model())
     except UpstreamError as error:
-        return [], str(error)
+        return Listing(models, str(error), upstream.endpoint.default_model)
     except TimeoutError:
-        return [], f"{upstream.endpoint.base_url} did not list its models in time."
+        late = f"{upstream.endpoint.base_url} did not list its models in time."
+        return Listing(models, late, upstream.endpoint.default_model)

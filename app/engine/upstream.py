@@ -18,6 +18,7 @@ from typing import Any
 import httpx2
 import openai
 
+from app.engine.models import NoChatModel, first_chat_model
 from app.engine.presets import Preset, request_params
 from app.engine.upstream_errors import error_text, redact, retry_delay, status_message
 from app.guard.egress import EgressRefused, check_url
@@ -40,6 +41,8 @@ class Endpoint:
     api_key: str | None = field(default=None, repr=False)
     # The admin's list, if any; otherwise the endpoint's /v1/models is asked.
     models: tuple[str, ...] = ()
+    # The admin's choice for presets that name no model; else the first chat model listed.
+    default_model: str | None = None
 
 
 @dataclass(frozen=True)
@@ -96,24 +99,29 @@ class Upstream:
         await self.client.close()
 
     async def models(self) -> list[str]:
-        """Model ids from the endpoint's /v1/models, cached for a minute."""
+        """Model ids from the endpoint's /v1/models, in its order, cached for a minute."""
         if self.endpoint.models:
             return list(self.endpoint.models)
-        if self._models and time.monotonic() - self._models_at < MODELS_CACHE_SECONDS:
+        if self._models_at and time.monotonic() - self._models_at < MODELS_CACHE_SECONDS:
             return self._models
         try:
             page = await self.client.models.list()
         except Exception as error:  # noqa: BLE001 - every failure becomes one message
             raise UpstreamError(self._explain(error, "listing models")) from error
-        self._models = sorted(m.id for m in page.data)
+        # The endpoint's order, not sorted: servers list the model they serve (vLLM) or the
+        # one pulled last (Ollama) first, and the default model is the first that can chat.
+        self._models = [m.id for m in page.data]
         self._models_at = time.monotonic()
         return self._models
 
     async def default_model(self) -> str:
-        models = await self.models()
-        if not models:
-            raise UpstreamError("The endpoint lists no models; type a model name into the column.")
-        return models[0]
+        """The model for a preset that names none: the admin's, else the first chat model."""
+        if self.endpoint.default_model:
+            return self.endpoint.default_model
+        try:
+            return first_chat_model(await self.models())
+        except NoChatModel as error:
+            raise UpstreamError(str(error)) from error
 
     async def stream_chat(
         self, preset: Preset, messages: list[dict[str, str]]

@@ -47,9 +47,14 @@ async def compare(body: CompareRequest, comparisons: ComparisonsDep) -> SavedCom
 
 
 @router.get("/models")
-async def list_models(upstreams: UpstreamsDep) -> dict[str, object]:
-    """The default endpoint's models (`models`, `error`), and every configured endpoint's
-    under `endpoints`: its models, or the reason they could not be read."""
+async def list_models(upstreams: UpstreamsDep, all_models: bool = False) -> dict[str, object]:
+    """The default endpoint's chat models (`models`), the model a preset that names none gets
+    (`default_model`) and `error`, and the same for every configured endpoint under
+    `endpoints`. With `all_models=true`, every model listed: embeddings, speech and the like
+    too."""
     listed = await upstreams.list_models()
-    endpoints = {name: {"models": m, "error": e} for name, (m, e) in listed.items()}
+    endpoints = {
+        name: {"models": x.shown(all_models), "default_model": x.default, "error": x.error}
+        for name, x in listed.items()
+    }
     return {**endpoints[upstreams.default.endpoint.name], "endpoints": endpoints}

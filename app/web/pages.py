@@ -12,6 +12,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from app.engine.endpoints import Upstreams
+from app.engine.models import kind
 from app.engine.presets import (
     MAX_PRESETS,
     Preset,
@@ -154,6 +155,18 @@ def column_notes(form: PlaygroundForm, index: int) -> tuple[dict[str, str], list
     return {}, lint(request.presets[0])
 
 
+async def wants_all_models(request: Request) -> bool:
+    """Whether the model suggestions list every model, not only chat models: as the pressed
+    button says, else as the form carries it from the last time."""
+    if request.method != "POST":
+        return False
+    data = await request.form()  # read once already: Starlette keeps it
+    action = data.get("action")
+    if action in ("models-all", "models-chat"):
+        return action == "models-all"
+    return data.get("all_models") == "1"
+
+
 async def render(
     request: Request,
     upstreams: Upstreams,
@@ -166,9 +179,12 @@ async def render(
     **extra: object,
 ) -> HTMLResponse:
     """The whole page, or for an htmx request only the playground (or the one `solo` column)."""
+    all_models = await wants_all_models(request)
     listed = await upstreams.list_models()
-    models = [(name, m) for name, (names, _) in listed.items() for m in names]
-    models_errors = [f"{name}: {error}" for name, (_, error) in listed.items() if error]
+    models = [
+        (name, model, kind(model)) for name, x in listed.items() for model in x.shown(all_models)
+    ]
+    models_errors = [f"{name}: {x.error}" for name, x in listed.items() if x.error]
     notes = [column_notes(form, i) for i in range(len(form.columns))]
     valid = to_request(PlaygroundForm(prompt="-", columns=form.columns))
     if valid is not None:  # lints that compare columns need them all valid
@@ -182,6 +198,9 @@ async def render(
         "notes": notes,
         "models": models,
         "models_errors": models_errors,
+        "default_models": {name: x.default for name, x in listed.items()},
+        "all_models": all_models,
+        "models_hidden": sum(len(x.models) - len(x.shown()) for x in listed.values()),
         "endpoint_names": upstreams.names,
         "results": results or {},
         "live_token": live_token,
