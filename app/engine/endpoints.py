@@ -11,6 +11,15 @@ by KNOBS_ENDPOINTS_FILE or inline in KNOBS_ENDPOINTS::
     [endpoints.ollama]
     base_url = "http://127.0.0.1:11434/v1"
 
+What a model refuses can be stated per model (or glob: `o*`, `gpt-5*`), so that it is never
+sent; otherwise Knobs learns it from the endpoint's first refusal (app/engine/capabilities.py).
+Either way each column says what was left out or renamed::
+
+    [endpoints.openai.capabilities."o*"]
+    refuses = ["top_p", "frequency_penalty", "presence_penalty", "stream_options"]
+    renames = { max_tokens = "max_completion_tokens" }
+    only = { temperature = 1 }            # any other temperature is not sent
+
 Every mistake stops start-up with a message naming the endpoint and the field.
 """
 
@@ -23,12 +32,15 @@ import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 
+from pydantic import ValidationError
+
+from app.engine.capabilities import Capabilities, CapabilityStore
 from app.engine.presets import Preset
 from app.engine.upstream import Endpoint, Upstream, UpstreamError
 from app.settings import Settings
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
-_FIELDS = {"base_url", "api_key", "api_key_env", "models"}
+_FIELDS = {"base_url", "api_key", "api_key_env", "models", "capabilities"}
 # The name of the endpoint that OPENAI_BASE_URL, or the embedded model, defines.
 DEFAULT_NAME = "default"
 EMBEDDED_NAME = "embedded"
@@ -86,7 +98,26 @@ def _endpoint(name: str, table: object, source: str, environ: Mapping[str, str])
     models = table.get("models", [])
     if not isinstance(models, list) or not all(isinstance(m, str) and m for m in models):
         raise EndpointConfigError(f"{where}: models must be a list of model names")
-    return Endpoint(name, base_url.rstrip("/"), api_key or None, tuple(models))
+    capabilities = _capabilities(table.get("capabilities", {}), where)
+    return Endpoint(name, base_url.rstrip("/"), api_key or None, tuple(models), capabilities)
+
+
+def _capabilities(tables: object, where: str) -> tuple[tuple[str, Capabilities], ...]:
+    """`capabilities."MODEL"` tables: what each model (or glob) refuses."""
+    if not isinstance(tables, dict):
+        raise EndpointConfigError(f"{where}: capabilities must be tables, one per model")
+    stated = []
+    for model, table in tables.items():
+        try:
+            stated.append((model, Capabilities.model_validate(table, strict=True)))
+        except ValidationError as error:
+            problem = error.errors()[0]
+            field = ".".join(str(part) for part in problem["loc"]) or "the table"
+            raise EndpointConfigError(
+                f"{where}: capabilities for {model!r}: {field}: {problem['msg']} "
+                "(fields: refuses = [names], renames = {name = new name}, only = {name = value})"
+            ) from error
+    return tuple(stated)
 
 
 def configured(settings: Settings, environ: Mapping[str, str] = os.environ) -> list[Endpoint]:
@@ -129,8 +160,11 @@ class Upstreams:
         return cls({upstream.endpoint.name: upstream})
 
     @classmethod
-    def from_configs(cls, configs: list[Endpoint], settings: Settings) -> Upstreams:
-        return cls({endpoint.name: Upstream(endpoint, settings) for endpoint in configs})
+    def from_configs(
+        cls, configs: list[Endpoint], settings: Settings, store: CapabilityStore | None = None
+    ) -> Upstreams:
+        """Clients for `configs`; what their models refuse is kept in `store`, if given."""
+        return cls({e.name: Upstream(e, settings, store=store) for e in configs})
 
     @property
     def names(self) -> list[str]:

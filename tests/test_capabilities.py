@@ -1,0 +1,238 @@
+"""Capabilities: reading refusals in each server's words, adjusting a body with a message,
+the TOML field, the shared table, and the page's new knobs and presets."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from app.engine.capabilities import (
+    Capabilities,
+    Memory,
+    Refusal,
+    adjust,
+    lesson,
+    refusal,
+    stated,
+)
+from app.engine.endpoints import EndpointConfigError, Upstreams, parse
+from app.engine.events import Delta, SampleDone, Thinking
+from app.engine.fanout import stream_comparison
+from app.engine.presets import CompareRequest, Preset
+from app.engine.upstream import Endpoint, Upstream
+from app.settings import Settings
+from app.storage.capabilities import CapabilityTable
+from app.storage.store import RunStore, default_url
+from tests.fake_upstream import FakeUpstream, error_body
+
+BODY = {"model": "o3", "messages": [], "stream": True, "stream_options": {"include_usage": True}}
+
+
+def body(**params: Any) -> dict[str, Any]:
+    return {**BODY, **params}
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        (
+            error_body(
+                400,
+                "Unsupported parameter: 'max_tokens' is not supported with this model. "
+                "Use 'max_completion_tokens' instead.",
+                "max_tokens",
+                "unsupported_parameter",
+            ),
+            Refusal("max_tokens", to="max_completion_tokens"),
+        ),
+        (
+            error_body(
+                400,
+                "Unsupported value: 'temperature' does not support 0 with this model. "
+                "Only the default (1) value is supported.",
+                "temperature",
+                "unsupported_value",
+            ),
+            Refusal("temperature", only=1),
+        ),
+        # The message alone is enough (servers that copy OpenAI's words but not its fields).
+        (
+            {
+                "error": {
+                    "message": "Unsupported parameter: 'top_p' is not supported with this model."
+                }
+            },
+            Refusal("top_p"),
+        ),
+        (
+            error_body(400, "Unrecognized request argument supplied: stream_options"),
+            Refusal("stream_options"),
+        ),
+        # The SDK hands over the inner object; a nested name refuses its top-level parameter.
+        (
+            {
+                "message": "x",
+                "param": "stream_options.include_usage",
+                "code": "unsupported_parameter",
+            },
+            Refusal("stream_options"),
+        ),
+    ],
+)
+def test_refusals_are_read_in_each_servers_words(error, expected):
+    sent = body(max_tokens=5, temperature=0, top_p=0.5)
+    assert refusal(error, sent) == expected
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        error_body(400, "Something else is wrong."),
+        error_body(400, "Unsupported parameter: 'seed' is not supported with this model."),
+        error_body(400, "Unsupported parameter: 'messages' is not supported with this model."),
+        {"error": "a plain string"},
+        None,
+    ],
+)
+def test_a_refusal_of_nothing_that_was_sent_changes_nothing(error):
+    assert refusal(error, body(temperature=0)) is None
+
+
+def test_adjust_renames_drops_and_keeps_the_one_accepted_value():
+    sent = body(max_tokens=10, temperature=0, top_p=0.9, logprobs=True)
+    known = Capabilities(
+        refuses=["top_p", "logprobs"],
+        renames={"max_tokens": "max_completion_tokens"},
+        only={"temperature": 1},
+    )
+    changes = adjust(sent, known, "o3", "remembered")
+    assert sent == body(max_completion_tokens=10)
+    assert [(c.param, c.action) for c in changes] == [
+        ("logprobs", "dropped"),
+        ("max_tokens", "renamed"),
+        ("temperature", "dropped"),
+        ("top_p", "dropped"),
+    ]
+    messages = {c.param: c.message for c in changes}
+    assert messages["logprobs"] == (
+        "logprobs not accepted by o3: sent without it — the endpoint's default applies "
+        "(remembered from an earlier refusal)"
+    )
+    assert messages["top_p"].startswith("top_p=0.9 not accepted by o3: sent without it — this")
+    one = body(temperature=1)
+    assert adjust(one, known, "o3", "configured") == [] and one["temperature"] == 1
+
+
+def test_lessons_merge():
+    learnt = [lesson(Refusal("max_tokens", to="max_completion_tokens")), lesson(Refusal("top_p"))]
+    merged = learnt[0].merged(learnt[1]).merged(lesson(Refusal("temperature", only=1)))
+    assert merged == Capabilities(
+        refuses=["top_p"], renames={"max_tokens": "max_completion_tokens"}, only={"temperature": 1}
+    )
+
+
+TOML = """
+[endpoints.openai]
+base_url = "https://api.openai.com/v1"
+
+[endpoints.openai.capabilities."o*"]
+refuses = ["top_p"]
+renames = { max_tokens = "max_completion_tokens" }
+
+[endpoints.openai.capabilities."o3"]
+only = { temperature = 1 }
+"""
+
+
+def test_the_toml_states_capabilities_per_model_or_glob():
+    (endpoint,) = parse(TOML, "test", {})
+    assert stated(endpoint.capabilities, "o3") == Capabilities(
+        refuses=["top_p"], renames={"max_tokens": "max_completion_tokens"}, only={"temperature": 1}
+    )
+    assert stated(endpoint.capabilities, "o4-mini").only == {}
+    assert not stated(endpoint.capabilities, "gpt-4o")
+
+
+@pytest.mark.parametrize(
+    ("table", "words"),
+    [
+        ('capabilities = "o3"', "capabilities must be tables"),
+        ('[endpoints.a.capabilities."o3"]\nrefuses = "top_p"', "capabilities for 'o3': refuses"),
+        ('[endpoints.a.capabilities."o3"]\ndrops = ["top_p"]', "capabilities for 'o3': drops"),
+    ],
+)
+def test_capability_mistakes_say_what_to_fix(table, words):
+    text = f'[endpoints.a]\nbase_url = "http://x"\n{table}'
+    if table.startswith("["):
+        text = f'[endpoints.a]\nbase_url = "http://x"\n\n{table}'
+    with pytest.raises(EndpointConfigError, match=words):
+        parse(text, "endpoints.toml", {})
+
+
+def test_the_table_merges_what_replicas_learn(tmp_path):
+    store = RunStore(default_url(tmp_path))
+    try:
+        one, two = CapabilityTable(store.engine), CapabilityTable(store.engine)
+        assert one.load("http://x/v1", "o3") is None
+        one.learn("http://x/v1", "o3", Capabilities(refuses=["top_p"]))
+        two.learn("http://x/v1", "o3", Capabilities(renames={"max_tokens": "m"}))
+        assert one.load("http://x/v1", "o3") == Capabilities(
+            refuses=["top_p"], renames={"max_tokens": "m"}
+        )
+        assert two.load("http://y/v1", "o3") is None
+    finally:
+        store.close()
+
+
+class BrokenStore:
+    def load(self, base_url: str, model: str) -> Capabilities | None:
+        raise OSError("the database is down")
+
+    def learn(self, base_url: str, model: str, learnt: Capabilities) -> None:
+        raise OSError("the database is down")
+
+
+def test_memory_carries_on_without_its_store(caplog):
+    async def use() -> Capabilities:
+        memory = Memory("http://x/v1", BrokenStore())
+        assert await memory.recall("o3") == Capabilities()
+        await memory.learn("o3", Capabilities(refuses=["top_p"]))
+        return await memory.recall("o3")
+
+    assert asyncio.run(use()) == Capabilities(refuses=["top_p"])
+    assert "not saved" in caplog.text
+
+
+def test_reasoning_streams_as_its_own_event(fake: FakeUpstream, tmp_path):
+    fake.behave(reasoning="Hmm, yes.", text="Yes.")
+    request = CompareRequest(prompt="hi", samples=1, presets=[Preset(reasoning_effort="low")])
+
+    async def run() -> list[Any]:
+        upstream = Upstream(Endpoint("fake", fake.base_url), Settings(data_dir=tmp_path))
+        try:
+            return [e async for e in stream_comparison(request, Upstreams.of(upstream))]
+        finally:
+            await upstream.aclose()
+
+    events = asyncio.run(run())
+    thinking = [e.text for e in events if isinstance(e, Thinking)]
+    answer = [e.text for e in events if isinstance(e, Delta)]
+    assert "".join(thinking) == "Hmm, yes." and "".join(answer) == "Yes."
+    # All the reasoning streams before the answer does.
+    kinds = [type(e) for e in events if isinstance(e, Thinking | Delta)]
+    assert kinds == sorted(kinds, key=lambda k: k is Delta)
+    (done,) = [e for e in events if isinstance(e, SampleDone)]
+    assert done.result.reasoning == "Hmm, yes." and done.sent is not None
+
+
+def test_the_form_offers_the_choice_knobs_and_the_effort_presets(client):
+    page = client.post("/", data={"prompt": "hi", "action": "effort", "p-0-name": "A"})
+    assert page.status_code == 200
+    for effort in ("low", "medium", "high"):
+        assert f'value="Effort: {effort}"' in page.text
+    assert '<select name="p-1-reasoning_effort">' in page.text
+    assert "<option selected>low</option>" in page.text
+    assert '<option value="">unset</option>' in page.text
+    assert 'name="action" value="effort"' in page.text
