@@ -15,6 +15,7 @@ import fnmatch
 import json
 import logging
 import re
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
@@ -29,6 +30,8 @@ Reason = Literal["refused", "remembered", "configured"]
 ESSENTIAL = frozenset({"model", "messages", "stream"})
 # The most parameters one request drops or renames before its error is shown as it is.
 MAX_ADJUSTMENTS = 8
+# How stale another replica's lessons may be here: the store is read at most this often.
+RECALL_SECONDS = 60.0
 _UNSUPPORTED_PARAMETER = re.compile(
     r"Unsupported parameter: '([\w.]+)' is not supported with this model\."
     r"(?: Use '(\w+)' instead\.)?"
@@ -220,26 +223,31 @@ def refused_knobs(adjustments: Sequence[Adjustment], knobs: Sequence[str]) -> li
 
 class Memory:
     """What one endpoint's models were found to refuse: in memory, and in `store` (if any)
-    for every replica. A store that fails is logged and done without: the lesson is only
-    lost, and learnt again on the next refusal."""
+    for every replica, read again at most every RECALL_SECONDS per model. A store that fails
+    is logged and done without: a lesson lost is only learnt again on the next refusal."""
 
     def __init__(self, base_url: str, store: CapabilityStore | None = None) -> None:
         self.base_url = base_url
         self.store = store
-        self._known: dict[str, Capabilities] = {}
+        self._known: dict[str, tuple[Capabilities, float]] = {}
 
     async def recall(self, model: str) -> Capabilities:
-        if model not in self._known and self.store is not None:
-            try:
-                stored = await asyncio.to_thread(self.store.load, self.base_url, model)
-            except Exception as error:  # noqa: BLE001 - a lost lesson is learnt again
-                log.warning("capabilities of %s not read: %s", model, error)
-                return Capabilities()
-            self._known[model] = stored or Capabilities()
-        return self._known.get(model, Capabilities())
+        known, read_at = self._known.get(model, (Capabilities(), -RECALL_SECONDS))
+        if self.store is None or time.monotonic() - read_at < RECALL_SECONDS:
+            return known
+        try:
+            stored = await asyncio.to_thread(self.store.load, self.base_url, model)
+        except Exception as error:  # noqa: BLE001 - a lost lesson is learnt again
+            log.warning("capabilities of %s not read: %s", model, error)
+            stored = None
+        # Read or not, not again for a while: an outage must not cost a query per request.
+        known = self._known.get(model, (known, 0.0))[0].merged(stored or Capabilities())
+        self._known[model] = (known, time.monotonic())
+        return known
 
     async def learn(self, model: str, learnt: Capabilities) -> None:
-        self._known[model] = self._known.get(model, Capabilities()).merged(learnt)
+        known, read_at = self._known.get(model, (Capabilities(), -RECALL_SECONDS))
+        self._known[model] = (known.merged(learnt), read_at)
         if self.store is None:
             return
         try:
