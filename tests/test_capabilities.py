@@ -70,6 +70,17 @@ def body(**params: Any) -> dict[str, Any]:
             error_body(400, "Unrecognized request argument supplied: stream_options"),
             Refusal("stream_options"),
         ),
+        # Only this value is refused, and no accepted one named: dropped, not remembered.
+        (
+            error_body(
+                400,
+                "Unsupported value: 'reasoning_effort' does not support 'none' with this model. "
+                "Supported values are: 'low', 'medium', and 'high'.",
+                "reasoning_effort",
+                "unsupported_value",
+            ),
+            Refusal("reasoning_effort", lasting=False),
+        ),
         # The SDK hands over the inner object; a nested name refuses its top-level parameter.
         (
             {
@@ -82,7 +93,7 @@ def body(**params: Any) -> dict[str, Any]:
     ],
 )
 def test_refusals_are_read_in_each_servers_words(error, expected):
-    sent = body(max_tokens=5, temperature=0, top_p=0.5)
+    sent = body(max_tokens=5, temperature=0, top_p=0.5, reasoning_effort="none")
     assert refusal(error, sent) == expected
 
 

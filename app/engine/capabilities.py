@@ -44,6 +44,9 @@ _UNRECOGNIZED = re.compile(r"Unrecognized request arguments? supplied: ([\w.]+)"
 _CONSEQUENCE = {
     "stream_options": "usage is not reported, so token counts are estimated from the stream",
 }
+_RENAMED = {
+    "max_tokens": "the same budget, which on a reasoning model covers its reasoning too",
+}
 _SUFFIX: dict[Reason, str] = {
     "refused": "",
     "remembered": " (remembered from an earlier refusal)",
@@ -92,11 +95,14 @@ class Adjustment(BaseModel):
 
 @dataclass(frozen=True)
 class Refusal:
-    """What a 400 said about one parameter: drop it, rename it, or send only `only`."""
+    """What a 400 said about one parameter: drop it, rename it, or send only `only`.
+    `lasting` is False when only the value sent was refused and no accepted one was named
+    (reasoning_effort "none" on a model that takes "low"): dropped this once, not remembered."""
 
     param: str
     to: str | None = None
     only: Any = None
+    lasting: bool = True
 
 
 class CapabilityStore(Protocol):
@@ -126,10 +132,11 @@ def refusal(body: object, sent: dict[str, Any]) -> Refusal | None:
     code = inner.get("code")
     param = inner.get("param") if code in ("unsupported_parameter", "unsupported_value") else None
     to = only = None
+    a_value = code == "unsupported_value"
     if match := _UNSUPPORTED_PARAMETER.search(message):
         param, to = param or match.group(1), match.group(2)
     elif match := _UNSUPPORTED_VALUE.search(message):
-        param = param or match.group(1)
+        param, a_value = param or match.group(1), True
         only = _json_value(match.group(2)) if match.group(2) else None
     elif match := _UNRECOGNIZED.search(message):
         param = param or match.group(1)
@@ -138,7 +145,7 @@ def refusal(body: object, sent: dict[str, Any]) -> Refusal | None:
     param = param.split(".")[0]  # "stream_options.include_usage" refuses stream_options
     if param in ESSENTIAL or param not in sent or (to is not None and to in sent):
         return None
-    return Refusal(param, to, only)
+    return Refusal(param, to, only, lasting=not a_value or only is not None)
 
 
 def _json_value(text: str) -> Any:
@@ -166,9 +173,10 @@ def adjust(
         if param in body and to not in body and param not in ESSENTIAL:
             value = body.pop(param)
             body[to] = value
+            meaning = _RENAMED.get(param, "the same value under the name this model wants")
             message = (
                 f"{param}={_text(value)} not accepted by {model}: sent as {to}={_text(value)}, "
-                "the same limit under the name it wants"
+                f"{meaning}"
             )
             done.append(_adjustment(param, "renamed", to, value, reason, message))
     for param in body.keys() & ({*capabilities.refuses} | capabilities.only.keys()):
@@ -185,7 +193,7 @@ def _dropped(param: str, value: Any, model: str) -> str:
     shown = f"{param}={_text(value)}" if param in KNOB_BY_NAME else param
     if param in _CONSEQUENCE:
         consequence = _CONSEQUENCE[param]
-    elif param in KNOB_BY_NAME:
+    elif param in KNOB_BY_NAME and KNOB_BY_NAME[param].kind in ("float", "int"):
         consequence = f"this column is not at {param} {_text(value)}"
     else:
         consequence = "the endpoint's default applies"

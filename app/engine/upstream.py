@@ -205,7 +205,8 @@ class Upstream:
             return False
         sending.adjustments += changes
         log.info("%s refused %s; sending again as it asks", model, refused.param)
-        await self.memory.learn(model, learnt)
+        if refused.lasting:
+            await self.memory.learn(model, learnt)
         return True
 
     async def _stream(
