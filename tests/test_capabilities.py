@@ -4,6 +4,9 @@ the TOML field, the shared table, and the page's new knobs and presets."""
 from __future__ import annotations
 
 import asyncio
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -25,6 +28,7 @@ from app.engine.upstream import Endpoint, Upstream
 from app.settings import Settings
 from app.storage.capabilities import CapabilityTable
 from app.storage.store import RunStore, default_url
+from tests import postgres
 from tests.fake_upstream import FakeUpstream, error_body
 
 BODY = {"model": "o3", "messages": [], "stream": True, "stream_options": {"include_usage": True}}
@@ -182,8 +186,18 @@ def test_capability_mistakes_say_what_to_fix(table, words):
         parse(text, "endpoints.toml", {})
 
 
-def test_the_table_merges_what_replicas_learn(tmp_path):
-    store = RunStore(default_url(tmp_path))
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
+    """A fresh database of each kind Knobs stores in."""
+    if request.param == "sqlite":
+        yield default_url(tmp_path)
+        return
+    with postgres.fresh_schema(postgres.server_url()) as url:
+        yield url
+
+
+def test_the_table_merges_what_replicas_learn(database):
+    store = RunStore(database)
     try:
         one, two = CapabilityTable(store.engine), CapabilityTable(store.engine)
         assert one.load("http://x/v1", "o3") is None
@@ -195,6 +209,26 @@ def test_the_table_merges_what_replicas_learn(tmp_path):
         assert two.load("http://y/v1", "o3") is None
     finally:
         store.close()
+
+
+def test_replicas_learning_at_once_lose_no_lesson(database):
+    # Each replica its own pool; all meet a new model at the same moment.
+    stores = [RunStore(database) for _ in range(4)]
+    start = threading.Barrier(len(stores))
+
+    def learn(index: int) -> None:
+        start.wait()
+        table = CapabilityTable(stores[index].engine)
+        table.learn("http://x/v1", "o3", Capabilities(refuses=[f"p{index}"]))
+
+    try:
+        with ThreadPoolExecutor(len(stores)) as pool:
+            list(pool.map(learn, range(len(stores))))
+        known = CapabilityTable(stores[0].engine).load("http://x/v1", "o3")
+        assert known == Capabilities(refuses=[f"p{i}" for i in range(len(stores))])
+    finally:
+        for store in stores:
+            store.close()
 
 
 class BrokenStore:
