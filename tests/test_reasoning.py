@@ -12,10 +12,11 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from app.engine.presets import builtin_presets, effort_presets
+from app.engine.presets import Preset, builtin_presets, effort_presets
 from app.main import create_app
 from tests.conftest import CANARY_KEY, settings_for
 from tests.fake_upstream import FakeUpstream
+from tests.test_pages import form_fields, stream_token
 
 REASONER = "o3-fake"  # a reasoning model on the fake, beside its classic "fake-model"
 THOUGHT = "Let me think this through."
@@ -252,3 +253,14 @@ def test_a_saved_run_keeps_what_was_sent_and_changed(client, fake):
     assert column["adjustments"] == result["columns"][0]["adjustments"]
     assert column["samples"][0]["reasoning"] == result["columns"][0]["samples"][0]["reasoning"]
     assert column["flags"]["setting_refused"]
+
+
+def test_the_live_page_streams_the_answer_of_a_reasoning_model(client, fake):
+    fake.behave(reasoning=THOUGHT, text=ANSWER)
+    page = client.post("/", data=form_fields([Preset(name="think")]), headers={"HX-Request": "1"})
+    with client.stream("GET", f"/compare/{stream_token(page.text)}/events") as events:
+        body = "".join(events.iter_text())
+    assert "Paris" in body and "event: done" in body
+    # Reasoning is its own event, which the live view passes by until it shows reasoning in
+    # a fold of its own: never mixed into the answer's text.
+    assert "Let me think" not in body
