@@ -281,3 +281,30 @@ def test_the_form_offers_the_choice_knobs_and_the_effort_presets(client):
     assert "<option selected>low</option>" in page.text
     assert '<option value="">unset</option>' in page.text
     assert 'name="action" value="effort"' in page.text
+
+
+def test_a_stopped_column_still_says_what_it_sent_and_changed(fake: FakeUpstream, tmp_path):
+    fake.behave(no_stream_options=True, reasoning="hmm " * 50, text="word " * 50, chunk_delay=0.02)
+    request = CompareRequest(prompt="hi", samples=2, presets=[Preset(temperature=0.3)])
+
+    async def run() -> list[Any]:
+        upstream = Upstream(Endpoint("fake", fake.base_url), Settings(data_dir=tmp_path))
+        stop = asyncio.Event()
+        seen = []
+        answering: set[int] = set()
+        try:
+            async for event in stream_comparison(request, Upstreams.of(upstream), stop):
+                seen.append(event)
+                if isinstance(event, Delta) and event.tokens == 2:
+                    answering.add(event.sample)
+                    if len(answering) == 2:  # both are past their reasoning
+                        stop.set()
+        finally:
+            await upstream.aclose()
+        return seen
+
+    (column,) = asyncio.run(run())[-1].result.columns
+    assert all(s.incomplete for s in column.samples)
+    assert [a.param for a in column.adjustments] == ["stream_options"]
+    assert column.sent is not None and "stream_options" not in column.sent
+    assert all(s.reasoning.startswith("hmm hmm") for s in column.samples)

@@ -19,7 +19,7 @@ from app.engine.events import ColumnDone, ComparisonDone, Delta, Event, Idle, Sa
 from app.engine.presets import CompareRequest, Preset, lint_all
 from app.engine.results import Column, Comparison, Sample
 from app.engine.sample import run_sample
-from app.engine.upstream import Upstream
+from app.engine.upstream import Sending, Upstream
 from app.ops import metrics
 
 STOPPED = "Stopped before the answer was complete."
@@ -58,10 +58,10 @@ async def stream_comparison(
     n_columns, n_samples = len(request.presets), request.samples
     warnings = lint_all(request.presets)
     clients = [_client_for(preset, upstreams) for preset in request.presets]
+    sendings = {(c, s): Sending() for c in range(n_columns) for s in range(n_samples)}
     tasks = [
-        asyncio.create_task(run_sample(clients[c], request, c, s, queue))
-        for c in range(n_columns)
-        for s in range(n_samples)
+        asyncio.create_task(run_sample(clients[c], request, c, s, queue, sendings[c, s]))
+        for c, s in sendings
     ]
     helpers = [asyncio.create_task(_relay_stop(stop, queue))] if stop else []
     if idle_every:
@@ -108,7 +108,9 @@ async def stream_comparison(
                             error=STOPPED,
                             incomplete=True,
                         )
-                        results[c][s] = done = SampleDone(c, s, sample)
+                        sent = sendings[c, s]
+                        adjustments = tuple(sent.adjustments)
+                        results[c][s] = done = SampleDone(c, s, sample, sent.sent, adjustments)
                         yield done
                 column = _finish_column(request, c, results, warnings, clients)
                 assert column is not None  # every sample has a result now

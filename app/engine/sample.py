@@ -35,11 +35,13 @@ async def run_sample(
     column: int,
     sample: int,
     queue: Reports,
+    sending: Sending | None = None,
 ) -> None:
     """One request; reports deltas and exactly one SampleDone unless cancelled, whatever
-    goes wrong: a comparison must never wait for a sample that died."""
+    goes wrong: a comparison must never wait for a sample that died. `sending` is filled
+    in as the request goes out, so that even a cancelled sample says what it sent."""
     got = _Received()
-    sending = Sending()
+    sending = Sending() if sending is None else sending
     try:
         result = await _request_sample(upstream, request, column, sample, queue, got, sending)
     except Exception as failure:  # noqa: BLE001 - a surprise fails this sample, not the run
