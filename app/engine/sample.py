@@ -73,9 +73,11 @@ class _Received:
         self.first = self.first or now
         if chunk.kind == "answer":
             self.first_answer = self.first_answer or now
-        {"answer": self.answer, "reasoning": self.reasoning, "refusal": self.refusal}[
-            chunk.kind
-        ].append(chunk.text)
+            self.answer.append(chunk.text)
+        elif chunk.kind == "reasoning":
+            self.reasoning.append(chunk.text)
+        else:
+            self.refusal.append(chunk.text)
 
 
 async def _request_sample(
