@@ -23,6 +23,7 @@ from app.guard.server_errors import ServerErrors
 from app.ops import logs, metrics
 from app.ops.embedded import EmbeddedServer, find_model_file
 from app.settings import Settings, get_settings
+from app.storage.capabilities import CapabilityTable
 from app.storage.live import LiveStore
 from app.storage.outages import StoreUnavailable
 from app.storage.store import RunStore, store_url
@@ -56,7 +57,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await embedded.start(settings.embedded_startup_timeout)
         configs = [Endpoint(EMBEDDED_NAME, embedded.base_url)]
     app.state.embedded = embedded
-    app.state.upstreams = Upstreams.from_configs(configs, settings)
+    # What models refuse is learnt once and shared, like the runs, by every replica.
+    app.state.upstreams = Upstreams.from_configs(configs, settings, CapabilityTable(store.engine))
     # Shared through the database, so any replica can stream or stop what another started.
     app.state.live = LiveComparisons(LiveStore(store.engine))
     for config in configs:

@@ -90,6 +90,13 @@ class Behaviour:
     malformed_after: int | None = None  # send "data: {not json" after N chunks, then go on
     hang: bool = False  # never answer; ends when the client leaves or the server stops
     usage: dict[str, Any] | None = None  # sent instead of the real counts (even malformed)
+    # Dialects of today's servers:
+    reasoning: str | None = None  # streamed before the answer; its length follows the effort
+    reasoning_field: str = "reasoning_content"  # DeepSeek/old vLLM; "reasoning": Ollama & co
+    reasoning_tokens: bool = True  # report usage.completion_tokens_details.reasoning_tokens
+    reasoning_model: bool = False  # refuse what o-series/gpt-5 refuse, with OpenAI's 400s
+    refusal: str | None = None  # refuse: stream this as delta.refusal, content null
+    no_stream_options: bool = False  # reject stream_options, as Azure-style servers do
 
 
 @dataclass(frozen=True)
@@ -98,6 +105,7 @@ class Received:
 
     body: dict[str, Any]
     headers: dict[str, str]
+    raw: bytes = b""  # the body's bytes exactly as they arrived
 
 
 @dataclass
@@ -121,10 +129,52 @@ class _Asgi:
         await self.handler(scope, receive, send)
 
 
-def error_body(status: int, message: str | None = None) -> dict[str, Any]:
+def error_body(
+    status: int, message: str | None = None, param: str | None = None, code: str | None = None
+) -> dict[str, Any]:
     """An OpenAI-style error body for `status`."""
-    kind, code, default = _ERRORS.get(status, ("api_error", None, f"Error {status}."))
-    return {"error": {"message": message or default, "type": kind, "code": code}}
+    kind, stock_code, default = _ERRORS.get(status, ("api_error", None, f"Error {status}."))
+    error = {"message": message or default, "type": kind}
+    error |= {"param": param} if param else {}  # OpenAI's own bodies carry it when it is known
+    return {"error": error | {"code": code or stock_code}}
+
+
+# What a reasoning model refuses, in OpenAI's own words (param, code, message).
+_REASONING_REFUSES = ("top_p", "frequency_penalty", "presence_penalty", "logprobs")
+_EFFORT_REPEATS = {"none": 0, "minimal": 1, "low": 1, "medium": 2, "high": 4}
+
+
+def refused_by(b: Behaviour, body: dict[str, Any]) -> dict[str, Any] | None:
+    """The 400 body a server in `b`'s dialect answers `body` with, or None if it takes it."""
+    if b.no_stream_options and "stream_options" in body:
+        message = "Unrecognized request argument supplied: stream_options"
+        return error_body(400, message)
+    if not b.reasoning_model:
+        return None
+    if "max_tokens" in body:
+        message = (
+            "Unsupported parameter: 'max_tokens' is not supported with this model. "
+            "Use 'max_completion_tokens' instead."
+        )
+        return error_body(400, message, "max_tokens", "unsupported_parameter")
+    temperature = body.get("temperature", 1)
+    if temperature != 1:
+        message = (
+            f"Unsupported value: 'temperature' does not support {temperature} with this model. "
+            "Only the default (1) value is supported."
+        )
+        return error_body(400, message, "temperature", "unsupported_value")
+    for param in _REASONING_REFUSES:
+        if param in body:
+            message = f"Unsupported parameter: '{param}' is not supported with this model."
+            return error_body(400, message, param, "unsupported_parameter")
+    return None
+
+
+def reasoning_for(b: Behaviour, body: dict[str, Any]) -> str:
+    """The reasoning text for one request: longer at a higher reasoning_effort."""
+    repeats = _EFFORT_REPEATS.get(str(body.get("reasoning_effort")), 2)
+    return " ".join([b.reasoning] * repeats) if b.reasoning else ""
 
 
 def split_chunks(text: str) -> list[str]:
@@ -276,8 +326,9 @@ class FakeUpstream:
         return JSONResponse({"object": "list", "data": data})
 
     async def _chat(self, scope: Scope, receive: Receive, send: Send) -> None:
+        raw = await Request(scope, receive).body()
         try:
-            body = json.loads(await Request(scope, receive).body())
+            body = json.loads(raw)
         except ValueError:
             body = None
         if not isinstance(body, dict):
@@ -285,7 +336,7 @@ class FakeUpstream:
             return
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         with self._lock:
-            self._requests.append(Received(body, headers))
+            self._requests.append(Received(body, headers, raw))
             self._in_flight += 1
             self._max_in_flight = max(self._max_in_flight, self._in_flight)
         stop = asyncio.Event()  # set when the client goes away or the server stops
@@ -314,22 +365,35 @@ class FakeUpstream:
             extra = [(b"retry-after", b.retry_after.encode())] if b.retry_after else []
             await _send_json(send, status, error_body(status, b.error_message), extra)
             return
-        chunks, reason = split_chunks(text), "stop"
+        refused = refused_by(b, body)
+        if refused is not None:
+            await _send_json(send, 400, refused)
+            return
+        # Reasoning comes first and counts against the same budget as the answer.
+        thoughts = split_chunks(reasoning_for(b, body))
+        chunks, reason = split_chunks(text if b.refusal is None else b.refusal), "stop"
         limit = body.get("max_completion_tokens") or body.get("max_tokens")
-        if isinstance(limit, int) and 0 < limit < len(chunks):
-            chunks, reason = chunks[:limit], "length"
+        if isinstance(limit, int) and 0 < limit < len(thoughts) + len(chunks):
+            thoughts = thoughts[:limit]
+            chunks, reason = chunks[: limit - len(thoughts)], "length"
         reason = b.finish_reason or reason
         messages = body.get("messages") or ()
         prompt = sum(len(str(m.get("content") or "").split()) for m in messages)
-        n = len(chunks)
-        usage = {"prompt_tokens": prompt, "completion_tokens": n, "total_tokens": prompt + n}
+        n = len(thoughts) + len(chunks)
+        usage: dict[str, Any] = {"prompt_tokens": prompt, "completion_tokens": n}
+        usage["total_tokens"] = prompt + n
+        if thoughts and b.reasoning_tokens:
+            usage["completion_tokens_details"] = {"reasoning_tokens": len(thoughts)}
         usage = usage if b.usage is None else b.usage
         head = {"id": f"chatcmpl-{uuid.uuid4().hex[:24]}", "created": int(time.time())}
         head |= {"model": model} | ({"system_fingerprint": fingerprint} if fingerprint else {})
         if not body.get("stream"):
             if not await _pause(stop, b.chunk_delay * n):
                 raise _Abort
-            message = {"role": "assistant", "content": "".join(chunks)}
+            said = "".join(chunks)
+            message = {"role": "assistant", "content": said if b.refusal is None else None}
+            message |= {"refusal": said} if b.refusal is not None else {}
+            message |= {b.reasoning_field: "".join(thoughts)} if thoughts else {}
             choice = {"index": 0, "message": message, "finish_reason": reason, "logprobs": None}
             answer = {**head, "object": "chat.completion", "choices": [choice], "usage": usage}
             await _send_json(send, 200, answer)
@@ -343,12 +407,17 @@ class FakeUpstream:
         await send({"type": "http.response.start", "status": 200, "headers": _SSE})
         cut = n if b.break_after is None else min(b.break_after, n)
         bad = None if b.malformed_after is None else min(b.malformed_after, cut)
+        for piece in thoughts:
+            delta = {b.reasoning_field: piece, "content": None}
+            await emit(choices=[{"index": 0, "delta": delta, "finish_reason": None}])
+        field = "content" if b.refusal is None else "refusal"
         for i, piece in enumerate(chunks[:cut]):
             if i == bad:
                 await _send_body(send, _MALFORMED)
             if i and not await _pause(stop, b.chunk_delay):
                 raise _Abort
-            delta = {"role": "assistant", "content": piece} if i == 0 else {"content": piece}
+            delta = {field: piece} | ({"content": None} if b.refusal is not None else {})
+            delta = {"role": "assistant", **delta} if i == 0 else delta
             await emit(choices=[{"index": 0, "delta": delta, "finish_reason": None}])
         if bad == cut:
             await _send_body(send, _MALFORMED)

@@ -7,8 +7,10 @@ from hypothesis import strategies as st
 from app.engine.knobs import Knob
 
 
-def knob_values(knob: Knob) -> st.SearchStrategy[float] | st.SearchStrategy[int]:
-    """Every value the knob accepts (numbers only; `stop` is a list of strings)."""
+def knob_values(knob: Knob) -> st.SearchStrategy[float | int | str]:
+    """Every value the knob accepts (not `stop`, a list of strings)."""
+    if knob.kind == "choice":
+        return st.sampled_from(knob.options)
     if knob.kind == "int":
         return st.integers(_whole(knob.low), _whole(knob.high))
     return st.floats(knob.low, knob.high, allow_nan=False)

@@ -36,8 +36,14 @@ from app.web.validation import TEXT_NAMES, message_for
 from tests.sample_runs import column, make_run, sample
 from tests.strategies import knob_values
 
-NUMBERS = [k for k in KNOBS if k.kind != "stop"]
-KIND_TYPES = {"float": float | None, "int": int | None, "stop": list[str] | None}
+NUMBERS = [k for k in KNOBS if k.kind in ("float", "int")]
+CHOICES = [k for k in KNOBS if k.kind == "choice"]
+KIND_TYPES = {
+    "float": float | None,
+    "int": int | None,
+    "stop": list[str] | None,
+    "choice": str | None,
+}
 TEXT_FIELDS = ("name", "endpoint", "model", "base_url", "api_key")
 
 
@@ -73,6 +79,9 @@ def test_the_openapi_schema_shows_each_knobs_declared_range(schemas):
         bounds = (shown["minimum"], shown["maximum"])
         assert bounds == (float(knob.low or 0), float(knob.high or 0)), knob.name
         assert shown["type"] == ("integer" if knob.kind == "int" else "number")
+        assert preset[knob.name]["description"] == knob.help
+    for knob in CHOICES:
+        assert preset[knob.name]["enum"] == [*knob.options, None], knob.name
         assert preset[knob.name]["description"] == knob.help
     assert value_schema(preset["stop"])["maxItems"] == MAX_STOP_SEQUENCES
     assert f"Up to {MAX_STOP_SEQUENCES} " in preset["stop"]["description"]
@@ -115,6 +124,26 @@ def test_every_reader_names_a_knobs_declared_range(knob_and_value):
     assert knob.range_text() in form.errors[f"p-0-{knob.name}"]
     problems = decode(f"prompt=hi&p=A;{knob.name}={shown}&v=1").problems
     assert problems == [f"preset 1: {knob.name}={shown} is not {knob.describe()}, left unset"]
+
+
+@pytest.mark.parametrize("knob", CHOICES, ids=lambda k: k.name)
+def test_every_reader_names_a_choice_knobs_options(knob):
+    values = column_values(Preset()) | {knob.name: "maximum"}
+    form = PlaygroundForm(prompt="hi", columns=[values])
+    assert to_request(form) is None
+    assert form.errors[f"p-0-{knob.name}"] == (
+        f"{knob.name} must be one of {', '.join(knob.options)}, or left empty (unset)."
+    )
+    problems = decode(f"prompt=hi&p=A;{knob.name}=maximum&v=1").problems
+    assert problems == [f"preset 1: {knob.name}=maximum is not {knob.describe()}, left unset"]
+    for option in knob.options:
+        form = PlaygroundForm(prompt="hi", columns=[column_values(Preset()) | {knob.name: option}])
+        request = to_request(form)
+        assert request is not None and getattr(request.presets[0], knob.name) == option
+        assert (
+            getattr(decode(f"prompt=hi&p=A;{knob.name}={option}&v=1").presets[0], knob.name)
+            == option
+        )
 
 
 @given(knob_values(SAMPLES))

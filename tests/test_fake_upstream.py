@@ -185,3 +185,79 @@ def test_hang_ends_on_client_timeout_and_on_stop() -> None:
             fake.stop()
             assert time.perf_counter() - started < 3
             assert pending.result(timeout=5).status_code == 503
+
+
+@pytest.mark.parametrize(
+    ("extra", "param", "code", "words"),
+    [
+        ({"max_tokens": 5}, "max_tokens", "unsupported_parameter", "Use 'max_completion_tokens'"),
+        ({"temperature": 0}, "temperature", "unsupported_value", "Only the default (1) value"),
+        ({"top_p": 0.5}, "top_p", "unsupported_parameter", "'top_p' is not supported"),
+        ({"presence_penalty": 1}, "presence_penalty", "unsupported_parameter", "not supported"),
+        ({"logprobs": True}, "logprobs", "unsupported_parameter", "not supported"),
+    ],
+)
+def test_a_reasoning_model_refuses_as_openai_does(
+    upstream: FakeUpstream, http: httpx2.Client, extra, param, code, words
+) -> None:
+    upstream.behave(reasoning_model=True)
+    response = http.post("/chat/completions", json=chat(stream=True, **extra))
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert (error["param"], error["code"], error["type"]) == (param, code, "invalid_request_error")
+    assert words in error["message"]
+
+
+def test_a_reasoning_model_takes_its_own_parameters(
+    upstream: FakeUpstream, http: httpx2.Client
+) -> None:
+    upstream.behave(reasoning_model=True, reasoning="a b", text="c d")
+    opts = {"include_usage": True}
+    lines = stream_lines(http, temperature=1, max_completion_tokens=3, stream_options=opts)
+    chunks = events(lines)
+    deltas = [c["choices"][0]["delta"] for c in chunks if c["choices"]]
+    # "a b" twice (an unset effort), cut by the budget of 3: reasoning only, then "length".
+    assert [d.get("reasoning_content") for d in deltas[:-1]] == ["a ", "b ", "a "]
+    assert all(d.get("content") is None for d in deltas)
+    assert chunks[-2]["choices"][0]["finish_reason"] == "length"
+    usage = chunks[-1]["usage"]
+    assert usage["completion_tokens"] == 3
+    assert usage["completion_tokens_details"] == {"reasoning_tokens": 3}
+
+
+def test_reasoning_follows_the_effort_and_the_field_name(
+    upstream: FakeUpstream, http: httpx2.Client
+) -> None:
+    upstream.behave(reasoning="x", reasoning_field="reasoning", text="ok")
+    for effort, words in [("none", 0), ("low", 1), ("medium", 2), ("high", 4)]:
+        deltas = [
+            c["choices"][0]["delta"] for c in events(stream_lines(http, reasoning_effort=effort))
+        ]
+        assert sum("reasoning" in d for d in deltas) == words, effort
+        assert "".join(d.get("content") or "" for d in deltas) == "ok"
+
+
+def test_a_refusal_streams_as_refusal_with_content_null(
+    upstream: FakeUpstream, http: httpx2.Client
+) -> None:
+    upstream.behave(refusal="No.")
+    deltas = [c["choices"][0]["delta"] for c in events(stream_lines(http))]
+    assert deltas[0] == {"role": "assistant", "refusal": "No.", "content": None}
+    assert http.post("/chat/completions", json=chat()).json()["choices"][0]["message"] == {
+        "role": "assistant",
+        "content": None,
+        "refusal": "No.",
+    }
+
+
+def test_stream_options_rejected_as_azure_does(upstream: FakeUpstream, http: httpx2.Client) -> None:
+    upstream.behave(no_stream_options=True)
+    opts = {"include_usage": True}
+    response = http.post("/chat/completions", json=chat(stream=True, stream_options=opts))
+    assert response.status_code == 400
+    assert response.json()["error"]["message"] == (
+        "Unrecognized request argument supplied: stream_options"
+    )
+    assert stream_lines(http)[-1] == "data: [DONE]"
+    first = upstream.requests[0]
+    assert json.loads(first.raw) == first.body == chat(stream=True, stream_options=opts)

@@ -143,6 +143,8 @@ def test_the_csv_export_parses_back(client: TestClient, store: RunStore, run_id:
         "presence_penalty": "",
         "seed": "",
         "stop": '["\\n\\n", "END"]',
+        "reasoning_effort": "",
+        "verbosity": "",
     }
     assert creative["text"] == "Another, cut" and creative["finish_reason"] == "length"
     assert (creative["prompt_tokens"], creative["completion_tokens"]) == ("9", "3")

@@ -13,9 +13,18 @@ from tests.test_pages import form_fields, stream_token
 
 
 def field_value(page: str, name: str) -> str:
-    """What a form field on the page holds: an input's value or a textarea's text."""
-    tag = re.search(rf'<(input|textarea)[^>]*name="{re.escape(name)}"[^>]*>', page)
+    """What a form field on the page holds: an input's value, a textarea's text or the
+    option a select has selected (its first when none is)."""
+    tag = re.search(rf'<(input|textarea|select)[^>]*name="{re.escape(name)}"[^>]*>', page)
     assert tag, f"no field {name}"
+    if tag.group(1) == "select":
+        options = page[tag.end() : page.index("</select>", tag.end())]
+        chosen = re.search(r"<option([^>]*) selected>([^<]*)<", options) or re.search(
+            r"<option([^>]*)>([^<]*)<", options
+        )
+        assert chosen, f"no options in {name}"
+        value = re.search(r'value="([^"]*)"', chosen.group(1))
+        return html.unescape(value.group(1) if value else chosen.group(2))
     if tag.group(1) == "textarea":
         end = page.index("</textarea>", tag.end())
         return html.unescape(page[tag.end() : end])
@@ -58,6 +67,7 @@ def test_copy_link_restores_the_form_exactly(client, fake: FakeUpstream):
     presets = [
         Preset(name="Tight", temperature=0.1, top_p=0.95, max_tokens=64, stop=["###", "a;b=c"]),
         Preset(name="Loose é", temperature=1.3, seed=42, top_k=40, frequency_penalty=-0.5),
+        Preset(name="Effort", reasoning_effort="minimal", verbosity="low"),
     ]
     fields = form_fields(presets, action="link", prompt="Line one\nLine two ✓", system="Sys")
     fields["samples"] = "4"

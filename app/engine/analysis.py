@@ -9,9 +9,21 @@ from typing import Literal, Protocol
 
 from pydantic import BaseModel
 
-FlagKind = Literal["truncated", "unexpected", "nondeterministic", "repeatable", "drift"]
+FlagKind = Literal[
+    "setting_refused",
+    "refused",
+    "reasoning_budget",
+    "truncated",
+    "unexpected",
+    "nondeterministic",
+    "repeatable",
+    "drift",
+]
 # Each flag's name wherever it is shown: the page, the exports and the history of runs.
 FLAG_LABELS: dict[FlagKind, str] = {
+    "setting_refused": "setting refused",
+    "refused": "refused",
+    "reasoning_budget": "budget spent on reasoning",
     "truncated": "truncated",
     "unexpected": "unexpectedly nondeterministic",
     "nondeterministic": "nondeterministic",
@@ -27,6 +39,12 @@ class Flags(BaseModel):
     first_divergence: int | None = None
     expected_deterministic: bool = False
     fingerprint_drift: bool = False
+    # The model did not take a knob this preset sets: the column is not what its name says.
+    setting_refused: bool = False
+    # A sample came back as a refusal (delta.refusal) instead of an answer.
+    refused: bool = False
+    # An answer empty or cut off because reasoning used (most of) the token budget.
+    reasoning_budget: bool = False
 
 
 @dataclass(frozen=True)
@@ -37,6 +55,18 @@ class SampleView:
     finish_reason: str | None
     system_fingerprint: str | None
     ok: bool
+    refused: bool = False
+    reasoning_tokens: int | None = None
+    completion_tokens: int | None = None
+
+    def spent_on_reasoning(self) -> bool:
+        """Cut off, or empty, with reasoning having used at least half of the budget."""
+        if not self.reasoning_tokens or self.refused:
+            return False
+        if not self.text:
+            return self.finish_reason == "length" or self.ok
+        spent = self.reasoning_tokens * 2 >= (self.completion_tokens or 0)
+        return self.finish_reason == "length" and spent
 
 
 def first_divergence(texts: Sequence[str]) -> int | None:
@@ -46,8 +76,11 @@ def first_divergence(texts: Sequence[str]) -> int | None:
     return len(os.path.commonprefix(list(texts)))
 
 
-def analyze(samples: Sequence[SampleView], expects_repeatable: bool) -> Flags:
-    """Flags for one column. Failed samples count for truncation but not for variation."""
+def analyze(
+    samples: Sequence[SampleView], expects_repeatable: bool, setting_refused: bool = False
+) -> Flags:
+    """Flags for one column. Failed samples count for truncation but not for variation.
+    `setting_refused`: a knob the preset sets was not sent (see app/engine/capabilities.py)."""
     texts = [s.text for s in samples if s.ok]
     distinct = len(set(texts))
     fingerprints = {s.system_fingerprint for s in samples if s.ok and s.system_fingerprint}
@@ -58,6 +91,9 @@ def analyze(samples: Sequence[SampleView], expects_repeatable: bool) -> Flags:
         first_divergence=first_divergence(texts),
         expected_deterministic=expects_repeatable,
         fingerprint_drift=len(fingerprints) > 1,
+        setting_refused=setting_refused,
+        refused=any(s.refused for s in samples),
+        reasoning_budget=any(s.spent_on_reasoning() for s in samples),
     )
 
 
@@ -86,8 +122,15 @@ def count_answered(samples: Iterable[Answer]) -> int:
 
 def flag_kinds(flags: Flags, answered: int) -> list[FlagKind]:
     """The flags a column shows, in order. Nondeterminism where it was expected not to
-    happen (T=0 or a seed) is "unexpected" instead, never both."""
-    kinds: list[FlagKind] = ["truncated"] if flags.truncated else []
+    happen (T=0 or a seed) is "unexpected" instead, never both. A refused setting comes
+    first: the column's other flags describe settings other than those its name promises."""
+    named: list[tuple[bool, FlagKind]] = [
+        (flags.setting_refused, "setting_refused"),
+        (flags.refused, "refused"),
+        (flags.reasoning_budget, "reasoning_budget"),
+        (flags.truncated, "truncated"),
+    ]
+    kinds = [kind for shown, kind in named if shown]
     if flags.nondeterministic:
         kinds.append("unexpected" if flags.expected_deterministic else "nondeterministic")
     elif answered > 1:

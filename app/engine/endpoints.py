@@ -16,6 +16,15 @@ Without default_model, a preset that names no model gets the endpoint's first ch
 (embeddings, speech, image and legacy completion models are passed over; see models.py).
 KNOBS_DEFAULT_MODEL is default_model for OPENAI_BASE_URL's endpoint.
 
+What a model refuses can be stated per model (or glob: `o*`, `gpt-5*`), so that it is never
+sent; otherwise Knobs learns it from the endpoint's first refusal (app/engine/capabilities.py).
+Either way each column says what was left out or renamed::
+
+    [endpoints.openai.capabilities."o*"]
+    refuses = ["top_p", "frequency_penalty", "presence_penalty", "stream_options"]
+    renames = { max_tokens = "max_completion_tokens" }
+    only = { temperature = 1 }            # any other temperature is not sent
+
 Every mistake stops start-up with a message naming the endpoint and the field.
 """
 
@@ -29,13 +38,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from pydantic import ValidationError
+
+from app.engine.capabilities import Capabilities, CapabilityStore
 from app.engine.models import cannot_chat, chat_models
 from app.engine.presets import Preset
 from app.engine.upstream import Endpoint, Upstream, UpstreamError
 from app.settings import Settings
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
-_FIELDS = {"base_url", "api_key", "api_key_env", "models", "default_model"}
+_FIELDS = {"base_url", "api_key", "api_key_env", "models", "default_model", "capabilities"}
 # The name of the endpoint that OPENAI_BASE_URL, or the embedded model, defines.
 DEFAULT_NAME = "default"
 EMBEDDED_NAME = "embedded"
@@ -111,7 +123,28 @@ def _endpoint(name: str, table: object, source: str, environ: Mapping[str, str])
         raise EndpointConfigError(f"{where}: default_model must be a model name")
     if default and (problem := cannot_chat(default)):
         raise EndpointConfigError(f"{where}: default_model {problem}")
-    return Endpoint(name, base_url.rstrip("/"), api_key or None, tuple(models), default)
+    capabilities = _capabilities(table.get("capabilities", {}), where)
+    return Endpoint(
+        name, base_url.rstrip("/"), api_key or None, tuple(models), default, capabilities
+    )
+
+
+def _capabilities(tables: object, where: str) -> tuple[tuple[str, Capabilities], ...]:
+    """`capabilities."MODEL"` tables: what each model (or glob) refuses."""
+    if not isinstance(tables, dict):
+        raise EndpointConfigError(f"{where}: capabilities must be tables, one per model")
+    stated = []
+    for model, table in tables.items():
+        try:
+            stated.append((model, Capabilities.model_validate(table, strict=True)))
+        except ValidationError as error:
+            problem = error.errors()[0]
+            field = ".".join(str(part) for part in problem["loc"]) or "the table"
+            raise EndpointConfigError(
+                f"{where}: capabilities for {model!r}: {field}: {problem['msg']} "
+                "(fields: refuses = [names], renames = {name = new name}, only = {name = value})"
+            ) from error
+    return tuple(stated)
 
 
 def configured(settings: Settings, environ: Mapping[str, str] = os.environ) -> list[Endpoint]:
@@ -163,8 +196,11 @@ class Upstreams:
         return cls({upstream.endpoint.name: upstream})
 
     @classmethod
-    def from_configs(cls, configs: list[Endpoint], settings: Settings) -> Upstreams:
-        return cls({endpoint.name: Upstream(endpoint, settings) for endpoint in configs})
+    def from_configs(
+        cls, configs: list[Endpoint], settings: Settings, store: CapabilityStore | None = None
+    ) -> Upstreams:
+        """Clients for `configs`; what their models refuse is kept in `store`, if given."""
+        return cls({e.name: Upstream(e, settings, store=store) for e in configs})
 
     @property
     def names(self) -> list[str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from app.engine.capabilities import Adjustment
 from app.engine.results import Column, Comparison, Sample
 
 
@@ -19,10 +20,25 @@ class Delta:
 
 
 @dataclass(frozen=True)
+class Thinking:
+    """New reasoning text for one sample. Kept apart from `Delta` (the answer) so a view
+    that does not show reasoning yet passes it by instead of mixing it into the answer."""
+
+    column: int
+    sample: int
+    text: str
+    tokens: int
+
+
+@dataclass(frozen=True)
 class SampleDone:
+    """A sample's result, with what its request was sent as and what was changed in it."""
+
     column: int
     sample: int
     result: Sample
+    sent: str | None = None
+    adjustments: tuple[Adjustment, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -42,4 +58,4 @@ class Idle:
     """Nothing arrived for a while; lets a consumer check that its client is still there."""
 
 
-Event = Delta | SampleDone | ColumnDone | ComparisonDone | Idle
+Event = Delta | Thinking | SampleDone | ColumnDone | ComparisonDone | Idle

@@ -13,12 +13,13 @@ import time
 from collections.abc import AsyncGenerator
 
 from app.engine.analysis import SampleView, analyze
+from app.engine.capabilities import Adjustment, refused_knobs
 from app.engine.endpoints import Upstreams
-from app.engine.events import ColumnDone, ComparisonDone, Delta, Event, Idle, SampleDone
+from app.engine.events import ColumnDone, ComparisonDone, Delta, Event, Idle, SampleDone, Thinking
 from app.engine.presets import CompareRequest, Preset, lint_all
 from app.engine.results import Column, Comparison, Sample
 from app.engine.sample import run_sample
-from app.engine.upstream import Upstream
+from app.engine.upstream import Sending, Upstream
 from app.ops import metrics
 
 STOPPED = "Stopped before the answer was complete."
@@ -29,7 +30,7 @@ class _StopPressed:
     """Put on the queue when `stop` is set, so the loop below only ever awaits the queue."""
 
 
-Message = Delta | SampleDone | Idle | _StopPressed
+Message = Delta | Thinking | SampleDone | Idle | _StopPressed
 
 
 async def _relay_stop(stop: asyncio.Event, queue: asyncio.Queue[Message]) -> None:
@@ -57,16 +58,17 @@ async def stream_comparison(
     n_columns, n_samples = len(request.presets), request.samples
     warnings = lint_all(request.presets)
     clients = [_client_for(preset, upstreams) for preset in request.presets]
+    sendings = {(c, s): Sending() for c in range(n_columns) for s in range(n_samples)}
     tasks = [
-        asyncio.create_task(run_sample(clients[c], request, c, s, queue))
-        for c in range(n_columns)
-        for s in range(n_samples)
+        asyncio.create_task(run_sample(clients[c], request, c, s, queue, sendings[c, s]))
+        for c, s in sendings
     ]
     helpers = [asyncio.create_task(_relay_stop(stop, queue))] if stop else []
     if idle_every:
         helpers.append(asyncio.create_task(_tick(idle_every, queue)))
-    results: list[list[Sample | None]] = [[None] * n_samples for _ in range(n_columns)]
-    partial: dict[tuple[int, int], list[str]] = {}
+    results: list[list[SampleDone | None]] = [[None] * n_samples for _ in range(n_columns)]
+    # What stopped samples had streamed: answer text, then reasoning text.
+    partial: dict[tuple[int, int], tuple[list[str], list[str]]] = {}
     columns: list[Column | None] = [None] * n_columns
     stopped = False
     outcome = "abandoned"  # unless it gets to the end: the client left, or it failed
@@ -79,13 +81,14 @@ async def stream_comparison(
             if isinstance(event, _StopPressed):
                 stopped = True
                 break
-            if isinstance(event, Idle | Delta):
-                if isinstance(event, Delta):
-                    partial.setdefault((event.column, event.sample), []).append(event.text)
+            if isinstance(event, Idle | Delta | Thinking):
+                if not isinstance(event, Idle):
+                    parts = partial.setdefault((event.column, event.sample), ([], []))
+                    parts[isinstance(event, Thinking)].append(event.text)
                 yield event
                 continue
             remaining -= 1
-            results[event.column][event.sample] = event.result
+            results[event.column][event.sample] = event
             yield event
             column = _finish_column(request, event.column, results, warnings, clients)
             if column is not None:
@@ -98,10 +101,17 @@ async def stream_comparison(
                     continue
                 for s in range(n_samples):
                     if results[c][s] is None:
-                        text = "".join(partial.get((c, s), []))
-                        sample = Sample(text=text, error=STOPPED, incomplete=True)
-                        results[c][s] = sample
-                        yield SampleDone(c, s, sample)
+                        answer, reasoning = partial.get((c, s), ([], []))
+                        sample = Sample(
+                            text="".join(answer),
+                            reasoning="".join(reasoning),
+                            error=STOPPED,
+                            incomplete=True,
+                        )
+                        sent = sendings[c, s]
+                        adjustments = tuple(sent.adjustments)
+                        results[c][s] = done = SampleDone(c, s, sample, sent.sent, adjustments)
+                        yield done
                 column = _finish_column(request, c, results, warnings, clients)
                 assert column is not None  # every sample has a result now
                 columns[c] = column
@@ -113,7 +123,7 @@ async def stream_comparison(
     finally:
         metrics.COMPARISONS_IN_FLIGHT.dec()
         metrics.COMPARISONS.labels(outcome).inc()
-        failed = sum(bool(s and s.error) for column in results for s in column)
+        failed = sum(bool(s and s.result.error) for column in results for s in column)
         fields = {
             "outcome": outcome,
             "presets": n_columns,
@@ -142,20 +152,33 @@ def _client_for(preset: Preset, upstreams: Upstreams) -> Upstream:
 def _finish_column(
     request: CompareRequest,
     index: int,
-    results: list[list[Sample | None]],
+    results: list[list[SampleDone | None]],
     warnings: list[list[str]],
     clients: list[Upstream],
 ) -> Column | None:
     """The column with its flags once all its samples are in, else None."""
-    samples = [s for s in results[index] if s is not None]
-    if len(samples) < len(results[index]):
+    done = [s for s in results[index] if s is not None]
+    if len(done) < len(results[index]):
         return None
+    samples = [d.result for d in done]
     preset = request.presets[index]
+    adjustments = _merged(done)
+    refused = refused_knobs(adjustments, list(preset.knobs()))
+    # A temperature of 0 that was never sent promises no repeatability.
+    sent_preset = preset.model_copy(update=dict.fromkeys(refused))
     views = [
-        SampleView(s.text, s.finish_reason, s.system_fingerprint, ok=s.error is None)
+        SampleView(
+            s.text,
+            s.finish_reason,
+            s.system_fingerprint,
+            ok=s.error is None,
+            refused=s.refusal is not None,
+            reasoning_tokens=s.usage.reasoning_tokens,
+            completion_tokens=s.usage.completion_tokens,
+        )
         for s in samples
     ]
-    flags = analyze(views, preset.expects_repeatable())
+    flags = analyze(views, sent_preset.expects_repeatable(), setting_refused=bool(refused))
     return Column(
         preset=preset,
         samples=samples,
@@ -163,7 +186,19 @@ def _finish_column(
         warnings=warnings[index],
         endpoint=clients[index].endpoint.name,
         model=next((s.model for s in samples if s.model), preset.model),
+        adjustments=adjustments,
+        sent=next((d.sent for d in done if d.sent), None),
     )
+
+
+def _merged(done: list[SampleDone]) -> list[Adjustment]:
+    """Each change once, as the first sample to make it reported it (samples run at once,
+    so several may meet the same refusal)."""
+    seen: dict[tuple[str, str], Adjustment] = {}
+    for sample in done:
+        for adjustment in sample.adjustments:
+            seen.setdefault((adjustment.param, adjustment.action), adjustment)
+    return list(seen.values())
 
 
 async def _cancel(tasks: list[asyncio.Task[None]]) -> None:

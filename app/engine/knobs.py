@@ -28,19 +28,22 @@ MAX_CHARS = {
 
 @dataclass(frozen=True)
 class Knob:
-    """One number a person sets: its range, form step and a one-line explanation.
+    """One setting a person sets: its range (or fixed choices), form step and a one-line
+    explanation.
 
     The record is the only place a range is written: the models' fields (and so the JSON
     schema), the validation messages, the link decoder and the form's inputs all read it.
+    A `choice` knob is one of `options`, sent as the string it is.
     """
 
     name: str
     label: str
-    kind: Literal["float", "int", "stop"]
+    kind: Literal["float", "int", "stop", "choice"]
     low: float | None
     high: float | None
     step: str
     help: str
+    options: tuple[str, ...] = ()
 
     def range_text(self) -> str:
         if self.low is not None and self.high is not None:
@@ -51,6 +54,8 @@ class Knob:
 
     def describe(self) -> str:
         """What a valid value is, in words: `a whole number between 1 and 5`."""
+        if self.kind == "choice":
+            return "one of " + ", ".join(self.options)
         return f"{'a whole number' if self.kind == 'int' else 'a number'} {self.range_text()}"
 
     def admits(self, value: float) -> bool:
@@ -66,6 +71,9 @@ class Knob:
         """The Pydantic field for this knob, bounds and help text included."""
         if self.kind == "stop":
             return Field(default=default, max_length=MAX_STOP_SEQUENCES, **extra)
+        if self.kind == "choice":
+            schema: dict[str, Any] = {"enum": [*self.options, None]}
+            return Field(default=default, description=self.help, json_schema_extra=schema, **extra)
         return Field(default=default, ge=self.low, le=self.high, description=self.help, **extra)
 
 
@@ -146,6 +154,26 @@ KNOBS: tuple[Knob, ...] = (
         None,
         "",
         f"Up to {MAX_STOP_SEQUENCES} strings, one per line; generation stops before any of them.",
+    ),
+    Knob(
+        "reasoning_effort",
+        "reasoning_effort",
+        "choice",
+        None,
+        None,
+        "",
+        "Reasoning models: how long to think before answering. More effort, more tokens.",
+        ("none", "minimal", "low", "medium", "high"),
+    ),
+    Knob(
+        "verbosity",
+        "verbosity",
+        "choice",
+        None,
+        None,
+        "",
+        "Reasoning models (gpt-5 family): how long and detailed the answer should be.",
+        ("low", "medium", "high"),
     ),
 )
 KNOB_BY_NAME = {knob.name: knob for knob in KNOBS}

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, field_validator
 
 from app.engine.knobs import (
     DEFAULT_SAMPLES,
@@ -48,6 +48,8 @@ class Preset(BaseModel):
         description=f"Up to {MAX_STOP_SEQUENCES} stop sequences; a single string is taken as a "
         "list of one, and empty strings are dropped.",
     )
+    reasoning_effort: str | None = KNOB_BY_NAME["reasoning_effort"].field()
+    verbosity: str | None = KNOB_BY_NAME["verbosity"].field()
     # A preset's own endpoint, when the admin allows it (KNOBS_ALLOW_CUSTOM_ENDPOINTS).
     # The key is the user's own; it is never saved, shared, shown or logged.
     base_url: str | None = Field(default=None, max_length=MAX_CHARS["base_url"])
@@ -60,6 +62,14 @@ class Preset(BaseModel):
     def _finite(cls, value: float | None) -> float | None:
         if value is not None and not math.isfinite(value):
             raise ValueError("must be a finite number")
+        return value
+
+    @field_validator(*(k.name for k in KNOBS if k.kind == "choice"))
+    @classmethod
+    def _one_of(cls, value: str | None, info: ValidationInfo) -> str | None:
+        assert info.field_name is not None
+        if value is not None and value not in KNOB_BY_NAME[info.field_name].options:
+            raise ValueError(KNOB_BY_NAME[info.field_name].describe())
         return value
 
     @field_validator("stop", mode="before")
@@ -134,6 +144,12 @@ def builtin_presets() -> list[Preset]:
 def nucleus_preset() -> Preset:
     """Nucleus sampling alone: top_p trims the tail, temperature left to the endpoint."""
     return Preset(name="Nucleus", top_p=0.9)
+
+
+def effort_presets() -> list[Preset]:
+    """For reasoning models: the same question at three efforts, every other knob unset
+    (these models refuse most of the sampling knobs anyway)."""
+    return [Preset(name=f"Effort: {e}", reasoning_effort=e) for e in ("low", "medium", "high")]
 
 
 def lint(preset: Preset) -> list[str]:

@@ -5,24 +5,43 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 from app.engine.analysis import Flags
+from app.engine.capabilities import Adjustment
 from app.engine.presets import Preset
 
 
 class Usage(BaseModel):
     prompt_tokens: int | None = None
-    completion_tokens: int | None = None
+    completion_tokens: int | None = Field(
+        default=None, description="answer and reasoning tokens together"
+    )
     total_tokens: int | None = None
+    reasoning_tokens: int | None = Field(
+        default=None,
+        description="of completion_tokens, those spent on reasoning: as the endpoint reports "
+        "them (completion_tokens_details), else the reasoning chunks counted; null without any",
+    )
 
 
 class Sample(BaseModel):
     """One request's outcome. `error` is set when it failed; `text` keeps what arrived."""
 
-    text: str = ""
+    text: str = Field(default="", description="the answer")
+    reasoning: str = Field(
+        default="", description="the reasoning streamed before the answer, if the endpoint sent it"
+    )
+    refusal: str | None = Field(
+        default=None, description="the model's refusal, when it refused instead of answering"
+    )
     finish_reason: str | None = None
     usage: Usage = Field(default_factory=Usage)
-    ttft_ms: float | None = None
+    ttft_ms: float | None = Field(default=None, description="time to the first answer token")
+    first_token_ms: float | None = Field(
+        default=None, description="time to the first token of any kind, reasoning included"
+    )
     latency_ms: float | None = None
-    tokens_per_second: float | None = None
+    tokens_per_second: float | None = Field(
+        default=None, description="answer tokens per second, from the first answer token"
+    )
     system_fingerprint: str | None = None
     model: str | None = None
     error: str | None = None
@@ -39,6 +58,15 @@ class Column(BaseModel):
     # (the preset's own where the endpoint did not say).
     endpoint: str | None = None
     model: str | None = None
+    adjustments: list[Adjustment] = Field(
+        default_factory=list,
+        description="parameters dropped or renamed so that the model accepts the request",
+    )
+    sent: str | None = Field(
+        default=None,
+        description="the JSON body of the column's first request exactly as sent (after the "
+        "adjustments), as text so that it is byte for byte what went out; never the key",
+    )
 
 
 class Comparison(BaseModel):

@@ -1,4 +1,5 @@
-"""One request of a comparison: its streamed text, timings and usage, as one `Sample`."""
+"""One request of a comparison: its streamed answer and reasoning, timings and usage, as
+one `Sample`."""
 
 from __future__ import annotations
 
@@ -6,11 +7,12 @@ import logging
 import time
 from typing import Protocol
 
-from app.engine.events import Delta, SampleDone
+from app.engine.dialects import Chunk, Finish
+from app.engine.events import Delta, SampleDone, Thinking
 from app.engine.presets import CompareRequest
 from app.engine.results import Sample, Usage
-from app.engine.upstream import Chunk, Finish, Upstream, UpstreamError
-from app.engine.upstream_errors import redact
+from app.engine.upstream import Sending, Upstream
+from app.engine.upstream_errors import UpstreamError, redact
 from app.ops import metrics
 
 log = logging.getLogger("knobs.fanout")
@@ -19,7 +21,7 @@ log = logging.getLogger("knobs.fanout")
 class Reports(Protocol):
     """Where a sample reports: the fan-out's queue."""
 
-    def put_nowait(self, item: Delta | SampleDone, /) -> None: ...
+    def put_nowait(self, item: Delta | Thinking | SampleDone, /) -> None: ...
 
 
 def messages_for(request: CompareRequest) -> list[dict[str, str]]:
@@ -33,21 +35,49 @@ async def run_sample(
     column: int,
     sample: int,
     queue: Reports,
+    sending: Sending | None = None,
 ) -> None:
     """One request; reports deltas and exactly one SampleDone unless cancelled, whatever
-    goes wrong: a comparison must never wait for a sample that died."""
-    parts: list[str] = []
+    goes wrong: a comparison must never wait for a sample that died. `sending` is filled
+    in as the request goes out, so that even a cancelled sample says what it sent."""
+    got = _Received()
+    sending = Sending() if sending is None else sending
     try:
-        result = await _request_sample(upstream, request, column, sample, queue, parts)
+        result = await _request_sample(upstream, request, column, sample, queue, got, sending)
     except Exception as failure:  # noqa: BLE001 - a surprise fails this sample, not the run
         log.exception("sample %d of column %d failed unexpectedly", sample + 1, column + 1)
         message = f"Knobs could not handle this answer ({type(failure).__name__}: {failure})."
         result = Sample(
-            text="".join(parts), error=redact(message, upstream.endpoint.api_key), incomplete=True
+            text="".join(got.answer),
+            reasoning="".join(got.reasoning),
+            error=redact(message, upstream.endpoint.api_key),
+            incomplete=True,
         )
     status = "error" if result.error else (result.finish_reason or "unknown")
     metrics.record_sample(upstream.endpoint.name, status, result.latency_ms, result.ttft_ms)
-    queue.put_nowait(SampleDone(column, sample, result))
+    adjustments = tuple(sending.adjustments)
+    queue.put_nowait(SampleDone(column, sample, result, sending.sent, adjustments))
+
+
+class _Received:
+    """What has streamed in so far, by kind, and when each kind first arrived."""
+
+    def __init__(self) -> None:
+        self.answer: list[str] = []
+        self.reasoning: list[str] = []
+        self.refusal: list[str] = []
+        self.first: float | None = None  # any token
+        self.first_answer: float | None = None
+
+    def add(self, chunk: Chunk, now: float) -> None:
+        self.first = self.first or now
+        if chunk.kind == "answer":
+            self.first_answer = self.first_answer or now
+            self.answer.append(chunk.text)
+        elif chunk.kind == "reasoning":
+            self.reasoning.append(chunk.text)
+        else:
+            self.refusal.append(chunk.text)
 
 
 async def _request_sample(
@@ -56,51 +86,57 @@ async def _request_sample(
     column: int,
     sample: int,
     queue: Reports,
-    parts: list[str],
+    got: _Received,
+    sending: Sending,
 ) -> Sample:
     preset = request.presets[column]
-    chunks = 0
     async with upstream.limit:
         with metrics.UPSTREAM_IN_FLIGHT.labels(upstream.endpoint.name).track_inprogress():
             started = time.perf_counter()
-            first: float | None = None
             finish: Finish | None = None
             error: str | None = None
             try:
-                async for item in upstream.stream_chat(preset, messages_for(request)):
-                    if isinstance(item, Chunk):
-                        now = time.perf_counter()
-                        first = first or now
-                        chunks += 1
-                        parts.append(item.text)
-                        rate = _rate(chunks - 1, now - first)
-                        queue.put_nowait(Delta(column, sample, item.text, chunks, rate))
-                    else:
+                async for item in upstream.stream_chat(preset, messages_for(request), sending):
+                    if isinstance(item, Finish):
                         finish = item
+                        continue
+                    now = time.perf_counter()
+                    got.add(item, now)
+                    if item.kind == "reasoning":
+                        queue.put_nowait(Thinking(column, sample, item.text, len(got.reasoning)))
+                    elif item.kind == "answer":
+                        assert got.first_answer is not None
+                        count = len(got.answer)
+                        rate = _rate(count - 1, now - got.first_answer)
+                        queue.put_nowait(Delta(column, sample, item.text, count, rate))
             except UpstreamError as failure:
                 error = str(failure)
             ended = time.perf_counter()
-    return _sample_result(parts, chunks, started, first, ended, finish, error)
+    return _sample_result(got, started, ended, finish, error)
 
 
 def _rate(tokens: int, seconds: float) -> float | None:
     return round(tokens / seconds, 1) if seconds > 0 and tokens > 0 else None
 
 
+def _ms(since: float, at: float | None) -> float | None:
+    return round((at - since) * 1000, 1) if at else None
+
+
 def _sample_result(
-    parts: list[str],
-    chunks: int,
-    started: float,
-    first: float | None,
-    ended: float,
-    finish: Finish | None,
-    error: str | None,
+    got: _Received, started: float, ended: float, finish: Finish | None, error: str | None
 ) -> Sample:
     # Servers that send no usage get an estimate: one streamed chunk is about one token.
+    chunks = len(got.answer) + len(got.reasoning) + len(got.refusal)
     completion = finish.completion_tokens if finish and finish.completion_tokens else chunks
-    generating = ended - first if first else 0.0
+    reported = finish.reasoning_tokens if finish else None
+    reasoning = reported if reported is not None else (len(got.reasoning) or None)
+    answer_tokens = max(completion - (reasoning or 0), 0)
+    generating = ended - got.first_answer if got.first_answer else 0.0
     return Sample(
-        text="".join(parts),
+        text="".join(got.answer),
+        reasoning="".join(got.reasoning),
+        refusal="".join(got.refusal) or None,
         finish_reason=finish.finish_reason if finish else None,
         usage=Usage(
             prompt_tokens=finish.prompt_tokens if finish else None,
@@ -108,10 +144,12 @@ def _sample_result(
             total_tokens=(finish.prompt_tokens + completion)
             if finish and finish.prompt_tokens is not None
             else None,
+            reasoning_tokens=reasoning,
         ),
-        ttft_ms=round((first - started) * 1000, 1) if first else None,
+        ttft_ms=_ms(started, got.first_answer),
+        first_token_ms=_ms(started, got.first),
         latency_ms=round((ended - started) * 1000, 1),
-        tokens_per_second=_rate(max(completion - 1, 0), generating),
+        tokens_per_second=_rate(max(answer_tokens - 1, 0), generating),
         system_fingerprint=finish.system_fingerprint if finish else None,
         model=finish.model if finish else None,
         error=error,

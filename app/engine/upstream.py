@@ -7,8 +7,6 @@ and every failure becomes an `UpstreamError` whose message a person can act on.
 from __future__ import annotations
 
 import asyncio
-import itertools
-import json
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -18,9 +16,27 @@ from typing import Any
 import httpx2
 import openai
 
+from app.engine.capabilities import (
+    MAX_ADJUSTMENTS,
+    Adjustment,
+    Capabilities,
+    CapabilityStore,
+    Memory,
+    adjust,
+    lesson,
+    refusal,
+    stated,
+)
+from app.engine.dialects import Chunk, Finish, StreamReader
 from app.engine.models import NoChatModel, first_chat_model
 from app.engine.presets import Preset, request_params
-from app.engine.upstream_errors import error_text, redact, retry_delay, status_message
+from app.engine.upstream_errors import (
+    UpstreamError,
+    error_text,
+    redact,
+    retry_delay,
+    status_message,
+)
 from app.guard.egress import EgressRefused, check_url
 from app.guard.egress_http import guarded_client
 from app.settings import Settings
@@ -43,33 +59,31 @@ class Endpoint:
     models: tuple[str, ...] = ()
     # The admin's choice for presets that name no model; else the first chat model listed.
     default_model: str | None = None
+    # What the admin says models refuse, by model name or glob, in the order written.
+    capabilities: tuple[tuple[str, Capabilities], ...] = ()
 
 
-@dataclass(frozen=True)
-class Chunk:
-    text: str
+@dataclass
+class Sending:
+    """What one request became: its JSON body exactly as last sent, and every change made
+    to it (filled in as it goes, so a failed request still tells)."""
 
-
-@dataclass(frozen=True)
-class Finish:
-    finish_reason: str | None
-    prompt_tokens: int | None
-    completion_tokens: int | None
-    system_fingerprint: str | None
-    model: str | None
-
-
-class UpstreamError(Exception):
-    """A request failed; str(error) is a message for the person at the page."""
+    sent: str | None = None
+    adjustments: list[Adjustment] = field(default_factory=list)
 
 
 class Upstream:
     """A client for one endpoint, with its concurrency limit and model list."""
 
     def __init__(
-        self, endpoint: Endpoint, settings: Settings, http: httpx2.AsyncClient | None = None
+        self,
+        endpoint: Endpoint,
+        settings: Settings,
+        http: httpx2.AsyncClient | None = None,
+        store: CapabilityStore | None = None,
     ) -> None:
         self.endpoint = endpoint
+        self.memory = Memory(endpoint.base_url, store)
         self.settings = settings
         self.limit = asyncio.Semaphore(settings.concurrency_per_endpoint)
         timeout = _timeout(settings)
@@ -124,28 +138,37 @@ class Upstream:
             raise UpstreamError(str(error)) from error
 
     async def stream_chat(
-        self, preset: Preset, messages: list[dict[str, str]]
+        self, preset: Preset, messages: list[dict[str, str]], sending: Sending | None = None
     ) -> AsyncIterator[Chunk | Finish]:
-        """Stream one chat completion: text chunks as they arrive, then one Finish."""
+        """Stream one chat completion: chunks as they arrive, then one Finish. `sending`
+        receives the body as sent and what was changed so that this model accepts it."""
+        sending = Sending() if sending is None else sending
         model = preset.model or await self.default_model()
-        params, extra = request_params(preset)
+        body = await self._body(model, messages, preset, sending)
+        refused: set[str] = set()
+        failures = 0
         try:
             # One deadline over every attempt and the whole stream: it also ends an endpoint
             # that drips a byte every few seconds and so never trips a read timeout.
             async with asyncio.timeout(self.settings.request_timeout):
-                for attempt in itertools.count():
+                while True:
                     streamed = False
                     try:
-                        async for item in self._stream(model, messages, params, extra):
+                        async for item in self._stream(body, sending):
                             streamed = True
                             yield item
                         return
                     except Exception as error:
+                        if isinstance(error, openai.APIStatusError):
+                            sending.sent = error.response.request.content.decode()
+                        if await self._adapt(error, model, body, sending, refused):
+                            continue
                         # Once text has arrived a retry would show a different answer as
                         # this one; only failures before the first chunk are retried.
-                        delay = None if streamed else self._retry_delay(error, attempt)
+                        delay = None if streamed else self._retry_delay(error, failures)
                         if delay is None:
                             raise
+                        failures += 1
                         # The error's text can echo the key, as its message does: redact.
                         reason = redact(str(error), self.endpoint.api_key)
                         log.info("retrying %s in %.2f s after %s", model, delay, reason)
@@ -160,67 +183,60 @@ class Upstream:
         except Exception as error:  # noqa: BLE001 - every failure becomes one message
             raise UpstreamError(self._explain(error, f"model {model!r}")) from error
 
+    async def _body(
+        self, model: str, messages: list[dict[str, str]], preset: Preset, sending: Sending
+    ) -> dict[str, Any]:
+        """The request body, already without what this model is known to refuse."""
+        params, extra = request_params(preset)
+        body = {"model": model, "messages": messages, "stream": True}
+        body |= {"stream_options": {"include_usage": True}, **params, **extra}
+        configured = stated(self.endpoint.capabilities, model)
+        sending.adjustments += adjust(body, configured, model, "configured")
+        learnt = await self.memory.recall(model)
+        sending.adjustments += adjust(body, learnt, model, "remembered")
+        return body
+
+    async def _adapt(
+        self, error: Exception, model: str, body: dict[str, Any], sending: Sending, done: set[str]
+    ) -> bool:
+        """After a 400 that names a parameter: change `body` so the model takes it, and
+        remember that. False when there is nothing (more) to change; each parameter once."""
+        if not isinstance(error, openai.BadRequestError) or len(done) >= MAX_ADJUSTMENTS:
+            return False
+        refused = refusal(error.body, body)
+        if refused is None or refused.param in done:
+            return False
+        done.add(refused.param)
+        learnt = lesson(refused)
+        changes = adjust(body, learnt, model, "refused")
+        if not changes:
+            return False
+        sending.adjustments += changes
+        log.info("%s refused %s; sending again as it asks", model, refused.param)
+        if refused.lasting:
+            await self.memory.learn(model, learnt)
+        return True
+
     async def _stream(
-        self,
-        model: str,
-        messages: list[dict[str, str]],
-        params: dict[str, Any],
-        extra: dict[str, Any],
+        self, body: dict[str, Any], sending: Sending
     ) -> AsyncIterator[Chunk | Finish]:
         # The raw lines, not the SDK's typed chunks: parsing every chunk into models costs
         # more than the request itself once two dozen streams run at once.
-        # Typed loosely: the SDK's overloads cannot see through **params.
+        # Typed loosely: the SDK's overloads cannot see through the extra body. Everything
+        # but the three it needs goes in the extra body, sent as it is.
         create: Any = self.client.chat.completions.with_streaming_response.create
+        rest = {k: v for k, v in body.items() if k not in ("model", "messages", "stream")}
         request = create(
-            model=model,
-            messages=messages,
-            stream=True,
-            stream_options={"include_usage": True},
-            extra_body=extra or None,
-            **params,
+            model=body["model"], messages=body["messages"], stream=True, extra_body=rest or None
         )
-        finish_reason = fingerprint = answered_model = None
-        usage: dict[str, Any] = {}
-        done = False
+        reader = StreamReader()
         async with request as response:
+            # The bytes that went out, not a rebuilt copy: "exactly what was sent".
+            sending.sent = response.http_request.content.decode()
             async for line in response.iter_lines():
-                # After [DONE], read on to the end of the body: a response left unread
-                # closes its connection, and every request would pay a new handshake.
-                if done or not line.startswith("data:"):
-                    continue
-                data = line[5:].strip()
-                if data == "[DONE]":
-                    done = True
-                    continue
-                try:
-                    event = json.loads(data)
-                except json.JSONDecodeError as error:
-                    raise UpstreamError(
-                        "The endpoint sent a malformed stream event; the answer is incomplete."
-                    ) from error
-                if not isinstance(event, dict):
-                    continue
-                if "error" in event:
-                    raise UpstreamError(f"The endpoint reported an error: {error_text(event)}")
-                fingerprint = event.get("system_fingerprint") or fingerprint
-                answered_model = event.get("model") or answered_model
-                usage = event.get("usage") or usage
-                for choice in event.get("choices") or ():
-                    delta = choice.get("delta") or {}
-                    if delta.get("content"):
-                        yield Chunk(delta["content"])
-                    finish_reason = choice.get("finish_reason") or finish_reason
-        if finish_reason is None:
-            raise UpstreamError(
-                "The stream ended without a finish reason; the answer may be incomplete."
-            )
-        yield Finish(
-            finish_reason=finish_reason,
-            prompt_tokens=usage.get("prompt_tokens"),
-            completion_tokens=usage.get("completion_tokens"),
-            system_fingerprint=fingerprint,
-            model=answered_model,
-        )
+                for chunk in reader.feed(line):
+                    yield chunk
+        yield reader.finish()
 
     def _retry_delay(self, error: Exception, attempt: int) -> float | None:
         """Seconds to wait before retrying after `error`, or None to give up."""

@@ -19,6 +19,10 @@ RETRY_BASE_SECONDS = 0.5
 _KEY_LIKE = re.compile(r"\b(?:sk|pk|rk)-[A-Za-z0-9_*\-]{6,}")
 
 
+class UpstreamError(Exception):
+    """A request failed; str(error) is a message for the person at the page."""
+
+
 def retry_delay(
     settings: Settings, attempt: int, status: int | None = None, retry_after: str | None = None
 ) -> float | None:

@@ -122,3 +122,18 @@ def m003_live_comparisons(conn: Connection) -> None:
         sa.Column("stopped", sa.Boolean, nullable=False),
     )
     live.create(conn)
+
+
+@migration
+def m004_capabilities(conn: Connection) -> None:
+    """What each endpoint's models refused, learnt once and used by every replica."""
+    capabilities = sa.Table(
+        "capabilities",
+        sa.MetaData(),
+        sa.Column("base_url", sa.String(2000), primary_key=True),
+        sa.Column("model", sa.String(200), primary_key=True),
+        # The learnt Capabilities as JSON: refuses, renames, only.
+        sa.Column("body", sa.Text, nullable=False),
+        sa.Column("updated_at", sa.String(40), nullable=False),
+    )
+    capabilities.create(conn)

@@ -138,6 +138,7 @@ class RunStore:
             # Defaults the URL's own query (`?connect_timeout=5&sslmode=require`) overrides.
             connect_args = {k: v for k, v in PG_CONNECT_ARGS.items() if k not in self.url.query}
             self.engine = sa.create_engine(self.url, connect_args=connect_args, **PG_POOL)
+        _renew_after_outages(self.engine)
         try:
             migrate(self.engine)
         except sa.exc.SQLAlchemyError as error:
@@ -240,6 +241,17 @@ def _summary(row: dict[str, Any]) -> RunSummary:
     row["preset_names"] = json.loads(row["preset_names"])
     row["models"] = json.loads(row["models"])
     return RunSummary.model_validate(row)
+
+
+def _renew_after_outages(engine: Engine) -> None:
+    """Treat an outage like a lost connection: the pool drops its connections instead of
+    handing one that failed (SQLite after a disk I/O error, say) to the next request."""
+
+    @sa.event.listens_for(engine, "handle_error")
+    def _on_error(context: sa.engine.ExceptionContext) -> None:
+        error = context.sqlalchemy_exception
+        if error is not None and is_outage(error):
+            context.is_disconnect = True
 
 
 def _tune_sqlite(engine: Engine, busy_timeout_ms: int) -> None:

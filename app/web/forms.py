@@ -85,6 +85,8 @@ def to_request(form: PlaygroundForm) -> CompareRequest | None:
             raw = values.get(knob.name, "")
             if knob.kind == "stop":
                 preset["stop"] = [line for line in raw.splitlines() if line] or None
+            elif knob.kind == "choice":
+                preset[knob.name] = raw.strip() or None
             else:
                 preset[knob.name] = _number(raw, knob.kind)
         presets.append(preset)

@@ -17,6 +17,7 @@ from app.engine.presets import (
     MAX_PRESETS,
     Preset,
     builtin_presets,
+    effort_presets,
     lint,
     lint_all,
     nucleus_preset,
@@ -134,6 +135,9 @@ def edit_columns(form: PlaygroundForm, action: str) -> None:
         form.columns.append(column_values(Preset(name=f"Preset {len(form.columns) + 1}")))
     elif verb == "nucleus" and len(form.columns) < MAX_PRESETS:
         form.columns.append(column_values(nucleus_preset()))
+    elif verb == "effort":
+        room = MAX_PRESETS - len(form.columns)
+        form.columns += [column_values(p) for p in effort_presets()[:room]]
     elif verb == "duplicate" and 0 <= index < len(form.columns) < MAX_PRESETS:
         copy = dict(form.columns[index])
         copy["name"] = f"{copy['name'] or f'Preset {index + 1}'} copy"

@@ -234,8 +234,10 @@ def _field(name: str, raw: str, number: int, problems: list[str]) -> object:
     if name in MAX_CHARS:
         return _cut(raw, MAX_CHARS[name], f"preset {number}: {name}", problems)
     knob = KNOB_BY_NAME[name]
+    if knob.kind == "choice" and raw in knob.options:
+        return raw
     pattern = _INT if knob.kind == "int" else _FLOAT
-    if pattern.fullmatch(raw):
+    if knob.kind != "choice" and pattern.fullmatch(raw):
         value = int(raw) if knob.kind == "int" else float(raw)
         try:
             Preset.model_validate({name: value})

@@ -1,0 +1,101 @@
+"""A chat completion stream read line by line, in the dialects servers speak.
+
+The answer is `delta.content`; reasoning arrives as `delta.reasoning_content` (DeepSeek,
+older vLLM) or `delta.reasoning` (Ollama, OpenRouter, newer vLLM); a refusal as
+`delta.refusal`. Usage may carry `completion_tokens_details.reasoning_tokens`. Plain data
+in, plain data out: upstream.py feeds it the lines it reads.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from app.engine.upstream_errors import UpstreamError, error_text
+
+ChunkKind = Literal["answer", "reasoning", "refusal"]
+_REASONING_FIELDS = ("reasoning_content", "reasoning")
+
+
+@dataclass(frozen=True)
+class Chunk:
+    text: str
+    kind: ChunkKind = "answer"
+
+
+@dataclass(frozen=True)
+class Finish:
+    finish_reason: str | None
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    system_fingerprint: str | None
+    model: str | None
+    # Of completion_tokens, how many went on reasoning, where the server says.
+    reasoning_tokens: int | None = None
+
+
+class StreamReader:
+    """One stream's state: feed it each line, then ask for the `Finish`."""
+
+    def __init__(self) -> None:
+        self.done = False
+        self._finish_reason: str | None = None
+        self._fingerprint: str | None = None
+        self._model: str | None = None
+        self._usage: dict[str, Any] = {}
+
+    def feed(self, line: str) -> list[Chunk]:
+        """The chunks in one line of the stream; after `[DONE]`, none."""
+        # After [DONE] the caller reads on to the end of the body (so the connection can
+        # be reused); whatever comes then is not part of the answer.
+        if self.done or not line.startswith("data:"):
+            return []
+        data = line[5:].strip()
+        if data == "[DONE]":
+            self.done = True
+            return []
+        try:
+            event = json.loads(data)
+        except json.JSONDecodeError as error:
+            raise UpstreamError(
+                "The endpoint sent a malformed stream event; the answer is incomplete."
+            ) from error
+        if not isinstance(event, dict):
+            return []
+        if "error" in event:
+            raise UpstreamError(f"The endpoint reported an error: {error_text(event)}")
+        self._fingerprint = event.get("system_fingerprint") or self._fingerprint
+        self._model = event.get("model") or self._model
+        usage = event.get("usage")
+        self._usage = usage if isinstance(usage, dict) else self._usage
+        chunks = []
+        for choice in event.get("choices") or ():
+            delta = choice.get("delta") or {}
+            for name in _REASONING_FIELDS:
+                if isinstance(delta.get(name), str) and delta[name]:
+                    chunks.append(Chunk(delta[name], "reasoning"))
+            if isinstance(delta.get("refusal"), str) and delta["refusal"]:
+                chunks.append(Chunk(delta["refusal"], "refusal"))
+            if isinstance(delta.get("content"), str) and delta["content"]:
+                chunks.append(Chunk(delta["content"]))
+            self._finish_reason = choice.get("finish_reason") or self._finish_reason
+        return chunks
+
+    def finish(self) -> Finish:
+        """How the stream ended; an error if it never said."""
+        if self._finish_reason is None:
+            raise UpstreamError(
+                "The stream ended without a finish reason; the answer may be incomplete."
+            )
+        usage = self._usage
+        details = usage.get("completion_tokens_details")
+        reasoning = details.get("reasoning_tokens") if isinstance(details, dict) else None
+        return Finish(
+            finish_reason=self._finish_reason,
+            prompt_tokens=usage.get("prompt_tokens"),
+            completion_tokens=usage.get("completion_tokens"),
+            system_fingerprint=self._fingerprint,
+            model=self._model,
+            reasoning_tokens=reasoning,
+        )
