@@ -26,7 +26,7 @@ from app.web.templating import templates
 
 router = APIRouter()
 # Ten frames a second read as smooth streaming. Each frame costs the browser a layout of the
-# text it changes: at 20 a second a page of 40 samples used half as much CPU again (bench/).
+# text it changes: at 20 a second a page of 40 samples took up to half as much CPU again.
 FLUSH_EVERY = 0.1
 HEARTBEAT = ": still working\n\n"
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
