@@ -39,6 +39,8 @@ format: install
 bench: install  ## what a user waits for: POST /api/compare at the defaults against the floor (see README)
 	$(BIN)/python -m bench.fanout
 
+bench-browser: install ; $(BIN)/python -m bench.browser  ## the live page against the API in Chromium (bench/README.md)
+
 screenshot: install  ## refresh docs/screenshot.png from the browser test
 	KNOBS_SCREENSHOT=docs/screenshot.png $(BIN)/python -m pytest tests/browser -k streams_columns_and_shows_flags
 

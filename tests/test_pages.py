@@ -115,11 +115,12 @@ def test_htmx_submit_returns_the_playground_wired_to_a_stream(client, fake: Fake
     html = response.text
     assert html.lstrip().startswith("<form")
     token = stream_token(html)
-    assert 'sse-swap="d-3-1"' in html and 'sse-swap="c-0"' in html
+    assert 'id="text-3-1"' in html and 'sse-swap="c-0"' in html
+    assert html.count('sse-swap="text"') == 1  # one listener takes every text frame
     fake.behave(text="Teal.")
     with client.stream("GET", f"/compare/{token}/events") as events:
         body = "".join(events.iter_text())
-    assert "event: d-0-0\ndata: Teal." in body
+    assert "event: text\n" in body and 'beforeend:#text-0-0">Teal.</span>' in body
     assert body.count("event: c-") == 4
     assert body.rstrip().splitlines()[0].startswith("event:")
     assert "event: done" in body and "Finished in" in body

@@ -48,6 +48,14 @@ def test_run_streams_columns_and_shows_flags(page: Page, live_server, fake: Fake
     expect(page.locator("#status .running")).to_be_visible()
     expect(page.locator("#out-3 .sample.live .text").first).not_to_be_empty()
     expect(page.locator("#out-3 .progress").first).to_contain_text("tokens")
+    # Streaming text is not a live region: a screen reader would read out every few words.
+    announced = "[aria-live]:not([aria-live=off]), [role=status], [role=log], [role=alert]"
+    assert (
+        page.locator(".sample.live").evaluate_all(
+            f"samples => samples.filter(s => s.closest({announced!r}))"
+        )
+        == []
+    )
 
     expect(page.locator("#status")).to_contain_text("Finished", timeout=15_000)
     first = page.locator("#col-0")
@@ -70,6 +78,53 @@ def test_run_streams_columns_and_shows_flags(page: Page, live_server, fake: Fake
     expect(page.locator("#col-0 .flag.truncated")).to_contain_text("max_tokens=16", timeout=10_000)
     assert len(fake.requests) == 2 and fake.requests[0].body["max_tokens"] == 16
     expect(page.locator("#col-3 .flag.nondeterministic")).to_be_visible()  # others untouched
+
+
+# Before a column's results replace its live text, write down what the live text was.
+RECORD_LIVE_TEXT = """() => {
+  window.__live = {};
+  document.addEventListener("htmx:sseBeforeMessage", (event) => {
+    if (!event.detail.type.startsWith("c-")) return;
+    for (const text of document.querySelectorAll(`#out-${event.detail.type.slice(2)} pre.text`))
+      window.__live[text.id] = text.textContent;
+  });
+}"""
+
+
+@pytest.mark.parametrize("app_js", [True, False], ids=["app.js", "htmx alone"])
+def test_live_text_arrives_whole_escaped_and_in_order(page: Page, live_server, fake, app_js):
+    """Every character, split across chunks and frames, is in the live text in order, as text;
+    with app.js (frames applied together) and without it (htmx swaps each one)."""
+    if not app_js:
+        page.route("**/static/app.js", lambda route: route.abort())
+    answer = " ".join(f"<b>{i}</b>&amp;\n" for i in range(150))
+    fake.behave(text=answer, chunk_delay=0.002)
+    page.goto(live_server.url)
+    page.evaluate(RECORD_LIVE_TEXT)
+    page.fill("textarea[name=prompt]", "Stream me.")
+    page.get_by_role("button", name="Run").click()
+    expect(page.locator("#status")).to_contain_text("Finished", timeout=15_000)
+    live = page.evaluate("window.__live")
+    assert len(live) == 8 and set(live.values()) == {answer}
+    assert page.locator("pre.text b").count() == 0
+
+
+def test_a_full_live_box_holds_back_text_until_scrolled(page: Page, live_server, fake):
+    """Text well below a full box is kept out of layout; scrolling the box shows it."""
+    answer = " ".join(f"word{i}" for i in range(500))
+    fake.behave(text=answer, chunk_delay=0.005)
+    page.goto(live_server.url)
+    page.fill("textarea[name=prompt]", "Write a lot.")
+    page.get_by_role("button", name="Run").click()
+    box = page.locator("#text-0-0")
+    held = box.locator("span[hidden]")
+    expect(held).to_have_count(1)
+    box.evaluate("box => { box.scrollTop = box.scrollHeight; }")
+    expect(held).to_have_count(0)
+    text = box.text_content() or ""
+    assert answer.startswith(text) and len(text) > 0
+    expect(page.locator("#status")).to_contain_text("Finished", timeout=15_000)
+    expect(page.locator("#out-0 pre.text").first).to_have_text(answer)
 
 
 def test_stop_aborts_the_upstream_requests(page: Page, live_server, fake: FakeUpstream):

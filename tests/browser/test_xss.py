@@ -28,13 +28,29 @@ PAYLOADS = [
 ]
 
 
+# The live text is replaced by the column's results at the end, so look inside it before
+# each column's results arrive: any element in it came from a payload.
+COUNT_LIVE_ELEMENTS = """() => {
+  window.__liveElements = 0;
+  document.addEventListener("htmx:sseBeforeMessage", (event) => {
+    if (!event.detail.type.startsWith("c-")) return;
+    const made = document.querySelectorAll(".sample.live pre.text *:not(span[hidden])");
+    window.__liveElements += made.length;
+  });
+}"""
+
+
 def assert_nothing_ran(page: Page, dialogs: list[str]) -> None:
     assert page.evaluate("window.__xss") is None
     assert dialogs == []
     assert page.locator("#xss-link, pre.text img, pre.text svg, pre.text iframe").count() == 0
 
 
-def test_payloads_stay_text_live_and_saved(page: Page, live_server, fake: FakeUpstream):
+# With app.js the live page applies the stream's text frames itself; without it htmx does.
+@pytest.mark.parametrize("app_js", [True, False], ids=["app.js", "htmx alone"])
+def test_payloads_stay_text_live_and_saved(page: Page, live_server, fake: FakeUpstream, app_js):
+    if not app_js:
+        page.route("**/static/app.js", lambda route: route.abort())
     dialogs: list[str] = []
 
     def on_dialog(dialog: Dialog) -> None:
@@ -42,8 +58,10 @@ def test_payloads_stay_text_live_and_saved(page: Page, live_server, fake: FakeUp
         dialog.dismiss()
 
     page.on("dialog", on_dialog)
-    fake.behave(texts=[" ".join(PAYLOADS[i : i + 4]) for i in range(0, len(PAYLOADS), 4)])
+    texts = [" ".join(PAYLOADS[i : i + 4]) for i in range(0, len(PAYLOADS), 4)]
+    fake.behave(texts=texts, chunk_delay=0.005)  # over several live frames
     page.goto(live_server.url)
+    page.evaluate(COUNT_LIVE_ELEMENTS)
     page.fill("textarea[name=prompt]", PAYLOADS[7] + PAYLOADS[1])
     page.fill("textarea[name=system]", PAYLOADS[0])
     page.fill("input[name='p-0-name']", PAYLOADS[11])
@@ -51,6 +69,7 @@ def test_payloads_stay_text_live_and_saved(page: Page, live_server, fake: FakeUp
     expect(page.locator("#status")).to_contain_text("Finished", timeout=15_000)
     page.wait_for_timeout(300)  # give any injected handler a chance to fire
     assert_nothing_ran(page, dialogs)
+    assert page.evaluate("window.__liveElements") == 0
     shown = page.locator("#out-0 pre.text").first.inner_text()
     assert "<script>window.__xss=1</script>" in shown or "<svg onload" in shown
     expect(page.locator("textarea[name=prompt]")).to_have_value(PAYLOADS[7] + PAYLOADS[1])
