@@ -16,6 +16,7 @@ from app.engine.analysis import (
 from app.engine.capabilities import refused_knobs
 from app.engine.knobs import KNOB_BY_NAME, KNOBS, MAX_PRESETS, SAMPLES, knob_text
 from app.engine.results import Column, Sample
+from app.storage.saved import COUNTED
 from app.web import snippets
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -26,6 +27,7 @@ templates.env.globals.update(
     MAX_PRESETS=MAX_PRESETS,
     SAMPLES=SAMPLES,
     FLAG_LABELS=FLAG_LABELS,
+    COUNTED_FLAGS=COUNTED,
 )
 templates.env.filters["count_answered"] = count_answered
 templates.env.filters["flag_kinds"] = flag_kinds
