@@ -2,29 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 import sqlalchemy as sa
 
 from app.engine.presets import Preset
 from app.storage import migrations
 from app.storage.saved import COUNTED, RunSummary
-from app.storage.store import RUNS, RunStore, default_url, engine_url
-from tests import postgres
+from app.storage.store import RUNS, RunStore, engine_url
+from tests import test_store
 from tests.sample_runs import column, make_run, sample
 
 NEW = ("setting_refused", "refused", "reasoning_budget")
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield default_url(tmp_path / "data")
-    else:
-        with postgres.fresh_schema(postgres.server_url()) as url:
-            yield url
+url = test_store.url  # an empty SQLite file, or a new PostgreSQL schema
 
 
 def test_runs_saved_before_m005_get_their_counts(url: str, tmp_path: Path):
@@ -39,7 +31,9 @@ def test_runs_saved_before_m005_get_their_counts(url: str, tmp_path: Path):
     index = [m.__name__ for m in migrations.MIGRATIONS].index("m005_reasoning_flags")
     migrations.migrate(engine, upto=index)
     old = sa.table("runs", *(sa.column(c.name) for c in RUNS.c if c.name not in ("seq", *NEW)))
-    row = dict(id=run.id, created_at=run.created_at, prompt_excerpt="old", preset_names="[]")
+    row: dict[str, object] = dict(
+        id=run.id, created_at=run.created_at, prompt_excerpt="old", preset_names="[]"
+    )
     row |= dict(models="[]", samples=1, stopped=False, failed=0, body=run.model_dump_json())
     row |= {kind: 0 for kind in ("truncated", "nondeterministic", "unexpected", "drift")}
     with engine.begin() as conn:

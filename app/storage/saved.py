@@ -8,22 +8,14 @@ from typing import Any
 
 from pydantic import BaseModel, Field, model_validator
 
-from app.engine.analysis import FlagKind, count_answered, flag_kinds
+from app.engine.analysis import FLAG_LABELS, FlagKind, count_answered, flag_kinds
 from app.engine.presets import CompareRequest
 from app.engine.results import Column, Comparison
 
 EXCERPT_CHARS = 160
-# The flags the history counts per run, in the order it shows them; each is a column of the
-# runs table (app/storage/store.py) and a field of RunSummary.
-COUNTED: tuple[FlagKind, ...] = (
-    "setting_refused",
-    "refused",
-    "reasoning_budget",
-    "truncated",
-    "unexpected",
-    "nondeterministic",
-    "drift",
-)
+# The flags the history counts per run, in the page's order: every one but "repeatable",
+# which is no problem. Each is a column of the runs table (store.py) and a RunSummary field.
+COUNTED: tuple[FlagKind, ...] = tuple(kind for kind in FLAG_LABELS if kind != "repeatable")
 
 
 def utc_now() -> str:
