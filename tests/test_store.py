@@ -164,7 +164,8 @@ def test_an_old_database_is_upgraded_in_place(url: str, tmp_path: Path):
     assert migrations.migrate(engine, upto=1) == ["m001_runs"]
     run = make_run(columns=[column(Preset(), [sample("", error="boom"), sample("fine")])])
     run.id = "Old" + "x" * 19
-    old = sa.table("runs", *(sa.column(c.name) for c in RUNS.c if c.name not in ("seq", "failed")))
+    later = ("seq", "failed", "setting_refused", "refused", "reasoning_budget")
+    old = sa.table("runs", *(sa.column(c.name) for c in RUNS.c if c.name not in later))
     row = dict(
         id=run.id,
         created_at=run.created_at,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Callable
 from typing import Any
 
 from app.engine.analysis import FLAG_LABELS, Flags, count_answered, flag_kinds, group_answers
@@ -19,20 +20,24 @@ from app.engine.results import Column, Sample
 from app.storage.saved import SavedRun, excerpt
 
 FLAG_FIELDS = tuple(Flags.model_fields)
-SAMPLE_FIELDS = (
-    "sample",
-    "text",
-    "finish_reason",
-    "prompt_tokens",
-    "completion_tokens",
-    "ttft_ms",
-    "latency_ms",
-    "tokens_per_second",
-    "system_fingerprint",
-    "response_model",
-    "error",
-    "incomplete",
+# Each sample's cells, in order: the header and the rows both read this one list.
+SAMPLE_CELLS: tuple[tuple[str, Callable[[Sample], Any]], ...] = (
+    ("text", lambda s: s.text),
+    ("refusal", lambda s: s.refusal),
+    ("finish_reason", lambda s: s.finish_reason),
+    ("prompt_tokens", lambda s: s.usage.prompt_tokens),
+    ("completion_tokens", lambda s: s.usage.completion_tokens),
+    ("reasoning_tokens", lambda s: s.usage.reasoning_tokens),
+    ("ttft_ms", lambda s: s.ttft_ms),
+    ("first_token_ms", lambda s: s.first_token_ms),
+    ("latency_ms", lambda s: s.latency_ms),
+    ("tokens_per_second", lambda s: s.tokens_per_second),
+    ("system_fingerprint", lambda s: s.system_fingerprint),
+    ("response_model", lambda s: s.model),
+    ("error", lambda s: s.error),
+    ("incomplete", lambda s: s.incomplete),
 )
+SAMPLE_FIELDS = ("sample", *(name for name, _ in SAMPLE_CELLS))
 CSV_FIELDS = (
     "run_id",
     "column",
@@ -70,21 +75,7 @@ def _cell(value: Any) -> str:
 def _csv_row(run: SavedRun, index: int, column: Column, number: int, sample: Sample) -> list[str]:
     values: list[Any] = [run.id, index + 1, column.preset.title(index), column.preset.model]
     values += [getattr(column.preset, k.name) for k in KNOBS]
-    usage = sample.usage
-    values += [
-        number + 1,
-        sample.text,
-        sample.finish_reason,
-        usage.prompt_tokens,
-        usage.completion_tokens,
-        sample.ttft_ms,
-        sample.latency_ms,
-        sample.tokens_per_second,
-        sample.system_fingerprint,
-        sample.model,
-        sample.error,
-        sample.incomplete,
-    ]
+    values += [number + 1, *(cell(sample) for _, cell in SAMPLE_CELLS)]
     values += [getattr(column.flags, name) for name in FLAG_FIELDS]
     return [_cell(v) for v in values]
 
@@ -139,13 +130,18 @@ def flags_text(column: Column) -> str:
 
 
 def stats_text(number: int, sample: Sample) -> str:
-    """`#2 stop · 12/40 tok · TTFT 85 ms · 1.20 s · 33.3 tok/s`, unknowns left out."""
+    """`#2 stop · 12/40 tok · 30 reasoning tok · TTFT 85 ms · first token 20 ms · 1.20 s ·
+    33.3 tok/s`, unknowns left out; reasoning tokens are part of the 40."""
     usage = sample.usage
     parts = [f"#{number + 1} {sample.finish_reason or 'no finish'}"]
     if usage.completion_tokens is not None:
         parts.append(f"{usage.prompt_tokens or '?'}/{usage.completion_tokens} tok")
+    if usage.reasoning_tokens is not None:
+        parts.append(f"{usage.reasoning_tokens} reasoning tok")
     if sample.ttft_ms is not None:
         parts.append(f"TTFT {sample.ttft_ms:.0f} ms")
+    if sample.first_token_ms is not None and sample.first_token_ms != sample.ttft_ms:
+        parts.append(f"first token {sample.first_token_ms:.0f} ms")
     if sample.latency_ms is not None:
         parts.append(f"{sample.latency_ms / 1000:.2f} s")
     if sample.tokens_per_second is not None:
@@ -179,9 +175,17 @@ def to_markdown(run: SavedRun, url: str | None = None) -> str:
         for answer, indexes in _answers(column):
             first = column.samples[indexes[0]]
             shown = f"**failed:** {md_cell(first.error)}" if first.error else ""
+            shown += f"**refused:** {md_cell(first.refusal)}" if first.refusal else ""
             shown += (" " if shown and answer else "") + md_cell(answer)
             stats = "<br>".join(md_cell(stats_text(i, column.samples[i])) for i in indexes)
             which = ", ".join(str(i + 1) for i in indexes)
             cells = [md_cell(h) for h in head] + [which, shown or "_(empty)_", stats]
             lines.append("| " + " | ".join(cells) + " |")
+    changes = [
+        f"- **{md_cell(column.preset.title(index))}**: {md_cell(change.message)}"
+        for index, column in enumerate(run.columns)
+        for change in column.adjustments
+    ]
+    if changes:
+        lines += ["", "Changed so that the models accept the requests:", "", *changes]
     return "\n".join(lines) + "\n"

@@ -137,3 +137,20 @@ def m004_capabilities(conn: Connection) -> None:
         sa.Column("updated_at", sa.String(40), nullable=False),
     )
     capabilities.create(conn)
+
+
+@migration
+def m005_reasoning_flags(conn: Connection) -> None:
+    """Count the flags of today's models per run (a refused setting, a refusal, a budget
+    spent on reasoning), so the history shows them; existing runs backfilled."""
+    kinds = ("setting_refused", "refused", "reasoning_budget")
+    for kind in kinds:
+        conn.execute(sa.text(f"ALTER TABLE runs ADD COLUMN {kind} INTEGER NOT NULL DEFAULT 0"))
+    runs = sa.table("runs", sa.column("id"), sa.column("body"), *map(sa.column, kinds))
+    for run_id in list(conn.scalars(sa.select(runs.c.id))):
+        body = json.loads(conn.scalar(sa.select(runs.c.body).where(runs.c.id == run_id)) or "{}")
+        # Flagged columns, as the page counts them: these three show whenever they are set.
+        flags = [column.get("flags") or {} for column in body.get("columns", [])]
+        counts = {kind: sum(bool(f.get(kind)) for f in flags) for kind in kinds}
+        if any(counts.values()):
+            conn.execute(sa.update(runs).where(runs.c.id == run_id).values(**counts))

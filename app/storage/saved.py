@@ -8,11 +8,14 @@ from typing import Any
 
 from pydantic import BaseModel, Field, model_validator
 
-from app.engine.analysis import count_answered, flag_kinds
+from app.engine.analysis import FLAG_LABELS, FlagKind, count_answered, flag_kinds
 from app.engine.presets import CompareRequest
 from app.engine.results import Column, Comparison
 
 EXCERPT_CHARS = 160
+# The flags the history counts per run, in the page's order: every one but "repeatable",
+# which is no problem. Each is a column of the runs table (store.py) and a RunSummary field.
+COUNTED: tuple[FlagKind, ...] = tuple(kind for kind in FLAG_LABELS if kind != "repeatable")
 
 
 def utc_now() -> str:
@@ -86,6 +89,9 @@ class RunSummary(BaseModel):
     preset_names: list[str]
     models: list[str]
     samples: int
+    setting_refused: int = 0
+    refused: int = 0
+    reasoning_budget: int = 0
     truncated: int = 0
     nondeterministic: int = 0
     unexpected: int = 0
@@ -106,10 +112,7 @@ def summarize(run: SavedRun) -> RunSummary:
         preset_names=[c.preset.title(i) for i, c in enumerate(run.columns)],
         models=run.models or models_of(run),
         samples=run.samples,
-        truncated=shown["truncated"],
-        nondeterministic=shown["nondeterministic"],
-        unexpected=shown["unexpected"],
-        drift=shown["drift"],
+        **{kind: shown[kind] for kind in COUNTED},
         failed=sum(s.error is not None for c in run.columns for s in c.samples),
         stopped=run.stopped,
     )

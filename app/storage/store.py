@@ -66,6 +66,9 @@ RUNS = sa.Table(
     sa.Column("stopped", sa.Boolean),
     sa.Column("body", sa.Text),
     sa.Column("failed", sa.Integer),
+    sa.Column("setting_refused", sa.Integer),
+    sa.Column("refused", sa.Integer),
+    sa.Column("reasoning_budget", sa.Integer),
 )
 _SUMMARY = [c for c in RUNS.c if c.name not in ("seq", "body")]
 

@@ -23,7 +23,7 @@ from app.engine.presets import (
     nucleus_preset,
 )
 from app.engine.results import Column
-from app.web import sharelink
+from app.web import sharelink, snippets
 from app.web.comparisons import Comparisons, ComparisonsDep
 from app.web.deps import UpstreamsDep
 from app.web.forms import PlaygroundForm, column_values, form_name, read_form, to_request
@@ -211,6 +211,7 @@ async def render(
         "live_columns": [solo] if solo is not None else list(range(len(form.columns))),
         "solo": solo is not None,
         "endpoint": upstreams.default.endpoint,
+        "endpoint_urls": snippets.endpoint_urls(upstreams),
         "custom_endpoints": request.app.state.settings.allow_custom_endpoints,
         **extra,
     }

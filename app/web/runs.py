@@ -16,7 +16,7 @@ from app.engine.presets import KNOBS
 from app.engine.presets import knob_text as text
 from app.storage import exports
 from app.storage.saved import SavedRun, excerpt
-from app.web import sharelink
+from app.web import sharelink, snippets
 from app.web.deps import StoreDep
 from app.web.errors import NO_RUN, not_found_page
 from app.web.templating import templates
@@ -43,7 +43,9 @@ def playground_link(run: SavedRun) -> str:
 
 def _page(request: Request, name: str, context: dict[str, Any]) -> HTMLResponse:
     """A page with the header's endpoint badge, as the playground shows it."""
-    context.setdefault("endpoint", request.app.state.upstreams.default.endpoint)
+    upstreams = request.app.state.upstreams
+    context.setdefault("endpoint", upstreams.default.endpoint)
+    context.setdefault("endpoint_urls", snippets.endpoint_urls(upstreams))
     return templates.TemplateResponse(request, name, context)
 
 

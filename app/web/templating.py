@@ -13,8 +13,11 @@ from app.engine.analysis import (
     flag_kinds,
     group_answers,
 )
-from app.engine.knobs import KNOB_BY_NAME, KNOBS, MAX_PRESETS, SAMPLES
-from app.engine.results import Sample
+from app.engine.capabilities import refused_knobs
+from app.engine.knobs import KNOB_BY_NAME, KNOBS, MAX_PRESETS, SAMPLES, knob_text
+from app.engine.results import Column, Sample
+from app.storage.saved import COUNTED
+from app.web import snippets
 
 ROOT = Path(__file__).resolve().parents[2]
 templates = Jinja2Templates(directory=ROOT / "templates")
@@ -24,9 +27,23 @@ templates.env.globals.update(
     MAX_PRESETS=MAX_PRESETS,
     SAMPLES=SAMPLES,
     FLAG_LABELS=FLAG_LABELS,
+    COUNTED_FLAGS=COUNTED,
 )
 templates.env.filters["count_answered"] = count_answered
 templates.env.filters["flag_kinds"] = flag_kinds
+templates.env.filters["sent_pretty"] = snippets.pretty
+templates.env.filters["curl"] = snippets.curl
+templates.env.filters["python_snippet"] = snippets.python
+templates.env.filters["base_url"] = snippets.base_url
+
+
+def _refused_settings(column: Column) -> list[str]:
+    """The preset's own knobs the model did not take, as `temperature=0`."""
+    knobs = column.preset.knobs()
+    return [f"{n}={knob_text(knobs[n])}" for n in refused_knobs(column.adjustments, list(knobs))]
+
+
+templates.env.filters["refused_settings"] = _refused_settings
 
 
 def _ms(value: float | None) -> str:
