@@ -263,6 +263,6 @@ def test_the_live_page_streams_the_answer_of_a_reasoning_model(client, fake):
     assert "Paris" in body and "event: done" in body
     # Reasoning is its own event, which the live view passes by until it shows reasoning in
     # a fold of its own: never mixed into the answer's text. The finished column folds it.
-    answer_frames = [f for f in body.split("\n\n") if f.startswith("event: d-")]
+    answer_frames = [f for f in body.split("\n\n") if f.startswith("event: text")]
     assert answer_frames and not any("Let me think" in f for f in answer_frames)
     assert '<details class="reasoning">' in body

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 
 from fastapi import APIRouter
 from fastapi.responses import Response, StreamingResponse
@@ -22,6 +22,7 @@ from app.engine.fanout import ColumnDone, Delta, Event, Idle
 from app.guard.limits import StreamSlot
 from app.web.coalescer import Coalescer
 from app.web.comparisons import ComparisonsDep, Finished
+from app.web.snippets import endpoint_urls
 from app.web.templating import templates
 
 router = APIRouter()
@@ -59,6 +60,7 @@ async def relay(
     events: AsyncGenerator[Event | Finished, None],
     columns: list[int],
     out: asyncio.Queue[str | None],
+    endpoint_urls: Mapping[str, str] | None = None,
 ) -> None:
     """Turn a comparison's events into frames on `out`, then None. Text is held and sent
     by a timer; what a column holds goes out before its results, all of it before `done`."""
@@ -86,7 +88,12 @@ async def relay(
                 if deltas := held.take_column(event.column):
                     out.put_nowait(text_frame(deltas, columns))
                 index = columns[event.column]
-                html = render("_column_result.html", column=event.result, index=index)
+                html = render(
+                    "_column_result.html",
+                    column=event.result,
+                    index=index,
+                    endpoint_urls=endpoint_urls,
+                )
                 out.put_nowait(frame(f"c-{index}", html))
             elif isinstance(event, Finished):
                 flush()
@@ -111,7 +118,8 @@ async def stream_events(token: str, comparisons: ComparisonsDep) -> StreamingRes
         out: asyncio.Queue[str | None] = asyncio.Queue()
         # The comparison runs in a task of its own so that held text can go out on a timer
         # while no event arrives; this generator only writes what the task queues.
-        task = asyncio.create_task(relay(comparisons.stream(token, live), live.columns, out))
+        urls = endpoint_urls(comparisons.upstreams)  # for the "what was sent" snippets
+        task = asyncio.create_task(relay(comparisons.stream(token, live), live.columns, out, urls))
         try:
             while (chunk := await out.get()) is not None:
                 yield chunk
