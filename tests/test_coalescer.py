@@ -5,8 +5,9 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
+from app.engine.events import Thinking
 from app.engine.fanout import Delta
-from app.web.coalescer import Coalescer
+from app.web.coalescer import Coalescer, Held
 
 
 def delta(column: int, sample: int, text: str, tokens: int = 1) -> Delta:
@@ -54,7 +55,7 @@ def test_every_character_comes_out_once_and_in_order(script):
     sent: dict[tuple[int, int], str] = {}
     received: dict[tuple[int, int], str] = {}
 
-    def record(into: dict[tuple[int, int], str], piece: Delta) -> None:
+    def record(into: dict[tuple[int, int], str], piece: Held) -> None:
         into[(piece.column, piece.sample)] = into.get((piece.column, piece.sample), "") + piece.text
 
     for tokens, (column, sample, text, flush) in enumerate(script, start=1):
@@ -68,3 +69,15 @@ def test_every_character_comes_out_once_and_in_order(script):
     for out in held.take(now=1e9):
         record(received, out)
     assert received == sent
+
+
+def test_reasoning_and_answer_are_held_apart():
+    held = Coalescer(every=0.1)
+    held.add(Thinking(0, 0, "Let me ", 1))
+    held.add(delta(0, 0, "Paris", 1))
+    held.add(Thinking(0, 0, "think.", 2))
+    taken = held.take(now=1.0)
+    assert {(type(d).__name__, d.text) for d in taken} == {
+        ("Thinking", "Let me think."),
+        ("Delta", "Paris"),
+    }

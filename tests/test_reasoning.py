@@ -7,6 +7,7 @@ One row of issue 9's table per test where it says so; the fake speaks each diale
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -263,6 +264,11 @@ def test_the_live_page_streams_the_answer_of_a_reasoning_model(client, fake):
     assert "Paris" in body and "event: done" in body
     # Reasoning is its own event, which the live view passes by until it shows reasoning in
     # a fold of its own: never mixed into the answer's text. The finished column folds it.
-    answer_frames = [f for f in body.split("\n\n") if f.startswith("event: text")]
-    assert answer_frames and not any("Let me think" in f for f in answer_frames)
+    # Reasoning streams into its own fold, never into the answer's text.
+    frames = "".join(f for f in body.split("\n\n") if f.startswith("event: text"))
+    swaps = re.findall(r'hx-swap-oob="beforeend:#(\w+)-0-0">([^<]*)<', frames)
+    answer = "".join(text for target, text in swaps if target == "text")
+    thinking = "".join(text for target, text in swaps if target == "reasoning")
+    assert "Paris" in answer and "Let me think" not in answer
+    assert "Let me think" in thinking
     assert '<details class="reasoning">' in body

@@ -9,7 +9,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from app.engine.fanout import Delta
+from app.engine.events import Delta, Thinking
+
+Held = Delta | Thinking
+# A sample's answer and its reasoning are held apart: they go to different places.
+Key = tuple[int, int, bool]
 
 
 class Coalescer:
@@ -17,12 +21,12 @@ class Coalescer:
 
     def __init__(self, every: float) -> None:
         self.every = every
-        self._parts: dict[tuple[int, int], list[str]] = {}
-        self._latest: dict[tuple[int, int], Delta] = {}
+        self._parts: dict[Key, list[str]] = {}
+        self._latest: dict[Key, Held] = {}
         self._flushed = float("-inf")
 
-    def add(self, delta: Delta) -> None:
-        key = (delta.column, delta.sample)
+    def add(self, delta: Held) -> None:
+        key = (delta.column, delta.sample, isinstance(delta, Thinking))
         self._parts.setdefault(key, []).append(delta.text)
         self._latest[key] = delta
 
@@ -30,14 +34,14 @@ class Coalescer:
         """Seconds from `now` until the next flush may go: 0 once `every` has passed."""
         return max(0.0, self._flushed + self.every - now)
 
-    def take(self, now: float) -> list[Delta]:
+    def take(self, now: float) -> list[Held]:
         """Everything held, one delta per sample, and the interval starts again at `now`."""
         self._flushed = now
         return self._drain(list(self._parts))
 
-    def take_column(self, column: int) -> list[Delta]:
+    def take_column(self, column: int) -> list[Held]:
         """What one column holds, to send before its results replace its live text."""
         return self._drain([key for key in self._parts if key[0] == column])
 
-    def _drain(self, keys: list[tuple[int, int]]) -> list[Delta]:
+    def _drain(self, keys: list[Key]) -> list[Held]:
         return [replace(self._latest.pop(key), text="".join(self._parts.pop(key))) for key in keys]

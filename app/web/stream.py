@@ -18,9 +18,9 @@ from fastapi import APIRouter
 from fastapi.responses import Response, StreamingResponse
 from markupsafe import escape
 
-from app.engine.fanout import ColumnDone, Delta, Event, Idle
+from app.engine.events import ColumnDone, Delta, Event, Idle, Thinking
 from app.guard.limits import StreamSlot
-from app.web.coalescer import Coalescer
+from app.web.coalescer import Coalescer, Held
 from app.web.comparisons import ComparisonsDep, Finished
 from app.web.snippets import endpoint_urls
 from app.web.templating import templates
@@ -43,15 +43,20 @@ def render(name: str, **context: object) -> str:
     return templates.get_template(name).render(**context)
 
 
-def text_frame(deltas: list[Delta], columns: list[int]) -> str:
-    """One `text` frame: each sample's new text appended, its progress line replaced."""
+def text_frame(deltas: list[Held], columns: list[int]) -> str:
+    """One `text` frame: each sample's new answer (or reasoning) text appended, its
+    progress line replaced."""
     swaps = []
     for delta in deltas:
         where = f"{columns[delta.column]}-{delta.sample}"
-        rate = f" · {delta.tokens_per_second:g} tok/s" if delta.tokens_per_second else ""
+        if isinstance(delta, Thinking):
+            target, progress = "reasoning", f"reasoning · {delta.tokens} tokens"
+        else:
+            rate = f" · {delta.tokens_per_second:g} tok/s" if delta.tokens_per_second else ""
+            target, progress = "text", f"{delta.tokens} tokens{rate}"
         swaps.append(
-            f'<span hx-swap-oob="beforeend:#text-{where}">{escape(delta.text)}</span>'
-            f'<span hx-swap-oob="innerHTML:#progress-{where}">{delta.tokens} tokens{rate}</span>'
+            f'<span hx-swap-oob="beforeend:#{target}-{where}">{escape(delta.text)}</span>'
+            f'<span hx-swap-oob="innerHTML:#progress-{where}">{progress}</span>'
         )
     return frame("text", "".join(swaps))
 
@@ -78,7 +83,7 @@ async def relay(
 
     try:
         async for event in events:
-            if isinstance(event, Delta):
+            if isinstance(event, Delta | Thinking):
                 held.add(event)
                 if timer is None:
                     timer = loop.call_later(held.due_in(loop.time()), flush)
