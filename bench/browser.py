@@ -1,12 +1,12 @@
 """The live page against the API: how far the browser falls behind a fast endpoint.
 
-Knobs is served by uvicorn on 127.0.0.1 (a thread of this process), the fake OpenAI-compatible
-endpoint (tests/fake_upstream.py) runs in a process of its own, and Debian's Chromium is driven
-by Playwright. For each rate, one comparison of 8 presets x 5 samples is timed two ways, in
-alternating order: in the page, from the click on Run to the frame that shows "Finished", and
-through POST /api/compare, from sending to having read the answer. It also reports the CPU
-each process used per run: all share the machine, so what the browser uses, the endpoint and
-Knobs cannot.
+Knobs is served by uvicorn on 127.0.0.1 in a process of its own at its default settings (as
+`make run` serves it), the fake OpenAI-compatible endpoint (tests/fake_upstream.py) in another,
+and Debian's Chromium is driven by Playwright from this one. For each rate, one comparison of
+8 presets x 5 samples is timed two ways, in alternating order: in the page, from the click on
+Run to the frame that shows "Finished", and through POST /api/compare, from sending to having
+read the answer. It also reports the CPU each process used per run: all share the machine, so
+what the browser uses, the endpoint and Knobs cannot.
 
     .venv/bin/python -m bench.browser                     # 100 and 1,000 tok/s per stream
     .venv/bin/python -m bench.browser --rates 20 400 --rounds 3
@@ -15,10 +15,12 @@ Knobs cannot.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import math
 import os
 import platform
 import statistics
+import subprocess
 import tempfile
 import time
 from dataclasses import dataclass
@@ -28,25 +30,27 @@ from typing import Any
 
 import httpx2
 from playwright.sync_api import Browser, sync_playwright
-from pydantic import SecretStr
 
 from app.engine.presets import MAX_PRESETS
-from app.main import create_app
-from app.settings import Settings
 from app.web.sharelink import encode
 from bench.fanout import PRESETS, PROMPT, SYSTEM, answer
-from bench.load import FakeProcess, cpu_seconds
+from bench.serve import (
+    ROOT,
+    FakeProcess,
+    cpu_seconds,
+    free_port,
+    knobs_command,
+    knobs_env,
+    stop,
+    wait_ready,
+)
 from tests.browser.conftest import ARGS, CHROMIUM
-from tests.conftest import LiveServer
 from tests.fake_upstream import split_chunks
 
 TARGET = 1.15
-# Until Knobs' default per-endpoint concurrency admits 8 x 5 streams at once, the bench raises
-# it so that both sides send one wave. Remove this once the default is at least 40.
-CONCURRENCY = 40
 SIDES = ("page", "API")
-# Who used the CPU during a run: Chromium (with Playwright's driver), Knobs (with this client,
-# in the same process) and the fake endpoint.
+# Who used the CPU during a run: Chromium (with Playwright's driver and this client), Knobs
+# and the fake endpoint.
 USERS = ("browser", "Knobs", "endpoint")
 # In the page: the click on Run starts the clock; after each htmx swap the status line is read,
 # and the clock stops on the first frame drawn after it says "Finished" (no polling: a loop of
@@ -98,8 +102,9 @@ def request_body(samples: int) -> dict[str, Any]:
 class CpuClock:
     """CPU seconds used by each of USERS between two readings of /proc."""
 
-    def __init__(self, fake_pid: int) -> None:
+    def __init__(self, fake_pid: int, knobs_pid: int) -> None:
         self.fake_pid = fake_pid
+        self.knobs_pid = knobs_pid
 
     def read(self) -> dict[int, float]:
         """CPU seconds so far of this process and of every process under it, by pid."""
@@ -110,7 +115,7 @@ class CpuClock:
     def since(self, before: dict[int, float]) -> dict[str, float]:
         # A process that ended in between is left out: its last figure cannot be read.
         used = {pid: seconds - before.get(pid, 0.0) for pid, seconds in self.read().items()}
-        knobs, endpoint = used.pop(os.getpid()), used.pop(self.fake_pid, math.nan)
+        knobs, endpoint = used.pop(self.knobs_pid, math.nan), used.pop(self.fake_pid, math.nan)
         return {"browser": sum(used.values()), "Knobs": knobs, "endpoint": endpoint}
 
 
@@ -177,24 +182,21 @@ def measure(browser: Browser, args: argparse.Namespace, tokens_per_second: float
     text = answer(args.words)
     behaviour = {"latency": args.latency, "chunk_delay": 1 / tokens_per_second, "text": text}
     fake = FakeProcess(behaviour)
-    cpu = CpuClock(fake.pid)
     result = Rate(tokens_per_second, {side: [] for side in SIDES}, [])
+    knobs: subprocess.Popen[bytes] | None = None
     try:
         with tempfile.TemporaryDirectory(prefix="knobs-browser-") as data_dir:
-            settings = Settings(
-                openai_base_url=fake.base_url,
-                openai_api_key=SecretStr("not-a-key"),  # the fake checks no key
-                data_dir=Path(data_dir),
-                concurrency_per_endpoint=CONCURRENCY,
-                log_level="warning",  # a line per comparison would bury the figures
-            )
+            port = free_port()
+            # At the defaults: nothing set but the endpoint, and quiet logs for the figures.
+            env = knobs_env(fake, data_dir, {})
+            knobs = subprocess.Popen(knobs_command(port), cwd=ROOT, env=env)
+            url = f"http://127.0.0.1:{port}"
+            cpu = CpuClock(fake.pid, knobs.pid)
             body = request_body(args.samples)
             presets = PRESETS[:MAX_PRESETS]
-            with (
-                LiveServer(create_app(settings)) as server,
-                httpx2.Client(base_url=server.url, timeout=args.timeout) as client,
-            ):
-                link = f"{server.url}/?{encode(SYSTEM, PROMPT, args.samples, presets)}"
+            with httpx2.Client(base_url=url, timeout=args.timeout) as client:
+                asyncio.run(ready(url, knobs))
+                link = f"{url}/?{encode(SYSTEM, PROMPT, args.samples, presets)}"
                 # One warm-up of each: the model list gets cached, connections opened.
                 time_page(browser, link, cpu, args.timeout)
                 time_api(client, body, text, cpu)
@@ -208,8 +210,15 @@ def measure(browser: Browser, args: argparse.Namespace, tokens_per_second: float
                         result.runs[side].append(run)
                         time.sleep(0.2)  # let the fake and Knobs settle between runs
     finally:
+        if knobs is not None:
+            stop(knobs)
         fake.stop()
     return result
+
+
+async def ready(url: str, knobs: subprocess.Popen[bytes]) -> None:
+    async with httpx2.AsyncClient() as client:
+        await wait_ready(client, url, knobs)
 
 
 def report(args: argparse.Namespace, rates: list[Rate]) -> bool:
