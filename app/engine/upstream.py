@@ -97,6 +97,7 @@ class Upstream:
         )
         self._models: list[str] = []
         self._models_at = 0.0
+        self._listing = asyncio.Lock()
 
     @classmethod
     def custom(cls, base_url: str, api_key: str | None, settings: Settings) -> Upstream:
@@ -116,17 +117,20 @@ class Upstream:
         """Model ids from the endpoint's /v1/models, in its order, cached for a minute."""
         if self.endpoint.models:
             return list(self.endpoint.models)
-        if self._models_at and time.monotonic() - self._models_at < MODELS_CACHE_SECONDS:
+        # One request lists for everyone who asks at once: a comparison's samples all want
+        # the default model at the same moment.
+        async with self._listing:
+            if self._models_at and time.monotonic() - self._models_at < MODELS_CACHE_SECONDS:
+                return self._models
+            try:
+                page = await self.client.models.list()
+            except Exception as error:  # noqa: BLE001 - every failure becomes one message
+                raise UpstreamError(self._explain(error, "listing models")) from error
+            # The endpoint's order, not sorted: servers list the model they serve (vLLM) or
+            # the one pulled last (Ollama) first, and the default model is the first that chats.
+            self._models = [m.id for m in page.data]
+            self._models_at = time.monotonic()
             return self._models
-        try:
-            page = await self.client.models.list()
-        except Exception as error:  # noqa: BLE001 - every failure becomes one message
-            raise UpstreamError(self._explain(error, "listing models")) from error
-        # The endpoint's order, not sorted: servers list the model they serve (vLLM) or the
-        # one pulled last (Ollama) first, and the default model is the first that can chat.
-        self._models = [m.id for m in page.data]
-        self._models_at = time.monotonic()
-        return self._models
 
     async def default_model(self) -> str:
         """The model for a preset that names none: the admin's, else the first chat model."""
