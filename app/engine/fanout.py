@@ -17,8 +17,8 @@ from app.engine.capabilities import Adjustment, refused_knobs
 from app.engine.endpoints import Upstreams
 from app.engine.events import ColumnDone, ComparisonDone, Delta, Event, Idle, SampleDone, Thinking
 from app.engine.presets import CompareRequest, Preset, lint_all
-from app.engine.results import Column, Comparison, Sample
-from app.engine.sample import run_sample
+from app.engine.results import Column, Comparison
+from app.engine.sample import Received, done, run_sample
 from app.engine.upstream import Sending, Upstream
 from app.ops import metrics
 
@@ -58,17 +58,19 @@ async def stream_comparison(
     n_columns, n_samples = len(request.presets), request.samples
     warnings = lint_all(request.presets)
     clients = [_client_for(preset, upstreams) for preset in request.presets]
+    # Each sample's request and what it has received, kept here too: Stop cancels the task.
     sendings = {(c, s): Sending() for c in range(n_columns) for s in range(n_samples)}
+    received = {key: Received() for key in sendings}
     tasks = [
-        asyncio.create_task(run_sample(clients[c], request, c, s, queue, sendings[c, s]))
+        asyncio.create_task(
+            run_sample(clients[c], request, c, s, queue, sendings[c, s], received[c, s])
+        )
         for c, s in sendings
     ]
     helpers = [asyncio.create_task(_relay_stop(stop, queue))] if stop else []
     if idle_every:
         helpers.append(asyncio.create_task(_tick(idle_every, queue)))
     results: list[list[SampleDone | None]] = [[None] * n_samples for _ in range(n_columns)]
-    # What stopped samples had streamed: answer text, then reasoning text.
-    partial: dict[tuple[int, int], tuple[list[str], list[str]]] = {}
     columns: list[Column | None] = [None] * n_columns
     stopped = False
     outcome = "abandoned"  # unless it gets to the end: the client left, or it failed
@@ -82,9 +84,6 @@ async def stream_comparison(
                 stopped = True
                 break
             if isinstance(event, Idle | Delta | Thinking):
-                if not isinstance(event, Idle):
-                    parts = partial.setdefault((event.column, event.sample), ([], []))
-                    parts[isinstance(event, Thinking)].append(event.text)
                 yield event
                 continue
             remaining -= 1
@@ -101,17 +100,9 @@ async def stream_comparison(
                     continue
                 for s in range(n_samples):
                     if results[c][s] is None:
-                        answer, reasoning = partial.get((c, s), ([], []))
-                        sample = Sample(
-                            text="".join(answer),
-                            reasoning="".join(reasoning),
-                            error=STOPPED,
-                            incomplete=True,
-                        )
-                        sent = sendings[c, s]
-                        adjustments = tuple(sent.adjustments)
-                        results[c][s] = done = SampleDone(c, s, sample, sent.sent, adjustments)
-                        yield done
+                        sample = received[c, s].partial(STOPPED)
+                        results[c][s] = ended = done(c, s, sample, sendings[c, s])
+                        yield ended
                 column = _finish_column(request, c, results, warnings, clients)
                 assert column is not None  # every sample has a result now
                 columns[c] = column

@@ -35,31 +35,30 @@ async def run_sample(
     column: int,
     sample: int,
     queue: Reports,
-    sending: Sending | None = None,
+    sending: Sending,
+    got: Received,
 ) -> None:
     """One request; reports deltas and exactly one SampleDone unless cancelled, whatever
-    goes wrong: a comparison must never wait for a sample that died. `sending` is filled
-    in as the request goes out, so that even a cancelled sample says what it sent."""
-    got = _Received()
-    sending = Sending() if sending is None else sending
+    goes wrong: a comparison must never wait for a sample that died. `sending` and `got` are
+    filled in as the request goes out and the answer comes in, so that a sample cancelled
+    by Stop still says what it sent and what had arrived."""
     try:
         result = await _request_sample(upstream, request, column, sample, queue, got, sending)
     except Exception as failure:  # noqa: BLE001 - a surprise fails this sample, not the run
         log.exception("sample %d of column %d failed unexpectedly", sample + 1, column + 1)
         message = f"Knobs could not handle this answer ({type(failure).__name__}: {failure})."
-        result = Sample(
-            text="".join(got.answer),
-            reasoning="".join(got.reasoning),
-            error=redact(message, upstream.endpoint.api_key),
-            incomplete=True,
-        )
+        result = got.partial(redact(message, upstream.endpoint.api_key))
     status = "error" if result.error else (result.finish_reason or "unknown")
     metrics.record_sample(upstream.endpoint.name, status, result.latency_ms, result.ttft_ms)
-    adjustments = tuple(sending.adjustments)
-    queue.put_nowait(SampleDone(column, sample, result, sending.sent, adjustments))
+    queue.put_nowait(done(column, sample, result, sending))
 
 
-class _Received:
+def done(column: int, sample: int, result: Sample, sending: Sending) -> SampleDone:
+    """A sample's end as reported: its result, what it sent and what was changed."""
+    return SampleDone(column, sample, result, sending.sent, tuple(sending.adjustments))
+
+
+class Received:
     """What has streamed in so far, by kind, and when each kind first arrived."""
 
     def __init__(self) -> None:
@@ -79,6 +78,11 @@ class _Received:
         else:
             self.refusal.append(chunk.text)
 
+    def partial(self, error: str) -> Sample:
+        """A sample that ended early with `error`: what had arrived, marked incomplete."""
+        text, reasoning = "".join(self.answer), "".join(self.reasoning)
+        return Sample(text=text, reasoning=reasoning, error=error, incomplete=True)
+
 
 async def _request_sample(
     upstream: Upstream,
@@ -86,7 +90,7 @@ async def _request_sample(
     column: int,
     sample: int,
     queue: Reports,
-    got: _Received,
+    got: Received,
     sending: Sending,
 ) -> Sample:
     preset = request.presets[column]
@@ -124,7 +128,7 @@ def _ms(since: float, at: float | None) -> float | None:
 
 
 def _sample_result(
-    got: _Received, started: float, ended: float, finish: Finish | None, error: str | None
+    got: Received, started: float, ended: float, finish: Finish | None, error: str | None
 ) -> Sample:
     # Servers that send no usage get an estimate: one streamed chunk is about one token.
     chunks = len(got.answer) + len(got.reasoning) + len(got.refusal)
