@@ -79,9 +79,7 @@ class Comparisons:
             comparison = await self._run_to_end(compare)
         return await self._save(compare, comparison, stopped=False, started=started)
 
-    async def start_live(
-        self, compare: CompareRequest, columns: list[int] | None = None
-    ) -> str | Finished:
+    async def start_live(self, compare: CompareRequest, columns: list[int]) -> str | Finished:
         """Charge the client for a comparison and hold it for its event stream: the token.
         With the store that holds it down, run it to the end at once (charged once) instead:
         the answers come back whole, as they do without JavaScript, marked if not saved."""

@@ -72,8 +72,8 @@ class LiveComparisons:
         # client left before it began is not kept.
         self._streaming: WeakValueDictionary[str, asyncio.Event] = WeakValueDictionary()
 
-    async def add(self, request: CompareRequest, columns: list[int] | None = None) -> str:
-        columns = columns or list(range(len(request.presets)))
+    async def add(self, request: CompareRequest, columns: list[int]) -> str:
+        """Keep `request` for its stream; `columns` are the page columns its presets fill."""
         return await run_in_threadpool(self.store.add, request, columns)
 
     async def claim(self, token: str) -> LiveComparison | None:
