@@ -10,7 +10,7 @@ README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
 
 
 def values(knob: Knob) -> str:
-    # Knob.describe() speaks of numbers and choices; stop is a list of strings.
+    # Written out for stop, so the README is checked against the words, not only describe().
     return f"up to {MAX_STOP_SEQUENCES} strings" if knob.kind == "stop" else knob.describe()
 
 

@@ -56,6 +56,8 @@ class Knob:
         """What a valid value is, in words: `a whole number between 1 and 5`."""
         if self.kind == "choice":
             return "one of " + ", ".join(self.options)
+        if self.kind == "stop":
+            return f"up to {MAX_STOP_SEQUENCES} strings"
         return f"{'a whole number' if self.kind == 'int' else 'a number'} {self.range_text()}"
 
     def admits(self, value: float) -> bool:
