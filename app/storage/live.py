@@ -28,7 +28,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from app.engine.presets import CompareRequest
-from app.storage.outages import StoreUnavailable, is_outage
+from app.storage.outages import outages_raised
 from app.storage.store import ID_BYTES
 
 # A comparison whose tab never connected is refused (and then deleted) after this long.
@@ -142,26 +142,19 @@ class LiveStore:
 
     @contextmanager
     def _begin(self) -> Iterator[sa.Connection]:
-        with self._unavailable(), self.engine.begin() as conn:
+        with outages_raised(_unreachable), self.engine.begin() as conn:
             yield conn
 
     @contextmanager
     def _connect(self) -> Iterator[sa.Connection]:
-        with self._unavailable(), self.engine.connect() as conn:
+        with outages_raised(_unreachable), self.engine.connect() as conn:
             yield conn
 
-    @contextmanager
-    def _unavailable(self) -> Iterator[None]:
-        try:
-            yield
-        except sa.exc.SQLAlchemyError as error:
-            if not is_outage(error):
-                raise  # a bug, not an outage: it stays a 500 with its traceback
-            # The driver's text is not repeated: it can name the server; the log has it.
-            kind = type(getattr(error, "orig", None) or error).__name__
-            raise StoreUnavailable(
-                f"live comparisons cannot reach the database ({kind})"
-            ) from error
+
+def _unreachable(error: sa.exc.SQLAlchemyError) -> str:
+    # The driver's text is not repeated: it can name the server; the log has it.
+    kind = type(getattr(error, "orig", None) or error).__name__
+    return f"live comparisons cannot reach the database ({kind})"
 
 
 def _where(token: str) -> sa.ColumnElement[bool]:

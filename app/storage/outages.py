@@ -8,6 +8,8 @@ other database error (a wrong query, a missing table) is a bug and stays a 500.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import sqlalchemy as sa
 
@@ -45,3 +47,15 @@ def is_outage(error: BaseException) -> bool:
         return code is not None and code & 0xFF in _SQLITE_OUTAGE
     # psycopg: refused or dropped connections, a server shutting down, too many clients.
     return isinstance(error, sa.exc.OperationalError | sa.exc.InterfaceError)
+
+
+@contextmanager
+def outages_raised(say: Callable[[sa.exc.SQLAlchemyError], str]) -> Iterator[None]:
+    """Within the block, an outage raises StoreUnavailable with the message `say` makes of
+    it; any other database error (a bug) goes up as it is, traceback and all."""
+    try:
+        yield
+    except sa.exc.SQLAlchemyError as error:
+        if not is_outage(error):
+            raise
+        raise StoreUnavailable(say(error)) from error

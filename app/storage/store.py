@@ -27,7 +27,7 @@ from pydantic import SecretStr
 from sqlalchemy.engine import Connection, Engine
 
 from app.storage.migrations import migrate
-from app.storage.outages import StoreUnavailable, is_outage
+from app.storage.outages import StoreUnavailable, is_outage, outages_raised
 from app.storage.saved import RunSummary, SavedRun, summarize
 
 ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{22,64}")
@@ -166,13 +166,11 @@ class RunStore:
     def _connection(self, write: bool = False) -> Iterator[Connection]:
         """A connection, in a transaction committed on exit when `write`. A database out of
         reach raises StoreUnavailable; any other database error goes up as it is."""
-        try:
-            with self.engine.begin() if write else self.engine.connect() as conn:
-                yield conn
-        except sa.exc.SQLAlchemyError as error:
-            if not is_outage(error):
-                raise
-            raise StoreUnavailable(f"{self.where} is unavailable: {self._reason(error)}") from error
+        with (
+            outages_raised(lambda error: f"{self.where} is unavailable: {self._reason(error)}"),
+            self.engine.begin() if write else self.engine.connect() as conn,
+        ):
+            yield conn
 
     def ping(self) -> None:
         """Raise StoreUnavailable unless the database answers and runs could be saved in it."""
