@@ -15,7 +15,6 @@ what the browser uses, the endpoint and Knobs cannot.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import math
 import os
 import platform
@@ -42,6 +41,7 @@ from bench.serve import (
     knobs_command,
     knobs_env,
     stop,
+    wait_ready,
 )
 from tests.browser.conftest import ARGS, CHROMIUM
 from tests.fake_upstream import split_chunks
@@ -194,7 +194,7 @@ def measure(browser: Browser, args: argparse.Namespace, tokens_per_second: float
             body = request_body(args.samples)
             presets = PRESETS[:MAX_PRESETS]
             with httpx2.Client(base_url=url, timeout=args.timeout) as client:
-                ready(client, knobs)
+                wait_ready(url, knobs, 180)
                 link = f"{url}/?{encode(SYSTEM, PROMPT, args.samples, presets)}"
                 # One warm-up of each: the model list gets cached, connections opened.
                 time_page(browser, link, cpu, args.timeout)
@@ -213,19 +213,6 @@ def measure(browser: Browser, args: argparse.Namespace, tokens_per_second: float
             stop(knobs)
         fake.stop()
     return result
-
-
-def ready(client: httpx2.Client, knobs: subprocess.Popen[bytes], seconds: float = 180) -> None:
-    """Until Knobs answers /healthz (synchronously: Playwright holds this thread's loop)."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if knobs.poll() is not None:
-            raise RuntimeError(f"Knobs exited with {knobs.returncode} before it was ready")
-        with contextlib.suppress(httpx2.TransportError):
-            if client.get("/healthz").status_code == 200:
-                return
-        time.sleep(0.05)
-    raise RuntimeError(f"Knobs was not ready within {seconds:g} s")
 
 
 def report(args: argparse.Namespace, rates: list[Rate]) -> bool:

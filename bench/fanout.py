@@ -306,7 +306,7 @@ async def measure(
         httpx2.AsyncClient(timeout=timeout) as user,
         httpx2.AsyncClient(timeout=timeout, limits=pool) as bare,
     ):
-        await wait_ready(user, url, proc)
+        await asyncio.to_thread(wait_ready, url, proc)
         knobs, floor = Side("knobs", []), Side("floor", [])
         bodies: list[dict[str, Any]] = []
 

@@ -203,7 +203,7 @@ async def burst(
     pool = httpx2.Limits(max_connections=args.comparisons, max_keepalive_connections=32)
     timeout = httpx2.Timeout(args.timeout, connect=30)
     async with httpx2.AsyncClient(limits=pool, timeout=timeout) as client:
-        await wait_ready(client, url, proc)
+        await asyncio.to_thread(wait_ready, url, proc)
         pid = proc.pid
         rss: dict[str, int | None] = {"started": proc_status(pid).get("VmRSS")}
         for _ in range(WARMUPS):

@@ -3,7 +3,6 @@ Knobs under uvicorn in a process of its own."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import multiprocessing
 import os
@@ -131,14 +130,16 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
             proc.wait()
 
 
-async def wait_ready(client: httpx2.AsyncClient, url: str, proc: subprocess.Popen[bytes]) -> None:
-    """Until GET /healthz answers 200 (Knobs' lifespan has run)."""
-    deadline = time.monotonic() + READY_TIMEOUT
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"Knobs exited with {proc.returncode} before it was ready")
-        with contextlib.suppress(httpx2.TransportError):
-            if (await client.get(f"{url}/healthz")).status_code == 200:
-                return
-        await asyncio.sleep(0.05)
-    raise RuntimeError(f"Knobs was not ready within {READY_TIMEOUT} s")
+def wait_ready(url: str, proc: subprocess.Popen[bytes], seconds: float = READY_TIMEOUT) -> None:
+    """Until GET /healthz answers 200 (Knobs' lifespan has run). Synchronous, so that it
+    serves async benches (through asyncio.to_thread) and Playwright's thread alike."""
+    deadline = time.monotonic() + seconds
+    with httpx2.Client() as client:
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(f"Knobs exited with {proc.returncode} before it was ready")
+            with contextlib.suppress(httpx2.TransportError):
+                if client.get(f"{url}/healthz").status_code == 200:
+                    return
+            time.sleep(0.05)
+    raise RuntimeError(f"Knobs was not ready within {seconds:g} s")
