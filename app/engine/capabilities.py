@@ -238,20 +238,27 @@ class Memory:
         self.base_url = base_url
         self.store = store
         self._known: dict[str, tuple[Capabilities, float]] = {}
+        self._reading = asyncio.Lock()
 
     async def recall(self, model: str) -> Capabilities:
         known, read_at = self._known.get(model, (Capabilities(), -RECALL_SECONDS))
         if self.store is None or time.monotonic() - read_at < RECALL_SECONDS:
             return known
-        try:
-            stored = await asyncio.to_thread(self.store.load, self.base_url, model)
-        except Exception as error:  # noqa: BLE001 - a lost lesson is learnt again
-            log.warning("capabilities of %s not read: %s", model, error)
-            stored = None
-        # Read or not, not again for a while: an outage must not cost a query per request.
-        known = self._known.get(model, (known, 0.0))[0].merged(stored or Capabilities())
-        self._known[model] = (known, time.monotonic())
-        return known
+        # One read for every sample that asks at once: a comparison's samples all start
+        # together, and the first of them reads for the rest.
+        async with self._reading:
+            known, read_at = self._known.get(model, (known, -RECALL_SECONDS))
+            if time.monotonic() - read_at < RECALL_SECONDS:
+                return known
+            try:
+                stored = await asyncio.to_thread(self.store.load, self.base_url, model)
+            except Exception as error:  # noqa: BLE001 - a lost lesson is learnt again
+                log.warning("capabilities of %s not read: %s", model, error)
+                stored = None
+            # Read or not, not again for a while: an outage must not cost a query per request.
+            known = self._known.get(model, (known, 0.0))[0].merged(stored or Capabilities())
+            self._known[model] = (known, time.monotonic())
+            return known
 
     async def learn(self, model: str, learnt: Capabilities) -> None:
         known, read_at = self._known.get(model, (Capabilities(), -RECALL_SECONDS))
