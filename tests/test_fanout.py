@@ -76,6 +76,24 @@ async def test_stop_closes_requests_and_keeps_partial_text(fake: FakeUpstream, u
     assert fake.in_flight == 0
 
 
+async def test_a_stopped_sample_keeps_the_stats_of_what_had_arrived(fake: FakeUpstream, upstream):
+    fake.behave(text=" ".join(["word"] * 200), chunk_delay=0.05)
+    stop = asyncio.Event()
+    events = []
+    async for event in stream_comparison(request(1, 1), Upstreams.of(upstream), stop):
+        events.append(event)
+        if isinstance(event, Delta) and event.tokens == 4:
+            stop.set()
+    done = events[-1]
+    assert isinstance(done, ComparisonDone)
+    (sample,) = done.result.columns[0].samples
+    arrived = sample.text.count("word")
+    assert sample.incomplete and arrived >= 4
+    assert sample.usage.completion_tokens == arrived  # one chunk, one token
+    assert sample.ttft_ms is not None and sample.latency_ms is not None
+    assert sample.latency_ms >= sample.ttft_ms
+
+
 async def test_leaving_early_closes_every_upstream_request(fake: FakeUpstream, upstream):
     fake.behave(text=" ".join(["word"] * 200), chunk_delay=0.05)
     before = asyncio.all_tasks()

@@ -67,6 +67,7 @@ class Received:
         self.refusal: list[str] = []
         self.first: float | None = None  # any token
         self.first_answer: float | None = None
+        self.started: float | None = None  # when the request went out
 
     def add(self, chunk: Chunk, now: float) -> None:
         self.first = self.first or now
@@ -79,9 +80,10 @@ class Received:
             self.refusal.append(chunk.text)
 
     def partial(self, error: str) -> Sample:
-        """A sample that ended early with `error`: what had arrived, marked incomplete."""
-        text, reasoning = "".join(self.answer), "".join(self.reasoning)
-        return Sample(text=text, reasoning=reasoning, error=error, incomplete=True)
+        """A sample that ended early with `error`: what had arrived, marked incomplete, with
+        the stats of that (a stopped sample's TTFT and tokens are still worth seeing)."""
+        now = time.perf_counter()
+        return _sample_result(self, self.started or now, now, None, error)
 
 
 async def _request_sample(
@@ -96,7 +98,7 @@ async def _request_sample(
     preset = request.presets[column]
     async with upstream.limit:
         with metrics.UPSTREAM_IN_FLIGHT.labels(upstream.endpoint.name).track_inprogress():
-            started = time.perf_counter()
+            started = got.started = time.perf_counter()
             finish: Finish | None = None
             error: str | None = None
             try:
