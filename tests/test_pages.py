@@ -92,11 +92,32 @@ def test_add_duplicate_and_remove_columns_without_javascript(client, fake: FakeU
     assert column_count(html) == 3
     html = client.post("/", data=form_fields(presets, action="duplicate-0")).text
     assert column_count(html) == 3 and 'value="a copy"' in html
-    html = client.post("/", data=form_fields(presets, action="remove-1")).text
-    assert column_count(html) == 1 and 'value="b"' not in html
+    html = client.post("/", data=form_fields([*presets, Preset(name="c")], action="remove-1")).text
+    assert column_count(html) == 2 and 'value="b"' not in html
     html = client.post("/", data=form_fields(presets, action="nucleus")).text
     assert 'value="Nucleus"' in html and 'name="p-2-top_p" value="0.9"' in html
     assert fake.requests == []
+
+
+def test_the_page_keeps_two_columns_at_least(client, fake: FakeUpstream):
+    presets = [Preset(name="a"), Preset(name="b")]
+    html = client.post("/", data=form_fields(presets, action="remove-1")).text
+    assert column_count(html) == 2 and 'value="b"' in html
+    assert 'value="remove-' not in html  # no Remove button to press
+
+
+def test_when_every_sample_fails_the_status_says_so(client, fake: FakeUpstream):
+    fake.behave(status=500)
+    html = client.post("/", data=form_fields(builtin_presets())).text
+    assert "Finished in" not in html
+    assert '<span class="failed">Every sample failed' in html
+    token = stream_token(
+        client.post("/", data=form_fields(builtin_presets()), headers={"HX-Request": "1"}).text
+    )
+    with client.stream("GET", f"/compare/{token}/events") as events:
+        body = "".join(events.iter_text())
+    done = body[body.index("event: done") :]
+    assert "Every sample failed" in done and "Finished" not in done
 
 
 def test_lint_warnings_show_before_running(client, fake: FakeUpstream):

@@ -12,6 +12,9 @@ from typing import Any, Literal
 from pydantic import Field
 
 MAX_PRESETS = 8
+# The page keeps at least this many columns: a comparison needs two sides. (The API and a
+# rerun take a single preset.)
+MIN_PRESETS = 2
 MAX_STOP_SEQUENCES = 4
 DEFAULT_SAMPLES = 2
 # The longest text each field may hold; the models, the messages and the link decoder read it.

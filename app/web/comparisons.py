@@ -52,9 +52,30 @@ class Finished:
     not_saved: str | None = None
 
     @property
+    def failed(self) -> tuple[int, int]:
+        """How many samples failed, of how many."""
+        samples = [s for column in self.comparison.columns for s in column.samples]
+        return sum(s.error is not None for s in samples), len(samples)
+
+    @property
+    def outcome(self) -> str:
+        """How the run ended, for the status line's class: never "finished" (green) when
+        every sample failed."""
+        failed, total = self.failed
+        if self.stopped:
+            return "stopped"
+        if total and failed == total:
+            return "failed"
+        return "partly-failed" if failed else "finished"
+
+    @property
     def message(self) -> str:
+        failed, total = self.failed
+        if self.outcome == "failed":
+            return f"Every sample failed ({self.seconds:.1f} s); each column says why."
         verb = "Stopped after" if self.stopped else "Finished in"
-        return f"{verb} {self.seconds:.1f} s."
+        tail = f" {failed} of {total} samples failed." if failed and not self.stopped else ""
+        return f"{verb} {self.seconds:.1f} s.{tail}"
 
 
 class Comparisons:

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from app.engine.endpoints import Upstreams
+from app.engine.knobs import MIN_PRESETS
 from app.engine.models import kind
 from app.engine.presets import (
     MAX_PRESETS,
@@ -142,7 +143,7 @@ def edit_columns(form: PlaygroundForm, action: str) -> None:
         copy = dict(form.columns[index])
         copy["name"] = f"{copy['name'] or f'Preset {index + 1}'} copy"
         form.columns.insert(index + 1, copy)
-    elif verb == "remove" and 0 <= index < len(form.columns) and len(form.columns) > 1:
+    elif verb == "remove" and 0 <= index < len(form.columns) and len(form.columns) > MIN_PRESETS:
         form.columns.pop(index)
 
 

@@ -14,7 +14,7 @@ from app.engine.analysis import (
     group_answers,
 )
 from app.engine.capabilities import refused_knobs
-from app.engine.knobs import KNOB_BY_NAME, KNOBS, MAX_PRESETS, SAMPLES, knob_text
+from app.engine.knobs import KNOB_BY_NAME, KNOBS, MAX_PRESETS, MIN_PRESETS, SAMPLES, knob_text
 from app.engine.results import Column, Sample
 from app.storage.saved import COUNTED
 from app.web import snippets
@@ -25,6 +25,7 @@ templates.env.globals.update(
     KNOBS=KNOBS,
     KNOB_BY_NAME=KNOB_BY_NAME,
     MAX_PRESETS=MAX_PRESETS,
+    MIN_PRESETS=MIN_PRESETS,
     SAMPLES=SAMPLES,
     FLAG_LABELS=FLAG_LABELS,
     COUNTED_FLAGS=COUNTED,
