@@ -7,8 +7,10 @@ from hypothesis import strategies as st
 from app.engine.knobs import Knob
 
 
-def knob_values(knob: Knob) -> st.SearchStrategy[float | int | str]:
+def knob_values(knob: Knob) -> st.SearchStrategy[float | int | str | bool]:
     """Every value the knob accepts (not `stop`, a list of strings)."""
+    if knob.kind == "bool":
+        return st.booleans()
     if knob.kind == "choice":
         return st.sampled_from(knob.options)
     if knob.kind == "int":

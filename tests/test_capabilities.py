@@ -132,7 +132,7 @@ def test_adjust_renames_drops_and_keeps_the_one_accepted_value():
     ]
     messages = {c.param: c.message for c in changes}
     assert messages["logprobs"] == (
-        "logprobs not accepted by o3: sent without it — the endpoint's default applies "
+        "logprobs=true not accepted by o3: sent without it — the endpoint's default applies "
         "(remembered from an earlier refusal)"
     )
     assert messages["top_p"].startswith("top_p=0.9 not accepted by o3: sent without it — this")

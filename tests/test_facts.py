@@ -43,6 +43,7 @@ KIND_TYPES = {
     "int": int | None,
     "stop": list[str] | None,
     "choice": str | None,
+    "bool": bool | None,
 }
 TEXT_FIELDS = ("name", "endpoint", "model", "base_url", "api_key")
 

@@ -145,6 +145,8 @@ def test_the_csv_export_parses_back(client: TestClient, store: RunStore, run_id:
         "stop": '["\\n\\n", "END"]',
         "reasoning_effort": "",
         "verbosity": "",
+        "logprobs": "",
+        "top_logprobs": "",
     }
     assert creative["text"] == "Another, cut" and creative["finish_reason"] == "length"
     assert (creative["prompt_tokens"], creative["completion_tokens"]) == ("9", "3")

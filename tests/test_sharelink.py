@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import parse_qs
 
 import pytest
@@ -18,13 +19,22 @@ from tests.strategies import knob_values
 texts = st.text(st.characters(codec="utf-8"), max_size=40)
 
 
-presets = st.builds(
-    Preset,
-    name=st.none() | st.text(max_size=MAX_CHARS["name"]),
-    model=st.none() | st.text(max_size=MAX_CHARS["model"]),
-    **{k.name: st.none() | knob_values(k) for k in KNOBS if k.kind != "stop"},
-    stop=st.none() | st.lists(texts, max_size=MAX_STOP_SEQUENCES),
-)
+def consistent(fields: dict[str, Any]) -> Preset:
+    """A preset from `fields`, without a knob whose `needs` is not true (top_logprobs)."""
+    for knob in KNOBS:
+        if knob.needs and fields.get(knob.needs) is not True:
+            fields[knob.name] = None
+    return Preset(**fields)
+
+
+presets = st.fixed_dictionaries(
+    {
+        "name": st.none() | st.text(max_size=MAX_CHARS["name"]),
+        "model": st.none() | st.text(max_size=MAX_CHARS["model"]),
+        **{k.name: st.none() | knob_values(k) for k in KNOBS if k.kind != "stop"},
+        "stop": st.none() | st.lists(texts, max_size=MAX_STOP_SEQUENCES),
+    }
+).map(consistent)
 links = st.tuples(
     st.none() | st.text(max_size=200),
     st.text(max_size=300),

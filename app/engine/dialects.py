@@ -12,16 +12,33 @@ import json
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from pydantic import BaseModel
+
 from app.engine.upstream_errors import UpstreamError, error_text
 
 ChunkKind = Literal["answer", "reasoning", "refusal"]
 _REASONING_FIELDS = ("reasoning_content", "reasoning")
 
 
+class Alternative(BaseModel):
+    token: str
+    logprob: float
+
+
+class TokenProb(BaseModel):
+    """One answer token as the endpoint chose it, with its likeliest alternatives."""
+
+    token: str
+    logprob: float
+    top: list[Alternative] = []
+
+
 @dataclass(frozen=True)
 class Chunk:
     text: str
     kind: ChunkKind = "answer"
+    # Only when the request asked for logprobs: the chunk's tokens (`choices[].logprobs`).
+    logprobs: tuple[TokenProb, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -78,7 +95,7 @@ class StreamReader:
             if isinstance(delta.get("refusal"), str) and delta["refusal"]:
                 chunks.append(Chunk(delta["refusal"], "refusal"))
             if isinstance(delta.get("content"), str) and delta["content"]:
-                chunks.append(Chunk(delta["content"]))
+                chunks.append(Chunk(delta["content"], logprobs=_logprobs(choice)))
             self._finish_reason = choice.get("finish_reason") or self._finish_reason
         return chunks
 
@@ -99,3 +116,33 @@ class StreamReader:
             model=self._model,
             reasoning_tokens=reasoning,
         )
+
+
+def _logprobs(choice: dict[str, Any]) -> tuple[TokenProb, ...]:
+    """`choice.logprobs.content`: each token, its log probability and the top alternatives.
+    Whatever does not have that shape is left out (a server may send null or partial data)."""
+    found = choice.get("logprobs")
+    content = found.get("content") if isinstance(found, dict) else None
+    if not isinstance(content, list):
+        return ()
+    tokens = []
+    for entry in content:
+        if not isinstance(entry, dict) or not _scored(entry):
+            continue
+        top = [Alternative(token=t["token"], logprob=t["logprob"]) for t in _alternatives(entry)]
+        tokens.append(TokenProb(token=entry["token"], logprob=entry["logprob"], top=top))
+    return tuple(tokens)
+
+
+def _scored(entry: object) -> bool:
+    return (
+        isinstance(entry, dict)
+        and isinstance(entry.get("token"), str)
+        and isinstance(entry.get("logprob"), int | float)
+        and not isinstance(entry.get("logprob"), bool)
+    )
+
+
+def _alternatives(entry: dict[str, Any]) -> list[dict[str, Any]]:
+    top = entry.get("top_logprobs")
+    return [t for t in top if _scored(t)] if isinstance(top, list) else []

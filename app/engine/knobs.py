@@ -36,17 +36,20 @@ class Knob:
 
     The record is the only place a range is written: the models' fields (and so the JSON
     schema), the validation messages, the link decoder and the form's inputs all read it.
-    A `choice` knob is one of `options`, sent as the string it is.
+    A `choice` knob is one of `options`, sent as the string it is; a `bool` knob is true or
+    false (its options, as the form and links write them), sent as a JSON boolean.
     """
 
     name: str
     label: str
-    kind: Literal["float", "int", "stop", "choice"]
+    kind: Literal["float", "int", "stop", "choice", "bool"]
     low: float | None
     high: float | None
     step: str
     help: str
     options: tuple[str, ...] = ()
+    # A boolean knob that must be true for this one to be sent (top_logprobs needs logprobs).
+    needs: str | None = None
 
     def range_text(self) -> str:
         if self.low is not None and self.high is not None:
@@ -59,6 +62,8 @@ class Knob:
         """What a valid value is, in words: `a whole number between 1 and 5`."""
         if self.kind == "choice":
             return "one of " + ", ".join(self.options)
+        if self.kind == "bool":
+            return "true or false"
         if self.kind == "stop":
             return f"up to {MAX_STOP_SEQUENCES} strings"
         return f"{'a whole number' if self.kind == 'int' else 'a number'} {self.range_text()}"
@@ -79,11 +84,16 @@ class Knob:
         if self.kind == "choice":
             schema: dict[str, Any] = {"enum": [*self.options, None]}
             return Field(default=default, description=self.help, json_schema_extra=schema, **extra)
+        if self.kind == "bool":
+            return Field(default=default, description=self.help, **extra)
         return Field(default=default, ge=self.low, le=self.high, description=self.help, **extra)
 
 
 def knob_text(value: float | int | str) -> str:
-    """A number as written in form fields, messages, links and exports: exact, short when round."""
+    """A value as written in form fields, messages, links and exports: numbers exact and short
+    when round, booleans as JSON writes them."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
     return repr(value).removesuffix(".0") if isinstance(value, float) else str(value)
 
 
@@ -179,6 +189,26 @@ KNOBS: tuple[Knob, ...] = (
         "",
         "Reasoning models (gpt-5 family): how long and detailed the answer should be.",
         ("low", "medium", "high"),
+    ),
+    Knob(
+        "logprobs",
+        "logprobs",
+        "bool",
+        None,
+        None,
+        "",
+        "true: the endpoint returns each answer token's probability, shown on hover and focus.",
+        ("true", "false"),
+    ),
+    Knob(
+        "top_logprobs",
+        "top_logprobs",
+        "int",
+        0,
+        5,
+        "1",
+        "With logprobs: the k likeliest alternatives at each token, shown where samples split.",
+        needs="logprobs",
     ),
 )
 KNOB_BY_NAME = {knob.name: knob for knob in KNOBS}

@@ -50,6 +50,8 @@ class Preset(BaseModel):
     )
     reasoning_effort: str | None = KNOB_BY_NAME["reasoning_effort"].field()
     verbosity: str | None = KNOB_BY_NAME["verbosity"].field()
+    logprobs: bool | None = KNOB_BY_NAME["logprobs"].field()
+    top_logprobs: int | None = KNOB_BY_NAME["top_logprobs"].field()
     # A preset's own endpoint, when the admin allows it (KNOBS_ALLOW_CUSTOM_ENDPOINTS).
     # The key is the user's own; it is never saved, shared, shown or logged.
     base_url: str | None = Field(default=None, max_length=MAX_CHARS["base_url"])
@@ -70,6 +72,16 @@ class Preset(BaseModel):
         assert info.field_name is not None
         if value is not None and value not in KNOB_BY_NAME[info.field_name].options:
             raise ValueError(KNOB_BY_NAME[info.field_name].describe())
+        return value
+
+    @field_validator(*(k.name for k in KNOBS if k.needs))
+    @classmethod
+    def _needs(cls, value: Any, info: ValidationInfo) -> Any:
+        # Endpoints refuse top_logprobs without logprobs: say so at the field, before a run.
+        assert info.field_name is not None
+        needed = KNOB_BY_NAME[info.field_name].needs
+        if value is not None and needed and info.data.get(needed) is not True:
+            raise ValueError(f"{info.field_name} needs {needed} set to true")
         return value
 
     @field_validator("stop", mode="before")

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from app.engine.agreement import Agreement
 from app.engine.analysis import Flags
 from app.engine.capabilities import Adjustment
+from app.engine.dialects import TokenProb
 from app.engine.presets import Preset
 
 
@@ -47,6 +49,16 @@ class Sample(BaseModel):
     error: str | None = None
     # True when the stream ended early (error or Stop): the text is partial.
     incomplete: bool = False
+    cost: float | None = Field(
+        default=None,
+        description="US dollars, from the column's price (see the column's `price`); null when "
+        "the price or the token counts are unknown, never 0 for unknown",
+    )
+    logprobs: list[TokenProb] | None = Field(
+        default=None,
+        description="each answer token with its log probability and the likeliest "
+        "alternatives, when the preset asked for logprobs and the endpoint sent them",
+    )
 
 
 class Column(BaseModel):
@@ -67,9 +79,24 @@ class Column(BaseModel):
         description="the JSON body of the column's first request exactly as sent (after the "
         "adjustments), as text so that it is byte for byte what went out; never the key",
     )
+    agreement: Agreement | None = Field(
+        default=None, description="how similar the column's answers are, and why"
+    )
+    cost: float | None = Field(
+        default=None, description="US dollars, the samples together; null if any is unknown"
+    )
+    price: str | None = Field(default=None, description="where the price comes from")
 
 
 class Comparison(BaseModel):
     system: str | None = None
     prompt: str
     columns: list[Column]
+    cost: float | None = Field(
+        default=None, description="US dollars, every column together; null if any is unknown"
+    )
+    agreement: list[list[float | None]] | None = Field(
+        default=None,
+        description="how similar each column's answers are to each other column's (0-1, mean "
+        "word-level similarity over every pair of answers), in column order",
+    )

@@ -7,7 +7,7 @@ import logging
 import time
 from typing import Protocol
 
-from app.engine.dialects import Chunk, Finish
+from app.engine.dialects import Chunk, Finish, TokenProb
 from app.engine.events import Delta, SampleDone, Thinking
 from app.engine.presets import CompareRequest
 from app.engine.results import Sample, Usage
@@ -68,12 +68,14 @@ class Received:
         self.first: float | None = None  # any token
         self.first_answer: float | None = None
         self.started: float | None = None  # when the request went out
+        self.logprobs: list[TokenProb] = []  # only when the preset asked for them
 
     def add(self, chunk: Chunk, now: float) -> None:
         self.first = self.first or now
         if chunk.kind == "answer":
             self.first_answer = self.first_answer or now
             self.answer.append(chunk.text)
+            self.logprobs.extend(chunk.logprobs)
         elif chunk.kind == "reasoning":
             self.reasoning.append(chunk.text)
         else:
@@ -160,4 +162,5 @@ def _sample_result(
         model=finish.model if finish else None,
         error=error,
         incomplete=error is not None,
+        logprobs=got.logprobs or None,
     )

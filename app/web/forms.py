@@ -75,6 +75,11 @@ def _number(raw: str, kind: str) -> float | int | str | None:
         return raw  # left for validation to refuse, with the field's own message
 
 
+def _boolean(raw: str) -> bool | str | None:
+    raw = raw.strip()
+    return {"": None, "true": True, "false": False}.get(raw, raw)  # else refused, at the field
+
+
 def to_request(form: PlaygroundForm) -> CompareRequest | None:
     """Validate the form. On failure, fills form.errors keyed by form field name."""
     presets = []
@@ -87,6 +92,8 @@ def to_request(form: PlaygroundForm) -> CompareRequest | None:
                 preset["stop"] = [line for line in raw.splitlines() if line] or None
             elif knob.kind == "choice":
                 preset[knob.name] = raw.strip() or None
+            elif knob.kind == "bool":
+                preset[knob.name] = _boolean(raw)
             else:
                 preset[knob.name] = _number(raw, knob.kind)
         presets.append(preset)

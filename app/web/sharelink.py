@@ -23,6 +23,7 @@ from pydantic import ValidationError
 from app.engine.knobs import (
     DEFAULT_SAMPLES,
     KNOB_BY_NAME,
+    KNOBS,
     MAX_CHARS,
     MAX_PRESETS,
     MAX_STOP_SEQUENCES,
@@ -227,6 +228,10 @@ def decode_preset(value: str, number: int, problems: list[str]) -> Preset:
     if len(stops) > MAX_STOP_SEQUENCES:
         problems.append(f"preset {number}: only the first {MAX_STOP_SEQUENCES} stops were kept")
     fields["stop"] = stops[:MAX_STOP_SEQUENCES] or None
+    for knob in KNOBS:
+        if knob.needs and fields.get(knob.name) is not None and fields.get(knob.needs) is not True:
+            problems.append(f"preset {number}: {knob.name} needs {knob.needs}=true, left unset")
+            fields[knob.name] = None
     return Preset.model_validate({k: v for k, v in fields.items() if v is not None})
 
 
@@ -236,11 +241,14 @@ def _field(name: str, raw: str, number: int, problems: list[str]) -> object:
     knob = KNOB_BY_NAME[name]
     if knob.kind == "choice" and raw in knob.options:
         return raw
+    if knob.kind == "bool" and raw in knob.options:
+        return raw == "true"
     pattern = _INT if knob.kind == "int" else _FLOAT
-    if knob.kind != "choice" and pattern.fullmatch(raw):
+    if knob.kind in ("float", "int") and pattern.fullmatch(raw):
         value = int(raw) if knob.kind == "int" else float(raw)
         try:
-            Preset.model_validate({name: value})
+            needed = {knob.needs: True} if knob.needs else {}  # checked with the preset
+            Preset.model_validate({**needed, name: value})
             return value
         except ValidationError:
             pass
