@@ -25,6 +25,13 @@ Either way each column says what was left out or renamed::
     renames = { max_tokens = "max_completion_tokens" }
     only = { temperature = 1 }            # any other temperature is not sent
 
+What a model costs, in US dollars per million tokens, where the price table (genai-prices)
+does not know it or the admin pays otherwise::
+
+    [endpoints.openai.prices."gpt-4o-mini*"]
+    input = 0.15
+    output = 0.6
+
 Every mistake stops start-up with a message naming the endpoint and the field.
 """
 
@@ -43,11 +50,20 @@ from pydantic import ValidationError
 from app.engine.capabilities import Capabilities, CapabilityStore
 from app.engine.models import cannot_chat, chat_models
 from app.engine.presets import Preset
+from app.engine.prices import ModelPrice
 from app.engine.upstream import Endpoint, Upstream, UpstreamError
 from app.settings import Settings
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
-_FIELDS = {"base_url", "api_key", "api_key_env", "models", "default_model", "capabilities"}
+_FIELDS = {
+    "base_url",
+    "api_key",
+    "api_key_env",
+    "models",
+    "default_model",
+    "capabilities",
+    "prices",
+}
 # The name of the endpoint that OPENAI_BASE_URL, or the embedded model, defines.
 DEFAULT_NAME = "default"
 EMBEDDED_NAME = "embedded"
@@ -124,9 +140,28 @@ def _endpoint(name: str, table: object, source: str, environ: Mapping[str, str])
     if default and (problem := cannot_chat(default)):
         raise EndpointConfigError(f"{where}: default_model {problem}")
     capabilities = _capabilities(table.get("capabilities", {}), where)
+    prices = _prices(table.get("prices", {}), where)
     return Endpoint(
-        name, base_url.rstrip("/"), api_key or None, tuple(models), default, capabilities
+        name, base_url.rstrip("/"), api_key or None, tuple(models), default, capabilities, prices
     )
+
+
+def _prices(tables: object, where: str) -> tuple[tuple[str, ModelPrice], ...]:
+    """`prices."MODEL"` tables: dollars per million prompt (`input`) and completion tokens."""
+    if not isinstance(tables, dict):
+        raise EndpointConfigError(f"{where}: prices must be tables, one per model")
+    stated = []
+    for model, table in tables.items():
+        try:
+            stated.append((model, ModelPrice.model_validate(table)))
+        except ValidationError as error:
+            problem = error.errors()[0]
+            field = ".".join(str(part) for part in problem["loc"]) or "the table"
+            raise EndpointConfigError(
+                f"{where}: prices for {model!r}: {field}: {problem['msg']} "
+                "(fields: input and output, US dollars per million tokens)"
+            ) from error
+    return tuple(stated)
 
 
 def _capabilities(tables: object, where: str) -> tuple[tuple[str, Capabilities], ...]:

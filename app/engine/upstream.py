@@ -30,6 +30,7 @@ from app.engine.capabilities import (
 from app.engine.dialects import Chunk, Finish, StreamReader
 from app.engine.models import NoChatModel, first_chat_model
 from app.engine.presets import Preset, request_params
+from app.engine.prices import ModelPrice
 from app.engine.upstream_errors import (
     UpstreamError,
     error_text,
@@ -61,6 +62,8 @@ class Endpoint:
     default_model: str | None = None
     # What the admin says models refuse, by model name or glob, in the order written.
     capabilities: tuple[tuple[str, Capabilities], ...] = ()
+    # What the admin says models cost, by model name or glob (app/engine/prices.py).
+    prices: tuple[tuple[str, ModelPrice], ...] = ()
 
 
 @dataclass

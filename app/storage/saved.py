@@ -36,6 +36,12 @@ class SavedRun(BaseModel):
     endpoints: list[str] = Field(
         default_factory=list, description="endpoints the columns used, in column order"
     )
+    cost: float | None = Field(
+        default=None, description="US dollars, every column together; null if any is unknown"
+    )
+    agreement: list[list[float | None]] | None = Field(
+        default=None, description="how similar each column's answers are to each other column's"
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -59,6 +65,8 @@ class SavedRun(BaseModel):
             columns=comparison.columns,
             stopped=stopped,
             endpoints=list(dict.fromkeys(c.endpoint for c in comparison.columns if c.endpoint)),
+            cost=comparison.cost,
+            agreement=comparison.agreement,
         )
         run.models = models_of(run)
         return run

@@ -19,10 +19,12 @@ from fastapi import Depends, Request
 
 from app.engine.caps import over_caps
 from app.engine.endpoints import Upstreams
-from app.engine.events import ComparisonDone, Event
+from app.engine.events import ColumnDone, ComparisonDone, Event
 from app.engine.fanout import run_comparison, stream_comparison
 from app.engine.presets import CompareRequest
-from app.engine.results import Comparison
+from app.engine.prices import PriceList
+from app.engine.results import Column, Comparison
+from app.engine.review import review, review_column
 from app.guard.limits import comparison_slot
 from app.settings import Settings
 from app.storage.outages import StoreUnavailable
@@ -114,7 +116,20 @@ class Comparisons:
         return await self._save(compare, comparison, stopped=False, started=started)
 
     async def _run_to_end(self, compare: CompareRequest) -> Comparison:
-        return await unless_client_leaves(self.request, run_comparison(compare, self.upstreams))
+        comparison = await unless_client_leaves(
+            self.request, run_comparison(compare, self.upstreams)
+        )
+        return review(comparison, self.prices_for)
+
+    def prices_for(self, column: Column) -> PriceList:
+        """How a column's samples are priced: by its endpoint (free for the embedded model)."""
+        upstream = self.upstreams.by_name.get(column.endpoint or "")
+        if upstream is None:  # a preset's own endpoint: the price table, by its URL
+            return PriceList(base_url=column.preset.base_url)
+        endpoint = upstream.endpoint
+        embedded = getattr(self.request.app.state, "embedded", None)
+        free = embedded is not None and endpoint.base_url == embedded.base_url
+        return PriceList(endpoint.base_url, endpoint.prices, free=free)
 
     async def claim(self, token: str) -> LiveComparison | None:
         """The comparison the page started under `token`, for its one event stream; None
@@ -129,10 +144,19 @@ class Comparisons:
         events = stream_comparison(
             live.request, self.upstreams, live.stop, idle_every=HEARTBEAT_EVERY
         )
+        reviewed: dict[int, Column] = {}  # each finished column, looked over once
         try:
             async for event in events:
-                if isinstance(event, ComparisonDone):
-                    yield await self._save(live.request, event.result, event.stopped, started)
+                if isinstance(event, ColumnDone):
+                    column = review_column(event.result, self.prices_for(event.result))
+                    reviewed[event.column] = column
+                    yield ColumnDone(event.column, column)
+                elif isinstance(event, ComparisonDone):
+                    columns = [reviewed.get(i, c) for i, c in enumerate(event.result.columns)]
+                    result = review(
+                        event.result.model_copy(update={"columns": columns}), self.prices_for
+                    )
+                    yield await self._save(live.request, result, event.stopped, started)
                 else:
                     yield event
         finally:

@@ -24,7 +24,7 @@ from app.engine.presets import (
     nucleus_preset,
 )
 from app.engine.results import Column
-from app.web import sharelink, snippets
+from app.web import diffs, sharelink, snippets
 from app.web.comparisons import Comparisons, ComparisonsDep
 from app.web.deps import UpstreamsDep
 from app.web.forms import PlaygroundForm, column_values, form_name, read_form, to_request
@@ -111,7 +111,15 @@ async def run(
     else:
         finished = await comparisons.run(compare)
     results = dict(zip(columns, finished.comparison.columns, strict=True))
-    return await render(request, upstreams, form, results=results, finished=finished, solo=solo)
+    done = finished.comparison
+    shown = (
+        None
+        if solo is not None
+        else diffs.review(done.columns, done.cost, done.agreement, finished.run_id)
+    )
+    return await render(
+        request, upstreams, form, results=results, finished=finished, solo=solo, review=shown
+    )
 
 
 @router.post("/lint/{index}", response_class=HTMLResponse, include_in_schema=False)

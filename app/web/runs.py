@@ -16,7 +16,7 @@ from app.engine.presets import KNOBS
 from app.engine.presets import knob_text as text
 from app.storage import exports
 from app.storage.saved import SavedRun, excerpt
-from app.web import sharelink, snippets
+from app.web import diffs, sharelink, snippets
 from app.web.deps import StoreDep
 from app.web.errors import NO_RUN, not_found_page
 from app.web.templating import templates
@@ -104,8 +104,11 @@ def export_markdown(request: Request, run_id: str, store: StoreDep) -> Response:
 
 
 @router.get("/r/{run_id}", response_class=HTMLResponse, include_in_schema=False)
-def show_run(request: Request, run_id: str, store: StoreDep) -> Response:
-    """A saved run, read-only, laid out like the playground's results."""
+def show_run(
+    request: Request, run_id: str, store: StoreDep, a: str | None = None, b: str | None = None
+) -> Response:
+    """A saved run, read-only, laid out like the playground's results; with `a` and `b`
+    (samples `C.S`), their word differences under it."""
     run = store.get(run_id)
     if run is None:
         return not_found_page(request)
@@ -117,6 +120,7 @@ def show_run(request: Request, run_id: str, store: StoreDep) -> Response:
         "playground_url": playground_link(run),
         "permalink": str(request.url_for("show_run", run_id=run.id)),
         "read_only": True,
+        **diffs.for_run(run, a, b),
     }
     return _page(request, "run.html", context)
 

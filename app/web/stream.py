@@ -22,6 +22,7 @@ from app.engine.events import ColumnDone, Delta, Event, Idle, Thinking
 from app.guard.limits import StreamSlot
 from app.web.coalescer import Coalescer, Held
 from app.web.comparisons import ComparisonsDep, Finished
+from app.web import diffs
 from app.web.snippets import endpoint_urls
 from app.web.templating import templates
 
@@ -41,6 +42,15 @@ def frame(event: str, data: str) -> str:
 
 def render(name: str, **context: object) -> str:
     return templates.get_template(name).render(**context)
+
+
+def review(finished: Finished) -> str:
+    """The run's cost, agreement and sample picker, out of band beside the `done` status."""
+    done = finished.comparison
+    if len(done.columns) < 2:  # a rerun of one column: the run's review stays as it was
+        return ""
+    shown = diffs.review(done.columns, done.cost, done.agreement, finished.run_id)
+    return render("_review.html", review=shown, oob=True)
 
 
 def text_frame(deltas: list[Held], columns: list[int]) -> str:
@@ -102,7 +112,9 @@ async def relay(
                 out.put_nowait(frame(f"c-{index}", html))
             elif isinstance(event, Finished):
                 flush()
-                out.put_nowait(frame("done", render("_status.html", finished=event)))
+                out.put_nowait(
+                    frame("done", render("_status.html", finished=event) + review(event))
+                )
     finally:
         if timer is not None:
             timer.cancel()

@@ -14,7 +14,9 @@ from app.engine.analysis import (
     group_answers,
 )
 from app.engine.capabilities import refused_knobs
+from app.engine.diffs import Piece, counts, word_diff
 from app.engine.knobs import KNOB_BY_NAME, KNOBS, MAX_PRESETS, MIN_PRESETS, SAMPLES, knob_text
+from app.engine.probabilities import first_split, level, probability
 from app.engine.results import Column, Sample
 from app.storage.saved import COUNTED
 from app.web import snippets
@@ -79,3 +81,48 @@ def _knob_summary(values: dict[str, str]) -> str:
 
 templates.env.filters["knob_summary"] = _knob_summary
 templates.env.tests["startswith"] = lambda value, prefix: str(value).startswith(prefix)
+
+
+@dataclass(frozen=True)
+class SampleDiff:
+    """How one answer of a column differs from another, word by word."""
+
+    a: int  # 0-based sample indexes
+    b: int
+    pieces: list[Piece]
+    inserted: int
+    deleted: int
+
+
+def _sample_diffs(column: Column) -> list[SampleDiff]:
+    """Each distinct answer against the column's first, once the column has finished."""
+    groups = [g for g in group_answers(column.samples) if column.samples[g[0]].error is None]
+    if len(groups) < 2:
+        return []
+    first = groups[0][0]
+    diffs = []
+    for group in groups[1:]:
+        pieces = word_diff(column.samples[first].text, column.samples[group[0]].text)
+        diffs.append(SampleDiff(first, group[0], pieces, *counts(pieces)))
+    return diffs
+
+
+def _money(value: float | None) -> str:
+    """US dollars, to a millionth where small; "–" when unknown (never $0 for that)."""
+    if value is None:
+        return "–"
+    if value == 0:
+        return "$0 (free)"
+    if value < 0.000001:
+        return "< $0.000001"
+    return "$" + (f"{value:.6f}".rstrip("0") if value < 0.01 else f"{value:.4f}")
+
+
+templates.env.filters["sample_diffs"] = _sample_diffs
+templates.env.filters["money"] = _money
+templates.env.filters["percent"] = lambda score: "–" if score is None else f"{round(score * 100)}%"
+templates.env.filters["first_split"] = lambda column: first_split(
+    [s.logprobs if s.error is None else None for s in column.samples]
+)
+templates.env.filters["probability"] = probability
+templates.env.filters["level"] = level
