@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import re
 import socket
 import threading
@@ -97,6 +98,9 @@ class Behaviour:
     reasoning_model: bool = False  # refuse what o-series/gpt-5 refuse, with OpenAI's 400s
     refusal: str | None = None  # refuse: stream this as delta.refusal, content null
     no_stream_options: bool = False  # reject stream_options, as Azure-style servers do
+    # Token probabilities, sent when the request asks (logprobs, top_logprobs): each chunk's
+    # token at this probability, its alternatives at halving ones ("alt1", "alt2", ...).
+    logprob: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -175,6 +179,19 @@ def reasoning_for(b: Behaviour, body: dict[str, Any]) -> str:
     """The reasoning text for one request: longer at a higher reasoning_effort."""
     repeats = _EFFORT_REPEATS.get(str(body.get("reasoning_effort")), 2)
     return " ".join([b.reasoning] * repeats) if b.reasoning else ""
+
+
+def logprobs_for(token: str, b: Behaviour, body: dict[str, Any]) -> dict[str, Any]:
+    """One token's `logprobs.content` entry, as OpenAI streams it."""
+    top = body.get("top_logprobs") or 0
+    others = [(f"alt{n}", b.logprob / 2**n) for n in range(1, top)]
+    choices = [(token, b.logprob), *others][:top]
+    return {
+        "token": token,
+        "logprob": math.log(b.logprob),
+        "bytes": list(token.encode()),
+        "top_logprobs": [{"token": t, "logprob": math.log(p), "bytes": None} for t, p in choices],
+    }
 
 
 def split_chunks(text: str) -> list[str]:
@@ -418,7 +435,10 @@ class FakeUpstream:
                 raise _Abort
             delta = {field: piece} | ({"content": None} if b.refusal is not None else {})
             delta = {"role": "assistant", **delta} if i == 0 else delta
-            await emit(choices=[{"index": 0, "delta": delta, "finish_reason": None}])
+            choice = {"index": 0, "delta": delta, "finish_reason": None}
+            if body.get("logprobs") is True:
+                choice["logprobs"] = {"content": [logprobs_for(piece, b, body)]}
+            await emit(choices=[choice])
         if bad == cut:
             await _send_body(send, _MALFORMED)
         if b.break_after is not None:

@@ -36,6 +36,7 @@ SAMPLE_CELLS: tuple[tuple[str, Callable[[Sample], Any]], ...] = (
     ("response_model", lambda s: s.model),
     ("error", lambda s: s.error),
     ("incomplete", lambda s: s.incomplete),
+    ("cost", lambda s: s.cost),
 )
 SAMPLE_FIELDS = ("sample", *(name for name, _ in SAMPLE_CELLS))
 CSV_FIELDS = (

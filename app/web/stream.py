@@ -20,9 +20,9 @@ from markupsafe import escape
 
 from app.engine.events import ColumnDone, Delta, Event, Idle, Thinking
 from app.guard.limits import StreamSlot
+from app.web import diffs
 from app.web.coalescer import Coalescer, Held
 from app.web.comparisons import ComparisonsDep, Finished
-from app.web import diffs
 from app.web.snippets import endpoint_urls
 from app.web.templating import templates
 

@@ -33,6 +33,8 @@ def message_for(loc: Sequence[str | int], error_type: str = "") -> str:
         return f"{SAMPLES.label} must be {SAMPLES.describe()}."
     if name in KNOB_BY_NAME and name != "stop":
         knob = KNOB_BY_NAME[name]
+        if knob.needs and error_type == "value_error":  # the range is fine; its partner is not
+            return f"{knob.label} needs {knob.needs} set to true, or leave it empty (unset)."
         return f"{knob.label} must be {knob.describe()}, or left empty (unset)."
     if name in MAX_CHARS and error_type == "string_too_long":
         what = TEXT_NAMES.get(name, name)
