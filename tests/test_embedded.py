@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -68,6 +69,35 @@ def test_temperature_zero_repeats_itself(embedded: TestClient):
     }
     flags = embedded.post("/api/compare", json=body).json()["columns"][0]["flags"]
     assert flags["distinct"] == 1 and flags["expected_deterministic"] is True
+
+
+def test_probabilities_and_the_alternatives_at_the_split(embedded: TestClient):
+    # A T=0 column beside a hot one, both asking for logprobs: where their answers split,
+    # the picked diff says what each took, how likely it was, and what else was likely.
+    probs = {"logprobs": True, "top_logprobs": 3, "max_tokens": 24}
+    body = {
+        "prompt": "Name a colour and say why you like it.",
+        "samples": 1,
+        "presets": [
+            {"name": "T0", "temperature": 0, **probs},
+            {"name": "hot", "temperature": 2, **probs},
+        ],
+    }
+    run = embedded.post("/api/compare", json=body).json()
+    cold, hot = (c["samples"][0] for c in run["columns"])
+    assert cold["error"] is None and cold["logprobs"], cold
+    assert "".join(t["token"] for t in cold["logprobs"]) == cold["text"]
+    assert all(len(t["top"]) == 3 for t in cold["logprobs"])
+    assert cold["cost"] == 0 and run["cost"] == 0  # the embedded model is free
+    assert hot["text"] != cold["text"], "at temperature 2 the answers should part somewhere"
+    page = embedded.get(f"/r/{run['id']}", params={"a": "1.1", "b": "2.1"}).text
+    split = re.search(r'<p class="split">At the split \(token (\d+)\):(.*?)</p>', page, re.S)
+    assert split, "no split shown"
+    said = " ".join(split[2].split())
+    assert re.search(
+        r'A took <code>".*?"</code> \(p=0\.\d\d\), B took <code>".*?"</code> \(p=0\.\d\d\)', said
+    )
+    assert "The likeliest tokens there:" in said
 
 
 def test_model_list_comes_from_the_server(embedded: TestClient):

@@ -14,7 +14,8 @@ from fastapi.responses import HTMLResponse, Response
 
 from app.engine.agreement import similarity
 from app.engine.diffs import Piece, counts, word_diff
-from app.engine.results import Column
+from app.engine.probabilities import Split, first_split
+from app.engine.results import Column, Sample
 from app.storage.saved import SavedRun
 from app.web.deps import StoreDep
 from app.web.errors import not_found_page
@@ -32,6 +33,7 @@ class DiffView:
     inserted: int
     deleted: int
     similarity: float | None
+    split: Split | None  # where their tokens first differ, when both have probabilities
 
 
 @dataclass(frozen=True)
@@ -72,16 +74,17 @@ def review(
 def diff(columns: list[Column], a: str, b: str) -> DiffView | str:
     """The diff of samples `a` and `b`, or why there is none, in words."""
     labels = dict(choices(columns))
-    picked = []
+    picked: list[Sample] = []
     for name, value in (("A", a), ("B", b)):
         match = _PICK.match(value)
         if match is None or value not in labels:
             return f"Sample {name} ({value or 'none'}) is not one of this run's answers."
-        picked.append(columns[int(match[1]) - 1].samples[int(match[2]) - 1].text)
-    pieces = word_diff(picked[0], picked[1])
-    inserted, deleted = counts(pieces)
-    score = similarity(picked[0], picked[1])
-    return DiffView(labels[a], labels[b], pieces, inserted, deleted, score)
+        picked.append(columns[int(match[1]) - 1].samples[int(match[2]) - 1])
+    one, other = picked
+    pieces = word_diff(one.text, other.text)
+    split = first_split([one.logprobs, other.logprobs])
+    score = similarity(one.text, other.text)
+    return DiffView(labels[a], labels[b], pieces, *counts(pieces), score, split)
 
 
 def for_run(run: SavedRun, a: str | None, b: str | None) -> dict[str, object]:

@@ -125,4 +125,5 @@ templates.env.filters["first_split"] = lambda column: first_split(
     [s.logprobs if s.error is None else None for s in column.samples]
 )
 templates.env.filters["probability"] = probability
+templates.env.filters["sample_name"] = lambda number: f"sample {number}"
 templates.env.filters["level"] = level
