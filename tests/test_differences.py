@@ -7,6 +7,7 @@ import json
 import math
 import re
 
+import pytest
 from fastapi.testclient import TestClient
 
 from app.engine.presets import Preset
@@ -180,3 +181,37 @@ def test_first_split_names_what_each_sample_took():
     assert [token for token, _ in split.alternatives] == [" red", " blue"]
     assert first_split([tokens("a"), tokens("a")]) is None
     assert first_split([tokens("a"), tokens("a", "b")]) is None
+
+
+def test_cached_prompt_tokens_are_priced_as_the_provider_prices_them(fake: FakeUpstream, tmp_path):
+    endpoints = PRICED.format(url=fake.base_url) + "cached_input = 100\n"
+    usage = {
+        "prompt_tokens": 10,
+        "completion_tokens": 3,
+        "total_tokens": 13,
+        "prompt_tokens_details": {"cached_tokens": 8},
+    }
+    fake.behave(text="one two three", usage=usage)
+    app = create_app(settings_for(None, tmp_path, endpoints=endpoints))
+    with TestClient(app) as client:
+        run = saved_run(client, [{"name": "a"}, {"name": "b"}], samples=1)
+    sample = run["columns"][0]["samples"][0]
+    assert sample["usage"]["cached_tokens"] == 8
+    assert math.isclose(sample["cost"], (2 * 1000 + 8 * 100 + 3 * 2000) / 1e6)
+    # The price table knows OpenAI's cache price: half the input price for gpt-4o-mini.
+    table = PriceList(base_url="https://api.openai.com/v1")
+    full = table.cost(Usage(prompt_tokens=1_000_000, completion_tokens=0), "gpt-4o-mini")
+    cached = Usage(prompt_tokens=1_000_000, completion_tokens=0, cached_tokens=1_000_000)
+    assert full and (table.cost(cached, "gpt-4o-mini") or 0) < full
+
+
+def test_a_wrong_price_in_the_endpoints_toml_says_what_to_fix():
+    from app.engine.endpoints import EndpointConfigError, parse
+
+    toml = PRICED.format(url="http://127.0.0.1:9/v1").replace("input = 1000.0", 'input = "cheap"')
+    with pytest.raises(
+        EndpointConfigError, match=r"prices for 'fake-model\*': input: .*per million"
+    ):
+        parse(toml, "KNOBS_ENDPOINTS")
+    (endpoint,) = parse(PRICED.format(url="http://127.0.0.1:9/v1"), "KNOBS_ENDPOINTS")
+    assert endpoint.prices[0][1].output == 2000

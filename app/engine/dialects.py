@@ -50,6 +50,8 @@ class Finish:
     model: str | None
     # Of completion_tokens, how many went on reasoning, where the server says.
     reasoning_tokens: int | None = None
+    # Of prompt_tokens, how many were read from the provider's cache (billed at less).
+    cached_tokens: int | None = None
 
 
 class StreamReader:
@@ -108,6 +110,8 @@ class StreamReader:
         usage = self._usage
         details = usage.get("completion_tokens_details")
         reasoning = details.get("reasoning_tokens") if isinstance(details, dict) else None
+        prompt_details = usage.get("prompt_tokens_details")
+        cached = prompt_details.get("cached_tokens") if isinstance(prompt_details, dict) else None
         return Finish(
             finish_reason=self._finish_reason,
             prompt_tokens=usage.get("prompt_tokens"),
@@ -115,6 +119,7 @@ class StreamReader:
             system_fingerprint=self._fingerprint,
             model=self._model,
             reasoning_tokens=reasoning,
+            cached_tokens=cached if isinstance(cached, int) else None,
         )
 
 

@@ -29,6 +29,9 @@ class ModelPrice(BaseModel):
 
     input: float = Field(ge=0, description="per million prompt tokens")
     output: float = Field(ge=0, description="per million completion tokens, reasoning included")
+    cached_input: float | None = Field(
+        default=None, ge=0, description="per million prompt tokens read from cache; else input"
+    )
 
 
 @dataclass(frozen=True)
@@ -49,11 +52,16 @@ class PriceList:
         prompt, completion = usage.prompt_tokens, usage.completion_tokens
         if model is None or prompt is None or completion is None:
             return None
+        cached = min(usage.cached_tokens or 0, prompt)
         if (price := self._stated(model)) is not None:
-            return (prompt * price.input + completion * price.output) / PER_MILLION
+            cached_price = price.input if price.cached_input is None else price.cached_input
+            paid = (prompt - cached) * price.input + cached * cached_price
+            return (paid + completion * price.output) / PER_MILLION
         if self.base_url is None:
             return None
-        counted = genai_prices.Usage(input_tokens=prompt, output_tokens=completion)
+        counted = genai_prices.Usage(
+            input_tokens=prompt, cache_read_tokens=cached, output_tokens=completion
+        )
         try:
             quote = genai_prices.calc_price(counted, model, provider_api_url=self.base_url)
         except LookupError:

@@ -22,6 +22,11 @@ class Usage(BaseModel):
         description="of completion_tokens, those spent on reasoning: as the endpoint reports "
         "them (completion_tokens_details), else the reasoning chunks counted; null without any",
     )
+    cached_tokens: int | None = Field(
+        default=None,
+        description="of prompt_tokens, those the provider read from its cache "
+        "(prompt_tokens_details.cached_tokens), priced lower where the provider does",
+    )
 
 
 class Sample(BaseModel):

@@ -153,6 +153,7 @@ def _sample_result(
             if finish and finish.prompt_tokens is not None
             else None,
             reasoning_tokens=reasoning,
+            cached_tokens=finish.cached_tokens if finish else None,
         ),
         ttft_ms=_ms(started, got.first_answer),
         first_token_ms=_ms(started, got.first),
