@@ -104,8 +104,12 @@ def test_cost_from_a_stated_price_adds_up_and_an_unknown_one_is_a_dash(
         assert (
             "Column cost: <strong>–</strong>" in page and "no price known for other-model" in page
         )
-        csv = client.get(f"/r/{run['id']}.csv").text
-        assert "cost" in csv.splitlines()[0].split(",")
+        header, first = client.get(f"/r/{only_known['id']}.csv").text.splitlines()[:2]
+        row = dict(zip(header.split(","), first.split(","), strict=True))
+        assert math.isclose(float(row["column_cost"]), only_known["columns"][0]["cost"])
+        assert math.isclose(float(row["cost"]), only_known["columns"][0]["samples"][0]["cost"])
+        markdown = client.get(f"/r/{only_known['id']}.md").text
+        assert f"Cost of this comparison: ${only_known['cost']:.6g}" in markdown
 
 
 def test_the_price_table_knows_a_provider_by_its_url_and_the_embedded_model_is_free():

@@ -39,6 +39,12 @@ SAMPLE_CELLS: tuple[tuple[str, Callable[[Sample], Any]], ...] = (
     ("cost", lambda s: s.cost),
 )
 SAMPLE_FIELDS = ("sample", *(name for name, _ in SAMPLE_CELLS))
+# What the column as a whole comes to, repeated on each of its rows.
+COLUMN_CELLS: tuple[tuple[str, Callable[[Column], Any]], ...] = (
+    ("column_cost", lambda c: c.cost),
+    ("agreement", lambda c: c.agreement.similarity if c.agreement else None),
+    ("agree_in_substance", lambda c: c.agreement.substance if c.agreement else None),
+)
 CSV_FIELDS = (
     "run_id",
     "column",
@@ -47,6 +53,7 @@ CSV_FIELDS = (
     *(k.name for k in KNOBS),
     *SAMPLE_FIELDS,
     *FLAG_FIELDS,
+    *(name for name, _ in COLUMN_CELLS),
 )
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 # Order matters: backslashes first and `&` before the entities, so nothing is escaped twice.
@@ -78,6 +85,7 @@ def _csv_row(run: SavedRun, index: int, column: Column, number: int, sample: Sam
     values += [getattr(column.preset, k.name) for k in KNOBS]
     values += [number + 1, *(cell(sample) for _, cell in SAMPLE_CELLS)]
     values += [getattr(column.flags, name) for name in FLAG_FIELDS]
+    values += [cell(column) for _, cell in COLUMN_CELLS]
     return [_cell(v) for v in values]
 
 
@@ -147,6 +155,8 @@ def stats_text(number: int, sample: Sample) -> str:
         parts.append(f"{sample.latency_ms / 1000:.2f} s")
     if sample.tokens_per_second is not None:
         parts.append(f"{sample.tokens_per_second} tok/s")
+    if sample.cost is not None:
+        parts.append(f"${sample.cost:.6g}")
     return " · ".join(parts)
 
 
@@ -189,4 +199,6 @@ def to_markdown(run: SavedRun, url: str | None = None) -> str:
     ]
     if changes:
         lines += ["", "Changed so that the models accept the requests:", "", *changes]
+    if run.cost is not None:
+        lines += ["", f"Cost of this comparison: ${run.cost:.6g}"]
     return "\n".join(lines) + "\n"
