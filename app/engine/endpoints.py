@@ -44,8 +44,9 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from app.engine.capabilities import Capabilities, CapabilityStore
 from app.engine.models import cannot_chat, chat_models
@@ -64,6 +65,7 @@ _FIELDS = {
     "capabilities",
     "prices",
 }
+Stated = TypeVar("Stated", bound=BaseModel)
 # The name of the endpoint that OPENAI_BASE_URL, or the embedded model, defines.
 DEFAULT_NAME = "default"
 EMBEDDED_NAME = "embedded"
@@ -139,45 +141,40 @@ def _endpoint(name: str, table: object, source: str, environ: Mapping[str, str])
         raise EndpointConfigError(f"{where}: default_model must be a model name")
     if default and (problem := cannot_chat(default)):
         raise EndpointConfigError(f"{where}: default_model {problem}")
-    capabilities = _capabilities(table.get("capabilities", {}), where)
-    prices = _prices(table.get("prices", {}), where)
+    capabilities = _per_model(
+        table.get("capabilities", {}),
+        where,
+        "capabilities",
+        Capabilities,
+        "fields: refuses = [names], renames = {name = new name}, only = {name = value}",
+    )
+    prices = _per_model(
+        table.get("prices", {}),
+        where,
+        "prices",
+        ModelPrice,
+        "fields: input, output and cached_input, US dollars per million tokens",
+    )
     return Endpoint(
         name, base_url.rstrip("/"), api_key or None, tuple(models), default, capabilities, prices
     )
 
 
-def _prices(tables: object, where: str) -> tuple[tuple[str, ModelPrice], ...]:
-    """`prices."MODEL"` tables: dollars per million prompt (`input`) and completion tokens."""
+def _per_model(
+    tables: object, where: str, what: str, record: type[Stated], fields: str
+) -> tuple[tuple[str, Stated], ...]:
+    """`WHAT."MODEL"` tables, one per model name (or glob such as `o3*`), each read as `record`."""
     if not isinstance(tables, dict):
-        raise EndpointConfigError(f"{where}: prices must be tables, one per model")
+        raise EndpointConfigError(f"{where}: {what} must be tables, one per model")
     stated = []
     for model, table in tables.items():
         try:
-            stated.append((model, ModelPrice.model_validate(table)))
+            stated.append((model, record.model_validate(table, strict=True)))
         except ValidationError as error:
             problem = error.errors()[0]
             field = ".".join(str(part) for part in problem["loc"]) or "the table"
             raise EndpointConfigError(
-                f"{where}: prices for {model!r}: {field}: {problem['msg']} "
-                "(fields: input and output, US dollars per million tokens)"
-            ) from error
-    return tuple(stated)
-
-
-def _capabilities(tables: object, where: str) -> tuple[tuple[str, Capabilities], ...]:
-    """`capabilities."MODEL"` tables: what each model (or glob) refuses."""
-    if not isinstance(tables, dict):
-        raise EndpointConfigError(f"{where}: capabilities must be tables, one per model")
-    stated = []
-    for model, table in tables.items():
-        try:
-            stated.append((model, Capabilities.model_validate(table, strict=True)))
-        except ValidationError as error:
-            problem = error.errors()[0]
-            field = ".".join(str(part) for part in problem["loc"]) or "the table"
-            raise EndpointConfigError(
-                f"{where}: capabilities for {model!r}: {field}: {problem['msg']} "
-                "(fields: refuses = [names], renames = {name = new name}, only = {name = value})"
+                f"{where}: {what} for {model!r}: {field}: {problem['msg']} ({fields})"
             ) from error
     return tuple(stated)
 
