@@ -140,6 +140,12 @@ def test_stop_aborts_the_upstream_requests(page: Page, live_server, fake: FakeUp
     assert fake.in_flight == 0
     expect(page.locator("#col-0 .sample .incomplete").first).to_be_visible()
     expect(page.locator("#col-0 .sample .error").first).to_contain_text("Stopped")
+    # What had arrived keeps its stats: TTFT, tokens and total, not "–".
+    cells = page.locator("#col-0 .stats tbody tr").first.locator("td")
+    tokens, ttft, total = cells.nth(2), cells.nth(3), cells.nth(4)
+    expect(tokens).not_to_contain_text("/ –")
+    expect(ttft).to_contain_text("ms")
+    expect(total).not_to_have_text("–")
 
 
 def test_columns_can_be_added_and_removed(page: Page, live_server, fake: FakeUpstream):
