@@ -219,3 +219,29 @@ def test_a_wrong_price_in_the_endpoints_toml_says_what_to_fix():
         parse(toml, "KNOBS_ENDPOINTS")
     (endpoint,) = parse(PRICED.format(url="http://127.0.0.1:9/v1"), "KNOBS_ENDPOINTS")
     assert endpoint.prices[0][1].output == 2000
+
+
+def test_agreeing_samples_show_their_closest_call(client, fake: FakeUpstream):
+    fake.behave(text=RED)  # every sample alike: no split, but a nearest one
+    preset = {"name": "T0", "temperature": 0, "logprobs": True, "top_logprobs": 2}
+    run = saved_run(client, [preset, {"name": "plain"}])
+    page = client.get(f"/r/{run['id']}").text
+    said = 'Closest call (token 1): took <code>"The "</code> (p=0.50) over <code>"alt1"</code>'
+    assert said in page and "At the split" not in page
+
+
+def test_the_closest_call_is_the_nearest_tie():
+    from app.engine.dialects import Alternative, TokenProb
+    from app.engine.probabilities import closest_call
+
+    def token(text: str, p: float, other: str, q: float) -> TokenProb:
+        top = [
+            Alternative(token=text, logprob=math.log(p)),
+            Alternative(token=other, logprob=math.log(q)),
+        ]
+        return TokenProb(token=text, logprob=math.log(p), top=top)
+
+    close = closest_call([token("a", 0.9, "b", 0.05), token(" red", 0.41, " blue", 0.38)])
+    assert close is not None and close.position == 1
+    assert (close.taken[0], close.runner_up[0]) == (" red", " blue")
+    assert closest_call([TokenProb(token="x", logprob=0.0)]) is None and closest_call(None) is None

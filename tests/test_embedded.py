@@ -90,6 +90,12 @@ def test_probabilities_and_the_alternatives_at_the_split(embedded: TestClient):
     assert all(len(t["top"]) == 3 for t in cold["logprobs"])
     assert cold["cost"] == 0 and run["cost"] == 0  # the embedded model is free
     assert hot["text"] != cold["text"], "at temperature 2 the answers should part somewhere"
+    # The T=0 column alone: where it came closest to taking another token, and at what odds.
+    alone = embedded.get(f"/r/{run['id']}").text
+    close = re.search(
+        r"Closest call \(token \d+\): took <code>.*?</code> \(p=[01]\.\d\d\) over", alone
+    )
+    assert close, "no closest call shown for the T=0 column"
     page = embedded.get(f"/r/{run['id']}", params={"a": "1.1", "b": "2.1"}).text
     split = re.search(r'<p class="split">At the split \(token (\d+)\):(.*?)</p>', page, re.S)
     assert split, "no split shown"

@@ -64,3 +64,29 @@ def first_split(samples: Sequence[Sequence[TokenProb] | None]) -> Split | None:
         ranked = sorted(best.items(), key=lambda item: -item[1])
         return Split(position, list(taken.values()), ranked)
     return None
+
+
+@dataclass(frozen=True)
+class CloseCall:
+    """The token where the model was nearest to taking another: at T=0 a tiny difference in
+    arithmetic (batching, hardware) can tip such a near tie, and the answers part there."""
+
+    position: int
+    taken: tuple[str, float]
+    runner_up: tuple[str, float]
+
+
+def closest_call(tokens: Sequence[TokenProb] | None) -> CloseCall | None:
+    """The position whose top two alternatives were closest in probability; None without
+    alternatives."""
+    best: CloseCall | None = None
+    margin = math.inf
+    for position, token in enumerate(tokens or ()):
+        others = sorted((a for a in token.top if a.token != token.token), key=lambda a: -a.logprob)
+        if not others:
+            continue
+        p, q = probability(token.logprob), probability(others[0].logprob)
+        if abs(p - q) < margin:
+            margin = abs(p - q)
+            best = CloseCall(position, (token.token, p), (others[0].token, q))
+    return best

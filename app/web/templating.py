@@ -16,7 +16,7 @@ from app.engine.analysis import (
 from app.engine.capabilities import refused_knobs
 from app.engine.diffs import Piece, counts, word_diff
 from app.engine.knobs import KNOB_BY_NAME, KNOBS, MAX_PRESETS, MIN_PRESETS, SAMPLES, knob_text
-from app.engine.probabilities import first_split, level, probability
+from app.engine.probabilities import closest_call, first_split, level, probability
 from app.engine.results import Column, Sample
 from app.storage.saved import COUNTED
 from app.web import snippets
@@ -125,5 +125,6 @@ templates.env.filters["first_split"] = lambda column: first_split(
     [s.logprobs if s.error is None else None for s in column.samples]
 )
 templates.env.filters["probability"] = probability
+templates.env.filters["closest_call"] = closest_call
 templates.env.filters["sample_name"] = lambda number: f"sample {number}"
 templates.env.filters["level"] = level
