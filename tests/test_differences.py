@@ -138,7 +138,7 @@ def test_logprobs_are_sent_only_when_asked_and_shown_at_the_split(client, fake: 
     page = client.get(f"/r/{run['id']}").text
     assert 'class="tok likely" tabindex="0" data-p="0.50"' in page
     # "The sky is red today. Variant N.": the samples split at the number, token 7.
-    said = r'At the split \(token 7\):\s*sample 1 took <code>"\d+."</code> \(p=0.50\)'
+    said = r"At the split \(token 7\):\s*sample 1 took <code>&#34;\d+.&#34;</code> \(p=0.50\)"
 
     assert re.search(said, page)
 
@@ -226,7 +226,7 @@ def test_agreeing_samples_show_their_closest_call(client, fake: FakeUpstream):
     preset = {"name": "T0", "temperature": 0, "logprobs": True, "top_logprobs": 2}
     run = saved_run(client, [preset, {"name": "plain"}])
     page = client.get(f"/r/{run['id']}").text
-    said = 'Closest call (token 1): took <code>"The "</code> (p=0.50) over <code>"alt1"</code>'
+    said = "Closest call (token 1): took <code>&#34;The &#34;</code> (p=0.50) over <code>&#34;alt1"
     assert said in page and "At the split" not in page
 
 

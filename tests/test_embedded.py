@@ -101,7 +101,7 @@ def test_probabilities_and_the_alternatives_at_the_split(embedded: TestClient):
     assert split, "no split shown"
     said = " ".join(split[2].split())
     assert re.search(
-        r'A took <code>".*?"</code> \(p=[01]\.\d\d\), B took <code>".*?"</code> \(p=[01]\.\d\d\)',
+        r"A took <code>.*?</code> \(p=[01]\.\d\d\), B took <code>.*?</code> \(p=[01]\.\d\d\)",
         said,
     )
     assert "The likeliest tokens there:" in said

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -126,5 +127,7 @@ templates.env.filters["first_split"] = lambda column: first_split(
 )
 templates.env.filters["probability"] = probability
 templates.env.filters["closest_call"] = closest_call
+# A token as written in the page: quoted, so that its spaces show, and escaped like any text.
+templates.env.filters["token"] = lambda text: json.dumps(text, ensure_ascii=False)
 templates.env.filters["sample_name"] = lambda number: f"sample {number}"
 templates.env.filters["level"] = level
