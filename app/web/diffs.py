@@ -7,7 +7,7 @@ Samples are named `C.S` (column and sample, from 1) in the picker's values and t
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
@@ -66,9 +66,11 @@ def review(
     run_id: str | None,
 ) -> Review:
     """The review of a finished run; the picker starts at the first samples of two columns."""
-    values = [value for value, _ in choices(columns)]
-    b = next((v for v in values if not v.startswith("1.")), values[1] if len(values) > 1 else "")
-    return Review(columns, cost, matrix, run_id, choices(columns), values[0] if values else "", b)
+    picks = choices(columns)
+    values = [value for value, _ in picks] or [""]
+    # B: the first sample of another column, else the second of the same one.
+    b = next((v for v in values if not v.startswith("1.")), (values[1:] or [""])[0])
+    return Review(columns, cost, matrix, run_id, picks, values[0], b)
 
 
 def diff(columns: list[Column], a: str, b: str) -> DiffView | str:
@@ -78,7 +80,7 @@ def diff(columns: list[Column], a: str, b: str) -> DiffView | str:
     for name, value in (("A", a), ("B", b)):
         match = _PICK.match(value)
         if match is None or value not in labels:
-            return f"Sample {name} ({value or 'none'}) is not one of this run's answers."
+            return f"Sample {name} is not one of this run's answers: pick one from the list."
         picked.append(columns[int(match[1]) - 1].samples[int(match[2]) - 1])
     one, other = picked
     pieces = word_diff(one.text, other.text)
@@ -94,8 +96,7 @@ def for_run(run: SavedRun, a: str | None, b: str | None) -> dict[str, object]:
     if a is not None or b is not None:
         found = diff(run.columns, a or "", b or "")
         context["diff" if isinstance(found, DiffView) else "diff_problem"] = found
-        shown_ab = {"a": a or shown.a, "b": b or shown.b}
-        context["review"] = Review(**{**shown.__dict__, **shown_ab})
+        context["review"] = replace(shown, a=a or shown.a, b=b or shown.b)  # as picked
     return context
 
 
