@@ -97,3 +97,9 @@ def test_agreement_explains_itself():
     assert shown.substance is True and shown.similarity is not None
     assert "similar" in shown.explanation and "agree in substance" in shown.explanation
     assert agreement(["alone"]).similarity is None
+
+
+@given(st.lists(text, min_size=1, max_size=3), st.lists(text, min_size=1, max_size=3))
+def test_cross_similarity_is_the_mean_over_every_pair_of_answers(xs: list[str], ys: list[str]):
+    expected = sum(similarity(x, y) for x in xs for y in ys) / (len(xs) * len(ys))
+    assert abs((cross_similarity(xs, ys) or 0) - expected) < 1e-9

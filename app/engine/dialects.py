@@ -97,7 +97,8 @@ class StreamReader:
             if isinstance(delta.get("refusal"), str) and delta["refusal"]:
                 chunks.append(Chunk(delta["refusal"], "refusal"))
             if isinstance(delta.get("content"), str) and delta["content"]:
-                chunks.append(Chunk(delta["content"], logprobs=_logprobs(choice)))
+                scored = _logprobs(choice) if choice.get("logprobs") else ()
+                chunks.append(Chunk(delta["content"], logprobs=scored))
             self._finish_reason = choice.get("finish_reason") or self._finish_reason
         return chunks
 

@@ -75,7 +75,8 @@ class Received:
         if chunk.kind == "answer":
             self.first_answer = self.first_answer or now
             self.answer.append(chunk.text)
-            self.logprobs.extend(chunk.logprobs)
+            if chunk.logprobs:
+                self.logprobs.extend(chunk.logprobs)
         elif chunk.kind == "reasoning":
             self.reasoning.append(chunk.text)
         else:

@@ -9,6 +9,7 @@ that holds live comparisons be down when the page starts one, it runs to the end
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncGenerator
@@ -119,7 +120,8 @@ class Comparisons:
         comparison = await unless_client_leaves(
             self.request, run_comparison(compare, self.upstreams)
         )
-        return review(comparison, self.prices_for)
+        # In a thread: comparing every pair of long answers takes a moment of CPU.
+        return await asyncio.to_thread(review, comparison, self.prices_for)
 
     def prices_for(self, column: Column) -> PriceList:
         """How a column's samples are priced: by its endpoint (free for the embedded model)."""
@@ -153,9 +155,8 @@ class Comparisons:
                     yield ColumnDone(event.column, column)
                 elif isinstance(event, ComparisonDone):
                     columns = [reviewed.get(i, c) for i, c in enumerate(event.result.columns)]
-                    result = review(
-                        event.result.model_copy(update={"columns": columns}), self.prices_for
-                    )
+                    whole = event.result.model_copy(update={"columns": columns})
+                    result = await asyncio.to_thread(review, whole, self.prices_for)
                     yield await self._save(live.request, result, event.stopped, started)
                 else:
                     yield event
