@@ -150,7 +150,8 @@ class Comparisons:
         try:
             async for event in events:
                 if isinstance(event, ColumnDone):
-                    column = review_column(event.result, self.prices_for(event.result))
+                    prices = self.prices_for(event.result)
+                    column = await asyncio.to_thread(review_column, event.result, prices)
                     reviewed[event.column] = column
                     yield ColumnDone(event.column, column)
                 elif isinstance(event, ComparisonDone):
