@@ -444,6 +444,7 @@ class FakeUpstream:
         held.append(b"data: [DONE]\n\n")
         await send({"type": "http.response.body", "body": b"".join(held)})
 
+
 async def _send_body(send: Send, data: bytes) -> None:
     await send({"type": "http.response.body", "body": data, "more_body": True})
 
