@@ -26,6 +26,7 @@ from app.settings import Settings, get_settings
 from app.storage.capabilities import CapabilityTable
 from app.storage.live import LiveStore
 from app.storage.outages import StoreUnavailable
+from app.storage.rate_buckets import StoredBuckets
 from app.storage.store import RunStore, store_url
 from app.web import api, docs, pages, runs, stream
 from app.web.errors import RETRY_AFTER_SECONDS, show_not_found, store_unavailable
@@ -60,7 +61,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     # What models refuse is learnt once and shared, like the runs, by every replica.
     app.state.upstreams = Upstreams.from_configs(configs, settings, CapabilityTable(store.engine))
     # Shared through the database, so any replica can stream or stop what another started.
-    app.state.live = LiveComparisons(LiveStore(store.engine))
+    app.state.live = LiveComparisons(LiveStore(store.transient))
+    # Rate limits too: a client's allowance is the same whichever replica it reaches.
+    app.state.limiter.buckets = StoredBuckets(store.transient)
     for config in configs:
         log.info("endpoint %s at %s", config.name, config.base_url)
     try:

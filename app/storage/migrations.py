@@ -154,3 +154,17 @@ def m005_reasoning_flags(conn: Connection) -> None:
         counts = {kind: sum(bool(f.get(kind)) for f in flags) for kind in kinds}
         if any(counts.values()):
             conn.execute(sa.update(runs).where(runs.c.id == run_id).values(**counts))
+
+
+@migration
+def m009_rate_buckets(conn: Connection) -> None:
+    """Each client's allowance of comparisons, shared by every replica (a limit kept in one
+    process's memory lets a client through once per replica)."""
+    buckets = sa.Table(
+        "rate_buckets",
+        sa.MetaData(),
+        sa.Column("client", sa.String(200), primary_key=True),
+        sa.Column("tokens", sa.Float, nullable=False),
+        sa.Column("updated", sa.Float, nullable=False),  # seconds since the epoch
+    )
+    buckets.create(conn)
