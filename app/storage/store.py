@@ -56,6 +56,7 @@ RUNS = sa.Table(
     sa.Column("setting_refused", sa.Integer),
     sa.Column("refused", sa.Integer),
     sa.Column("reasoning_budget", sa.Integer),
+    sa.Column("author", sa.String(200)),
 )
 _SUMMARY = [c for c in RUNS.c if c.name not in ("seq", "body")]
 
@@ -194,18 +195,22 @@ class RunStore:
             body = conn.scalar(sa.select(RUNS.c.body).where(RUNS.c.id == run_id))
         return None if body is None else SavedRun.model_validate_json(body)
 
-    def list_runs(self, page: int = 1, per_page: int = 20) -> tuple[list[RunSummary], int]:
-        """One page of summaries, newest first, and the number of runs in all."""
+    def list_runs(
+        self, page: int = 1, per_page: int = 20, author: str | None = None
+    ) -> tuple[list[RunSummary], int]:
+        """One page of summaries, newest first (only `author`'s, if named), and how many."""
         per_page = min(max(per_page, 1), MAX_PER_PAGE)
         page = min(max(page, 1), 10**9)  # keeps the offset inside any database's integers
+        mine = RUNS.c.author == author if author is not None else sa.true()
         query = (
             sa.select(*_SUMMARY)
+            .where(mine)
             .order_by(RUNS.c.seq.desc())
             .limit(per_page)
             .offset((page - 1) * per_page)
         )
         with self._connection() as conn:
-            total = conn.scalar(sa.select(sa.func.count()).select_from(RUNS)) or 0
+            total = conn.scalar(sa.select(sa.func.count()).select_from(RUNS).where(mine)) or 0
             rows = conn.execute(query).mappings().all()
         return [_summary(dict(row)) for row in rows], total
 
