@@ -2,9 +2,10 @@
 
 Deny by default: a route added tomorrow is guarded without anyone remembering to; only the
 few doors in PUBLIC answer everyone (tests/test_access_routes.py walks the route table to
-hold that). Refused: 401 with a JSON `detail` for the API, the `.json` exports and the live
-stream; htmx is sent to the sign-in page with HX-Redirect; a page is redirected to sign-in,
-which then brings the person back where they were going (a preset link included).
+hold that). Refused: a browser asking for a page is redirected to sign-in, which then brings
+the person back where they were going (a preset link included); htmx is sent there with
+HX-Redirect; everything else (the API, the `.json` exports, the live stream, scripts) gets
+401 with a JSON `detail` saying how to sign in.
 """
 
 from __future__ import annotations
@@ -116,23 +117,21 @@ def throttled(wait: int) -> Response:
     return JSONResponse({"detail": message}, 429, headers=headers)
 
 
-def wants_machine_answer(path: str, headers: Headers) -> bool:
-    """The API, the `.json` exports, the live stream and Stop: a 401, not a page."""
-    accept = headers.get("accept", "")
-    return (
-        wants_json(path)
-        or path.startswith("/compare/")
-        or path in LOOPBACK_OR_SIGNED_IN
-        or "text/event-stream" in accept
-        or accept.startswith("application/json")
-    )
+def goes_to_sign_in(scope: Scope, headers: Headers) -> bool:
+    """A person at a browser, sent to the sign-in page; anything else gets 401.
+
+    The front door `/` sends everyone there (so `curl -i /` says where to go); other pages
+    only a browser, which asks for HTML. The API, the `.json` exports, the live stream and
+    Stop never: their callers want a status, not a page.
+    """
+    path = scope["path"]
+    if scope["method"] not in ("GET", "HEAD") or wants_json(path) or path.startswith("/compare/"):
+        return False
+    return path == "/" or "text/html" in headers.get("accept", "")
 
 
 def refuse(scope: Scope, headers: Headers) -> Response:
     """401 for machines; for people, the sign-in page and then back to where they were."""
-    path = scope["path"]
-    if wants_machine_answer(path, headers):
-        return unauthorized(SIGN_IN)
     if headers.get("hx-request"):
         # htmx follows HX-Redirect with a full page load; back to the page it was on.
         current = urlsplit(headers.get("hx-current-url", ""))
@@ -140,9 +139,10 @@ def refuse(scope: Scope, headers: Headers) -> Response:
         response = unauthorized(SIGN_IN)
         response.headers["HX-Redirect"] = sign_in_url(page)
         return response
+    if not goes_to_sign_in(scope, headers):
+        return unauthorized(SIGN_IN)
     query = scope.get("query_string", b"").decode("latin-1")
-    target = path + (f"?{query}" if query else "") if scope["method"] in ("GET", "HEAD") else "/"
-    return RedirectResponse(sign_in_url(target), status_code=303)
+    return RedirectResponse(sign_in_url(scope["path"] + (f"?{query}" if query else "")), 303)
 
 
 class RedactTokens(logging.Filter):
