@@ -143,9 +143,7 @@ def test_signing_in_with_the_token_sets_a_safe_cookie_and_signing_out_ends_it(
 def test_the_logged_link_signs_in_on_get_and_cookies_are_secure_over_https(
     tmp_path: Path, fake: FakeUpstream
 ):
-    with serve(
-        tmp_path, fake, access_token=SecretStr(TOKEN), session_days=1
-    ) as client:
+    with serve(tmp_path, fake, access_token=SecretStr(TOKEN), session_days=1) as client:
         client.base_url = client.base_url.copy_with(scheme="https")
         response = client.get(f"/signin?token={TOKEN}&next=/runs")
         assert response.status_code == 303 and response.headers["location"] == "/runs"
