@@ -8,9 +8,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fastapi.routing import iter_route_contexts
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
-from fastapi.routing import iter_route_contexts
 from starlette.routing import Mount
 
 from app.main import create_app

@@ -90,7 +90,8 @@ def test_a_teammate_runs_sees_their_runs_and_cannot_delete_anothers(
 
 
 def test_a_preset_link_opened_signed_out_is_restored_after_sign_in(page: Page, team: LiveServer):
-    link = f"{team.url}/?prompt=Name+a+colour.&samples=2&p=Cold;temperature=0&p=Hot;temperature=1.2&v=1"
+    presets = "p=Cold;temperature=0&p=Hot;temperature=1.2"
+    link = f"{team.url}/?prompt=Name+a+colour.&samples=2&{presets}&v=1"
     page.goto(link)
     sign_in(page, "alice")
     expect(page).to_have_url(link)
