@@ -103,7 +103,7 @@ def test_health_checks_stay_open_and_metrics_need_loopback_or_the_token(
     assert secured.get("/metrics").status_code == 401  # TestClient's address is not loopback
     assert secured.get("/metrics", headers=BEARER).status_code == 200
     app = secured.app
-    with TestClient(app, client=("127.0.0.1", 5000)) as local:  # type: ignore[arg-type]
+    with TestClient(app, client=("127.0.0.1", 5000)) as local:
         assert local.get("/metrics").status_code == 200
         assert local.get("/runs").status_code == 401  # loopback opens /metrics, nothing else
 
@@ -205,7 +205,7 @@ def test_the_sso_header_counts_only_from_the_trusted_proxy(tmp_path: Path, fake:
     header = {"X-Forwarded-User": "dana@example.com"}
     with serve(tmp_path, fake, **settings) as direct:
         assert direct.get("/runs", headers=header).status_code == 401
-        with TestClient(direct.app, client=("10.0.0.7", 4000)) as proxy:  # type: ignore[arg-type]
+        with TestClient(direct.app, client=("10.0.0.7", 4000)) as proxy:
             assert proxy.get("/runs").status_code == 401  # the proxy, but no user named
             run_id = saved_run(proxy, header)
             assert proxy.get(f"/api/runs/{run_id}", headers=header).json()["author"] == (

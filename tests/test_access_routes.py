@@ -77,5 +77,5 @@ def test_the_named_doors_are_open_and_no_wider(client: TestClient):
             assert not refused(client.get(url)), path
     for path in OPEN_TO_LOOPBACK:
         assert client.get(path).status_code == 401  # TestClient's address is not loopback
-        with TestClient(client.app, client=("127.0.0.1", 9)) as local:  # type: ignore[arg-type]
+        with TestClient(client.app, client=("127.0.0.1", 9)) as local:
             assert local.get(path).status_code == 200
