@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx2
 import pytest
 
-from app.guard.auth import Access, AccessRules
+from app.guard.auth import Access, AccessRules, where
 from app.guard.auth_listening import Listener
 from tests.conftest import CANARY_KEY
 from tests.fake_upstream import FakeUpstream
@@ -115,3 +115,17 @@ def test_make_run_on_loopback_needs_no_login(tmp_path: Path, fake: FakeUpstream)
         assert httpx2.get(f"{url}/runs").status_code == 200
         assert httpx2.get(f"{url}/api/models").status_code == 200
     assert "Sign in at" not in (tmp_path / "knobs.log").read_text()
+
+
+@pytest.mark.parametrize(
+    ("found", "shown"),
+    [
+        (EVERYWHERE, "localhost:8000"),
+        ([Listener("::", 9000)], "localhost:9000"),
+        ([Listener("10.1.2.3", 80)], "10.1.2.3:80"),
+        ([Listener("fd00::7", 8000)], "[fd00::7]:8000"),
+        (None, "localhost:8000"),
+    ],
+)
+def test_the_link_names_an_address_a_browser_can_open(found, shown):
+    assert where(found) == shown

@@ -91,6 +91,17 @@ def is_loopback(host: str) -> bool:
     return bool(host) and Listener(host, 0).local
 
 
+def where(found: list[Listener] | None) -> str:
+    """`host:port` to open in a browser: the bound address, or localhost for all of them."""
+    tcp = [x for x in found or [] if x.port]
+    if not tcp:
+        return "localhost:8000"
+    host = tcp[0].host
+    if host in ("0.0.0.0", "::"):
+        host = "localhost"
+    return f"[{host}]:{tcp[0].port}" if ":" in host else f"{host}:{tcp[0].port}"
+
+
 class Access:
     """The rules at run time: the token in force, the users file, the session key."""
 
@@ -129,12 +140,11 @@ class Access:
         if self.rules.mode == "none":
             log.warning("KNOBS_AUTH=none: anyone who reaches Knobs can use it and its history")
         elif self.required and not self.rules.configured:
-            port = next((x.port for x in found or [] if x.port), 8000)
             # The one line that shows a secret, on purpose: it is how the first person gets in.
             log.warning(
                 "Knobs is reachable beyond this machine and no way in is configured (see the "
-                "README's Access section). Sign in at http://localhost:%d/signin?token=%s",
-                port,
+                "README's Access section). Sign in at http://%s/signin?token=%s",
+                where(found),
                 self.token,
             )
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, HTTPException, Request
 
 from app.engine.endpoints import Upstreams
-from app.guard.auth import ANONYMOUS, Identity
+from app.guard.auth import Identity
 from app.storage.store import RunStore
 
 
@@ -20,8 +20,12 @@ def get_store(request: Request) -> RunStore:
 
 
 def get_identity(request: Request) -> Identity:
-    """Who is asking, as the access guard found out (app/guard/auth_guard.py)."""
-    return getattr(request.state, "identity", None) or ANONYMOUS
+    """Who is asking, as the access guard found out (app/guard/auth_guard.py). A route the
+    guard leaves open to everyone has no one to name: asking there fails closed."""
+    who = getattr(request.state, "identity", None)
+    if who is None:
+        raise HTTPException(401, detail="Sign in first.")
+    return who
 
 
 UpstreamsDep = Annotated[Upstreams, Depends(get_upstreams)]
