@@ -129,3 +129,12 @@ def test_make_run_on_loopback_needs_no_login(tmp_path: Path, fake: FakeUpstream)
 )
 def test_the_link_names_an_address_a_browser_can_open(found, shown):
     assert where(found) == shown
+
+
+def test_with_auth_required_the_link_waits_for_the_port(caplog):
+    caplog.set_level(logging.INFO)
+    access = Access(AccessRules(mode="required"))
+    access.settle([], final=False)  # start-up, before uvicorn has bound its socket
+    assert access.required is True and "Sign in at" not in caplog.text
+    access.settle(LOOPBACK, final=False)
+    assert "Sign in at http://127.0.0.1:8000/signin?token=" in caplog.text

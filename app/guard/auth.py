@@ -136,10 +136,13 @@ class Access:
             self.required = not only_local(found)
         if self.required is None or self.announced:
             return
+        link = self.required and not self.rules.configured
+        if link and not final and not found:
+            return  # the link needs the port: wait for the server's socket
         self.announced = True
         if self.rules.mode == "none":
             log.warning("KNOBS_AUTH=none: anyone who reaches Knobs can use it and its history")
-        elif self.required and not self.rules.configured:
+        elif link:
             # The one line that shows a secret, on purpose: it is how the first person gets in.
             log.warning(
                 "Knobs is reachable beyond this machine and no way in is configured (see the "
