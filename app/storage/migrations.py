@@ -158,22 +158,6 @@ def m005_reasoning_flags(conn: Connection) -> None:
 
 
 @migration
-def m009_rate_buckets(conn: Connection) -> None:
-    """Each client's allowance of comparisons, shared by every replica (a limit kept in one
-    process's memory lets a client through once per replica)."""
-    buckets = sa.Table(
-        "rate_buckets",
-        sa.MetaData(),
-        sa.Column("client", sa.String(200), primary_key=True),
-        sa.Column("tokens", sa.Float, nullable=False),
-        sa.Column("updated", sa.Float, nullable=False),  # seconds since the epoch
-    )
-    buckets.create(conn)
-
-
-# m006 was numbered before m009 but merged after it: appended, so that every database, old or
-# new, runs them in the same order.
-@migration
 def m006_access(conn: Connection) -> None:
     """Who ran each run (existing runs were anonymous: there was no sign-in), and the key
     that signs session cookies, made once and shared by every replica and restart."""
@@ -188,3 +172,17 @@ def m006_access(conn: Connection) -> None:
     )
     keys.create(conn)
     conn.execute(sa.insert(keys).values(name="sessions", value=secrets.token_hex(32)))
+
+
+@migration
+def m009_rate_buckets(conn: Connection) -> None:
+    """Each client's allowance of comparisons, shared by every replica (a limit kept in one
+    process's memory lets a client through once per replica)."""
+    buckets = sa.Table(
+        "rate_buckets",
+        sa.MetaData(),
+        sa.Column("client", sa.String(200), primary_key=True),
+        sa.Column("tokens", sa.Float, nullable=False),
+        sa.Column("updated", sa.Float, nullable=False),  # seconds since the epoch
+    )
+    buckets.create(conn)
