@@ -20,6 +20,7 @@ from app.engine.upstream import Endpoint
 from app.guard.auth import Access
 from app.guard.auth_guard import AccessGuard, redact_access_log
 from app.guard.auth_listening import listeners
+from app.guard.auth_throttle import SigninThrottle
 from app.guard.limits import BodyLimit, ComparisonLimiter, TooManyComparisons, explain_too_many
 from app.guard.origin import CrossOriginProtection
 from app.guard.security_headers import SecurityHeaders
@@ -90,6 +91,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.live = LiveComparisons(LiveStore(store.transient))
     # Rate limits too: a client's allowance is the same whichever replica it reaches.
     app.state.limiter.buckets = StoredBuckets(store.transient)
+    app.state.access.throttle = SigninThrottle(StoredBuckets(store.transient))
     for config in configs:
         log.info("endpoint %s at %s", config.name, config.base_url)
     watcher = asyncio.create_task(watch_listening(access))

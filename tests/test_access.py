@@ -13,6 +13,7 @@ from pydantic import SecretStr
 from app.guard.auth_guard import safe_next
 from app.guard.auth_throttle import SigninThrottle
 from app.guard.auth_users import add_user
+from app.guard.limits import MemoryBuckets
 from app.main import create_app
 from app.storage.store import RunStore
 from tests.conftest import settings_for
@@ -110,7 +111,8 @@ def test_health_checks_stay_open_and_metrics_need_loopback_or_the_token(
 
 def test_a_wrong_token_is_throttled_and_a_right_one_works_after_the_window(secured: TestClient):
     clock = Clock()
-    secured.app.state.access.throttle = SigninThrottle(clock=clock)  # type: ignore[attr-defined]
+    throttle = SigninThrottle(MemoryBuckets(clock))
+    secured.app.state.access.throttle = throttle  # type: ignore[attr-defined]
     wrong = {"Authorization": "Bearer guess"}
     codes = [secured.get("/api/models", headers=wrong).status_code for _ in range(20)]
     assert codes == [401] * 10 + [429] * 10

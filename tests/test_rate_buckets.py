@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 
 from app.main import create_app
 from app.storage import rate_buckets
@@ -103,3 +104,23 @@ def test_a_client_over_the_limit_on_one_replica_is_over_it_on_the_other(
 
 
 LIMIT = {"rate_limit_per_minute": 1}
+
+
+def test_failed_sign_ins_on_one_replica_count_on_the_other(fake: FakeUpstream, tmp_path: Path):
+    wrong = {"Authorization": "Bearer guess"}
+    with postgres.fresh_schema(postgres.server_url()) as database:
+        a, b = (
+            create_app(
+                settings_for(
+                    fake.base_url,
+                    tmp_path / n,
+                    access_token=SecretStr("s3cret"),
+                    database_url=database,
+                )
+            )
+            for n in "ab"
+        )
+        with TestClient(a) as one, TestClient(b) as two:
+            assert [one.get("/runs", headers=wrong).status_code for _ in range(10)] == [401] * 10
+            refused = two.get("/runs", headers={"Authorization": "Bearer s3cret"})
+    assert refused.status_code == 429 and int(refused.headers["Retry-After"]) > 0

@@ -75,7 +75,7 @@ class AccessGuard:
         path = scope["path"]
         who: Identity | None = ANONYMOUS
         if access.required:
-            refused, who = self._identify(scope, headers)
+            refused, who = await self._identify(scope, headers)
             if refused is not None:
                 await refused(scope, receive, send)
                 return
@@ -88,7 +88,9 @@ class AccessGuard:
             return
         await refuse(scope, headers)(scope, receive, send)
 
-    def _identify(self, scope: Scope, headers: Headers) -> tuple[Response | None, Identity | None]:
+    async def _identify(
+        self, scope: Scope, headers: Headers
+    ) -> tuple[Response | None, Identity | None]:
         """Who the credentials say; a refusal for a wrong or throttled bearer token."""
         access = self.access
         who = access.from_proxy(scope, headers)
@@ -97,11 +99,11 @@ class AccessGuard:
         scheme, _, token = headers.get("authorization", "").partition(" ")
         if scheme.lower() == "bearer" and token:
             address = client_host(scope)
-            if wait := access.throttle.wait(address):
+            if wait := await access.throttle.wait(address):
                 return throttled(wait), None
             if access.check_token(token.strip()):
                 return None, access.identity("token", "token")
-            access.throttle.failed(address)
+            await access.throttle.failed(address)
             return unauthorized(WRONG_TOKEN), None
         return None, access.from_session(headers)
 

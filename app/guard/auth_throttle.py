@@ -1,50 +1,36 @@
 """Sign-in attempts limited per client address, so that a token or password cannot be guessed.
 
-Failed attempts are counted in a window per address; past the limit every attempt from that
-address, right or wrong, is refused until its window ends. A correct one is not counted.
+Each failed attempt takes one from the address's bucket of MAX_FAILURES a minute; once it is
+empty every attempt from that address, right or wrong, is refused until it refills. A correct
+one takes nothing. The buckets are the store's (app/storage/rate_buckets.py) once Knobs has
+started, so that every replica counts an address's failures alike.
 """
 
 from __future__ import annotations
 
 import math
-import time
-from collections.abc import Callable
 
-MAX_FAILURES = 10
-WINDOW_SECONDS = 60.0
-# Past this many addresses, forget those whose window is over.
-MAX_TRACKED = 10_000
+from app.guard.limits import Buckets, MemoryBuckets
+
+MAX_FAILURES = 10  # a minute, per client address
 
 
 class SigninThrottle:
     """Failed sign-ins per address: `wait(address)` says how long that address must wait."""
 
-    def __init__(
-        self,
-        max_failures: int = MAX_FAILURES,
-        window: float = WINDOW_SECONDS,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
+    def __init__(self, buckets: Buckets | None = None, max_failures: int = MAX_FAILURES) -> None:
+        self.buckets: Buckets = buckets or MemoryBuckets()
         self.max_failures = max_failures
-        self.window = window
-        self.clock = clock
-        self._failures: dict[str, tuple[float, int]] = {}  # address: (window start, count)
 
-    def wait(self, address: str) -> int:
+    async def wait(self, address: str) -> int:
         """Seconds before `address` may try again; 0 when it may try now."""
-        start, count = self._failures.get(address, (0.0, 0))
-        left = start + self.window - self.clock()
-        if count < self.max_failures or left <= 0:
-            return 0
-        return max(1, math.ceil(left))
+        wait = await self.buckets.peek(_key(address), self.max_failures)
+        return max(1, math.ceil(wait)) if wait > 0 else 0
 
-    def failed(self, address: str) -> None:
-        now = self.clock()
-        if len(self._failures) > MAX_TRACKED:
-            self._failures = {
-                a: entry for a, entry in self._failures.items() if entry[0] + self.window > now
-            }
-        start, count = self._failures.get(address, (now, 0))
-        if start + self.window <= now:
-            start, count = now, 0
-        self._failures[address] = (start, count + 1)
+    async def failed(self, address: str) -> None:
+        await self.buckets.take(_key(address), self.max_failures)
+
+
+def _key(address: str) -> str:
+    # Kept apart from the same address's allowance of comparisons in the same table.
+    return f"sign-in {address}"

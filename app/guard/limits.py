@@ -111,8 +111,12 @@ class Buckets(Protocol):
     """Each client's allowance of comparisons: a token bucket per client."""
 
     async def take(self, client: str, per_minute: int) -> float:
-        """Take one comparison from `client`'s bucket: 0 when there was one, else the
-        seconds until there is."""
+        """Take one from `client`'s bucket: 0 when there was one, else the seconds until
+        there is."""
+        ...
+
+    async def peek(self, client: str, per_minute: int) -> float:
+        """Seconds until `client`'s bucket has one (0: now), taking nothing."""
         ...
 
 
@@ -133,7 +137,10 @@ class MemoryBuckets:
     async def take(self, client: str, per_minute: int) -> float:
         return self.take_now(client, per_minute)
 
-    def take_now(self, client: str, per_minute: int) -> float:
+    async def peek(self, client: str, per_minute: int) -> float:
+        return self.take_now(client, per_minute, peek=True)
+
+    def take_now(self, client: str, per_minute: int, peek: bool = False) -> float:
         now = self.clock()
         rate = per_minute / 60
         if len(self._buckets) > MAX_TRACKED_CLIENTS:
@@ -145,14 +152,16 @@ class MemoryBuckets:
         bucket = self._buckets.setdefault(client, Bucket(per_minute, now))
         bucket.tokens = min(per_minute, bucket.tokens + (now - bucket.updated) * rate)
         bucket.updated = now
-        return take_one(bucket, rate)
+        return take_one(bucket, rate, peek)
 
 
-def take_one(bucket: Bucket, rate: float) -> float:
-    """Take a token from a bucket already refilled to now: 0, or seconds until one is there."""
+def take_one(bucket: Bucket, rate: float, peek: bool = False) -> float:
+    """Take a token (unless `peek`) from a bucket already refilled to now: 0, or the seconds
+    until one is there."""
     if bucket.tokens < 1:
         return (1 - bucket.tokens) / rate
-    bucket.tokens -= 1
+    if not peek:
+        bucket.tokens -= 1
     return 0.0
 
 

@@ -1,5 +1,6 @@
-"""Each client's allowance of comparisons per minute, in the database, so that every replica
-counts alike: kept in one process's memory, a limit lets a client through once per replica.
+"""Each client's allowance per minute (of comparisons, of failed sign-ins), in the database,
+so that every replica counts alike: kept in one process's memory, a limit lets a client
+through once per replica.
 
 Implements `Buckets` (app/guard/limits.py). One short transaction per comparison started, on
 the store's transient connection (no fsync on SQLite: a bucket lost to a power cut only
@@ -45,17 +46,23 @@ class StoredBuckets:
         self._warned = False
 
     async def take(self, client: str, per_minute: int) -> float:
+        return await self._ask(client, per_minute, peek=False)
+
+    async def peek(self, client: str, per_minute: int) -> float:
+        return await self._ask(client, per_minute, peek=True)
+
+    async def _ask(self, client: str, per_minute: int, peek: bool) -> float:
         try:
-            wait = await run_in_threadpool(self.take_now, client[:200], per_minute)
+            wait = await run_in_threadpool(self.take_now, client[:200], per_minute, peek)
         except StoreUnavailable as error:
             if not self._warned:  # once per outage, not on every comparison
                 log.warning("%s; rate limits are counted per process until it is back", error)
             self._warned = True
-            return self.fallback.take_now(client, per_minute)
+            return self.fallback.take_now(client, per_minute, peek)
         self._warned = False
         return wait
 
-    def take_now(self, client: str, per_minute: int) -> float:
+    def take_now(self, client: str, per_minute: int, peek: bool = False) -> float:
         now = self.clock()
         self._takes += 1
         with (
@@ -73,8 +80,8 @@ class StoredBuckets:
             row = conn.execute(query.with_for_update()).one()
             refilled = row.tokens + max(0.0, now - row.updated) * per_minute / 60
             bucket = Bucket(min(float(per_minute), refilled), now)
-            wait = take_one(bucket, per_minute / 60)
-            if not wait:
+            wait = take_one(bucket, per_minute / 60, peek)
+            if not wait and not peek:
                 values = {"tokens": bucket.tokens, "updated": now}
                 conn.execute(sa.update(RATE_BUCKETS).where(where).values(**values))
             return wait

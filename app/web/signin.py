@@ -55,7 +55,7 @@ async def _attempt(
     """Check the credentials given, throttled per client address."""
     access = _access(request)
     address = client_host(request.scope)
-    if wait := access.throttle.wait(address):
+    if wait := await access.throttle.wait(address):
         message = f"Too many failed sign-ins from your address. Try again in {wait} s."
         response = _page(request, next_url, message, 429, name)
         response.headers["Retry-After"] = str(wait)
@@ -67,7 +67,7 @@ async def _attempt(
         # argon2 takes tens of milliseconds of CPU on purpose: off the event loop.
         who = await run_in_threadpool(access.check_password, name, password)
     if who is None:
-        access.throttle.failed(address)
+        await access.throttle.failed(address)
         return _page(request, next_url, WRONG_TOKEN if token else WRONG_PASSWORD, 401, name)
     return _signed_in(request, who, next_url)
 
