@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -15,7 +14,6 @@ from pydantic import SecretStr
 from app.main import create_app
 from app.storage import rate_buckets
 from app.storage.rate_buckets import RATE_BUCKETS, StoredBuckets
-from app.storage.store import RunStore
 from tests import postgres, test_store
 from tests.conftest import settings_for
 from tests.fake_upstream import FakeUpstream
@@ -30,15 +28,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
-
-
-@pytest.fixture
-def replicas(url: str) -> Iterator[tuple[RunStore, RunStore]]:
-    """Two stores on one database, each with its own engines, as two replicas have."""
-    first, second = RunStore(url), RunStore(url)
-    yield first, second
-    first.close()
-    second.close()
 
 
 def test_two_replicas_spend_one_allowance(replicas):

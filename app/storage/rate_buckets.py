@@ -19,9 +19,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
 from app.guard.limits import Bucket, MemoryBuckets, take_one
-from app.storage.outages import StoreUnavailable, outages_raised
+from app.storage.outages import StoreUnavailable, outages_raised, unreachable
 
 log = logging.getLogger("knobs.limits")
+_UNREACHABLE = unreachable("rate limits")
 RATE_BUCKETS = sa.Table(
     "rate_buckets",
     sa.MetaData(),
@@ -66,7 +67,7 @@ class StoredBuckets:
         now = self.clock()
         self._takes += 1
         with (
-            outages_raised(_unreachable),
+            outages_raised(_UNREACHABLE),
             # IMMEDIATE: SQLite takes the write lock before the read, as PostgreSQL's row
             # lock below does, so two replicas cannot both spend the last token.
             self.engine.execution_options(knobs_begin="IMMEDIATE").begin() as conn,
@@ -92,9 +93,3 @@ def _insert_full(conn: Connection, client: str, per_minute: int, now: float) -> 
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     values = {"client": client, "tokens": float(per_minute), "updated": now}
     conn.execute(dialect.insert(RATE_BUCKETS).values(**values).on_conflict_do_nothing())
-
-
-def _unreachable(error: sa.exc.SQLAlchemyError) -> str:
-    # The driver's text is not repeated: it can name the server.
-    kind = type(getattr(error, "orig", None) or error).__name__
-    return f"rate limits cannot reach the database ({kind})"
