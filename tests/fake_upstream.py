@@ -417,36 +417,52 @@ class FakeUpstream:
             return
         # The shared fields are serialised once; each event only adds its own tail.
         prefix = "data: " + json.dumps({**head, "object": "chat.completion.chunk"})[:-1] + ","
+        # Events keep to a schedule (chunk i is due i * chunk_delay after the first) and go
+        # out in one write when they are due together: a server that wakes late sends what is
+        # due at once, so the stream keeps its rate instead of drifting below it.
+        held: list[bytes] = []
 
-        async def emit(**rest: Any) -> None:
-            await _send_body(send, (prefix + json.dumps(rest)[1:] + "\n\n").encode())
+        def emit(**rest: Any) -> None:
+            held.append((prefix + json.dumps(rest)[1:] + "\n\n").encode())
+
+        async def flush() -> None:
+            if held:
+                await _send_body(send, b"".join(held))
+                held.clear()
 
         await send({"type": "http.response.start", "status": 200, "headers": _SSE})
         cut = n if b.break_after is None else min(b.break_after, n)
         bad = None if b.malformed_after is None else min(b.malformed_after, cut)
         for piece in thoughts:
             delta = {b.reasoning_field: piece, "content": None}
-            await emit(choices=[{"index": 0, "delta": delta, "finish_reason": None}])
+            emit(choices=[{"index": 0, "delta": delta, "finish_reason": None}])
         field = "content" if b.refusal is None else "refusal"
+        clock = asyncio.get_running_loop().time
+        start = clock()
         for i, piece in enumerate(chunks[:cut]):
             if i == bad:
-                await _send_body(send, _MALFORMED)
-            if i and not await _pause(stop, b.chunk_delay):
-                raise _Abort
+                held.append(_MALFORMED)
+            wait = start + i * b.chunk_delay - clock()
+            if wait > 0:
+                await flush()
+                if not await _pause(stop, wait):
+                    raise _Abort
             delta = {field: piece} | ({"content": None} if b.refusal is not None else {})
             delta = {"role": "assistant", **delta} if i == 0 else delta
             choice = {"index": 0, "delta": delta, "finish_reason": None}
             if body.get("logprobs") is True:
                 choice["logprobs"] = {"content": [logprobs_for(piece, b, body)]}
-            await emit(choices=[choice])
+            emit(choices=[choice])
         if bad == cut:
-            await _send_body(send, _MALFORMED)
+            held.append(_MALFORMED)
         if b.break_after is not None:
+            await flush()
             raise _Abort
-        await emit(choices=[{"index": 0, "delta": {}, "finish_reason": reason}])
+        emit(choices=[{"index": 0, "delta": {}, "finish_reason": reason}])
         if (body.get("stream_options") or {}).get("include_usage"):
-            await emit(choices=[], usage=usage)
-        await send({"type": "http.response.body", "body": b"data: [DONE]\n\n"})
+            emit(choices=[], usage=usage)
+        held.append(b"data: [DONE]\n\n")
+        await send({"type": "http.response.body", "body": b"".join(held)})
 
 
 async def _send_body(send: Send, data: bytes) -> None:

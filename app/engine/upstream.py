@@ -227,7 +227,7 @@ class Upstream:
     async def _stream(
         self, body: dict[str, Any], sending: Sending
     ) -> AsyncIterator[Chunk | Finish]:
-        # The raw lines, not the SDK's typed chunks: parsing every chunk into models costs
+        # The raw bytes, not the SDK's typed chunks: parsing every chunk into models costs
         # more than the request itself once two dozen streams run at once.
         # The body goes in the extra body, sent as it is: the SDK's conversion of typed
         # parameters (the messages above all) cost a sixth of Knobs' CPU per request, and the
@@ -240,9 +240,11 @@ class Upstream:
         async with request as response:
             # The bytes that went out, not a rebuilt copy: "exactly what was sent".
             sending.sent = response.http_request.content.decode()
-            async for line in response.iter_lines():
-                for chunk in reader.feed(line):
+            async for data in response.iter_bytes():
+                for chunk in reader.feed_bytes(data):
                     yield chunk
+            for chunk in reader.feed_bytes(b"\n"):  # a last line without its line break
+                yield chunk
         yield reader.finish()
 
     def _retry_delay(self, error: Exception, attempt: int) -> float | None:
