@@ -154,3 +154,23 @@ def m005_reasoning_flags(conn: Connection) -> None:
         counts = {kind: sum(bool(f.get(kind)) for f in flags) for kind in kinds}
         if any(counts.values()):
             conn.execute(sa.update(runs).where(runs.c.id == run_id).values(**counts))
+
+
+@migration
+def m008_sweeps(conn: Connection) -> None:
+    """Saved sweeps: the whole sweep as JSON, plus the columns their history lists."""
+    sweeps = sa.Table(
+        "sweeps",
+        sa.MetaData(),
+        sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("id", sa.String(64), nullable=False, unique=True),
+        sa.Column("created_at", sa.String(40), nullable=False, index=True),
+        sa.Column("prompt_excerpt", sa.Text, nullable=False),
+        # The varied knobs' names as a JSON list, in the sweep's order.
+        sa.Column("knobs", sa.Text, nullable=False),
+        sa.Column("points", sa.Integer, nullable=False),
+        sa.Column("samples", sa.Integer, nullable=False),
+        sa.Column("stopped", sa.Boolean, nullable=False),
+        sa.Column("body", sa.Text, nullable=False),
+    )
+    sweeps.create(conn)
