@@ -240,6 +240,7 @@ class Preview:
     """What a sweep will send before anything runs."""
 
     points: int
+    samples: int
     requests: int
     max_tokens: int
     unset_max_tokens: bool
@@ -249,6 +250,7 @@ def preview(sweep: SweepComparison) -> Preview:
     points = len(sweep.presets)
     return Preview(
         points,
+        sweep.samples,
         points * sweep.samples,
         token_budget(sweep),
         any(p.max_tokens is None for p in sweep.presets),
