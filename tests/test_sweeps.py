@@ -97,7 +97,9 @@ def test_form_without_javascript_runs_to_the_end_and_links_the_saved_sweep(clien
     assert page.status_code == 200, page.text
     assert len(fake.requests) == 10
     assert page.text.count('class="dot') >= 5
-    sweep_id = re.search(r'href="/sweeps/([\w-]+)"', page.text).group(1)
+    found = re.search(r'href="/sweeps/([\w-]+)"', page.text)
+    assert found, page.text
+    sweep_id = found.group(1)
     saved = client.get(f"/sweeps/{sweep_id}?point=2")
     assert "Answers at temperature=0.6" in saved.text
     assert client.get(f"/sweeps/{sweep_id}/points/4").status_code == 200
@@ -140,7 +142,9 @@ def test_exports_parse_back(client, fake: FakeUpstream):
 def test_link_restores_the_form_without_running(client, fake):
     body = sweep(client, system="Be brief.", base={"max_tokens": 48}).json()
     page = client.get(f"/sweeps/{body['id']}")
-    link = re.search(r'href="(/sweep\?[^"]+)"', page.text).group(1).replace("&amp;", "&")
+    found = re.search(r'href="(/sweep\?[^"]+)"', page.text)
+    assert found, page.text
+    link = found.group(1).replace("&amp;", "&")
     requests = len(fake.requests)
     form = client.get(link)
     assert form.status_code == 200
@@ -155,3 +159,23 @@ def test_builtin_sweeps_are_one_click_away(client, fake):
     assert 'value="16, 32, 64, 128, 256, 512"' in page.text
     assert "Hi</textarea>" in page.text
     assert not fake.requests
+
+
+def test_htmx_sweep_streams_points_progress_and_the_chart(client, fake):
+    form = {"prompt": "Hi", "samples": "2", "v-0-knob": "temperature", "v-0-values": "0, 1"}
+    page = client.post("/sweep", data=form, headers={"HX-Request": "true"})
+    assert page.status_code == 200
+    found = re.search(r'sse-connect="/sweep/([\w-]+)/events"', page.text)
+    assert found, page.text
+    assert "0 of 4 requests done" in page.text
+    assert not fake.requests  # nothing runs until the stream connects
+    events = client.get(f"/sweep/{found.group(1)}/events").text
+    assert events.count("event: progress") == 4
+    assert "4 of 4 requests done" in events
+    assert "event: p-0" in events and "event: p-1" in events
+    assert events.rstrip().split("\n\n")[-1].startswith("event: done")
+    assert "Saved sweep" in events and '<polyline points="' in events
+    # A second claim of the same token gets the ended message, and runs nothing again.
+    again = client.get(f"/sweep/{found.group(1)}/events").text
+    assert "ended or expired" in again
+    assert len(fake.requests) == 4

@@ -103,7 +103,7 @@ def to_sweep(form: SweepForm) -> SweepComparison | None:
     probe.prompt = "-"  # the prompt is the sweep's to check, below
     compare = to_request(probe)
     errors.update({k: v for k, v in probe.errors.items() if k.startswith("p-0-")})
-    vary = []
+    vary: list[tuple[int, str, list[Value]]] = []  # (form row, knob, values)
     for i, row in enumerate(form.vary):
         if not row["knob"]:
             continue
@@ -112,7 +112,7 @@ def to_sweep(form: SweepForm) -> SweepComparison | None:
             continue
         values = _values(row, i, errors)
         if values is not None:
-            vary.append({"knob": row["knob"], "values": values, "row": i})
+            vary.append((i, row["knob"], values))
     if not vary and not any(k.startswith("v-") for k in errors):
         errors["v-0-knob"] = "Choose a knob to vary."
     samples: object = int(form.samples) if form.samples.isdigit() else form.samples
@@ -121,13 +121,13 @@ def to_sweep(form: SweepForm) -> SweepComparison | None:
         "prompt": form.prompt,
         "samples": samples,
         "base": compare.presets[0] if compare else Preset(),
-        "vary": [{"knob": v["knob"], "values": v["values"]} for v in vary],
+        "vary": [{"knob": knob, "values": values} for _, knob, values in vary],
     }
     try:
         sweep = SweepRequest.model_validate(data)
     except ValidationError as error:
         for path, message in by_field(error).items():
-            errors.setdefault(form_name(path, [int(v["row"]) for v in vary]), message)
+            errors.setdefault(form_name(path, [row for row, _, _ in vary]), message)
         sweep = None
     form.errors = errors
     return sweep.comparison() if sweep is not None and not errors else None

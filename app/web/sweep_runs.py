@@ -10,7 +10,7 @@ sweep, and what the live view shows: a row per point as it finishes, and done / 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
@@ -113,7 +113,7 @@ def sweep_context(
     finished: Finished | None = None,
     measure: str = "distinct_share",
     point: int | None = None,
-) -> dict[str, object]:
+) -> dict[str, Any]:
     """What templates/_sweep_result.html needs: the chart, the table and one point's answers."""
     two = len(sweep.vary) == 2
     return {

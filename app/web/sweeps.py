@@ -74,7 +74,8 @@ async def submit_sweep(request: Request, runs: SweepRunsDep) -> HTMLResponse:
     else:
         finished = await runs.run(sweep)
     shown = finished_sweep(sweep, finished)
-    return await render(request, runs, form, result=True, **sweep_context(shown, finished))
+    context = sweep_context(shown, finished)
+    return await render(request, runs, form, result=True, **context)
 
 
 @router.post("/sweep/preview", response_class=HTMLResponse, include_in_schema=False)
@@ -105,7 +106,7 @@ async def render(
     form: SweepForm,
     *,
     status_code: int = 200,
-    **extra: object,
+    **extra: Any,
 ) -> HTMLResponse:
     """The whole page, or for an htmx request only the form (results included)."""
     upstreams = runs.upstreams
