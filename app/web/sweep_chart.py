@@ -172,6 +172,7 @@ class Heatmap:
     cell_height: float
     width: int
     height: int
+    top_text: str
     left: int = 96
     top: int = 40
 
@@ -189,10 +190,7 @@ def heatmap(sweep: SavedSweep, measure_name: str) -> Heatmap:
     for index, (point, value) in enumerate(zip(sweep.points, values, strict=True)):
         r, c = divmod(index, len(column_values))
         share = 0.0 if value is None else min(value / top_value, 1.0)
-        shade = round(245 - share * 190)  # light to dark blue; the text flips to stay legible
-        fill = (
-            "#eeeeee" if value is None else f"rgb({shade},{shade + 5 if shade < 250 else 250},255)"
-        )
+        fill = "#eeeeee" if value is None else _shade(share)
         text = format_value(value, measure.unit)
         cells.append(
             Cell(
@@ -215,5 +213,16 @@ def heatmap(sweep: SavedSweep, measure_name: str) -> Heatmap:
         cell_w,
         cell_h,
         int(left + len(column_values) * cell_w + 16),
-        int(top + len(row_values) * cell_h + 48),
+        int(top + len(row_values) * cell_h + 16),
+        format_value(top_value, measure.unit),
     )
+
+
+# The heatmap's scale: from nearly white to the page's accent blue; the text turns white on
+# the darker half so that it stays legible.
+_LIGHT, _DARK = (240, 244, 248), (47, 93, 138)
+
+
+def _shade(share: float) -> str:
+    r, g, b = (round(lo + (hi - lo) * share) for lo, hi in zip(_LIGHT, _DARK, strict=True))
+    return f"rgb({r},{g},{b})"
