@@ -22,7 +22,7 @@ SERIES_STYLES = (("#1f77b4", ""), ("#d62728", "6 3"), ("#2ca02c", "2 3"))
 UNIT_TITLES: dict[Unit, str] = {
     "share": "share of samples (%)",
     "tokens": "tokens",
-    "ms": "milliseconds",
+    "ms": "time",
     "USD": "US dollars",
 }
 
@@ -33,8 +33,8 @@ def format_value(value: float | None, unit: Unit) -> str:
         return "–"
     if unit == "share":
         return f"{value * 100:.0f}%"
-    if unit == "ms":
-        return f"{value:,.0f} ms"
+    if unit == "ms":  # as the answers' stats say it (templating's `ms` filter)
+        return f"{value / 1000:.1f} s" if value >= 1000 else f"{value:.0f} ms"
     if unit == "USD":
         return f"${value:.4f}"
     return f"{value:,.1f}"
@@ -95,6 +95,12 @@ def _nice_top(high: float) -> float:
     return next(m * power for m in (1, 2, 5, 10) if m * power >= high)
 
 
+def _steps(top: float) -> int:
+    """Intervals that give round ticks under `top`: 2 in 4 halves, 1 and 5 in fifths."""
+    mantissa = top / 10 ** math.floor(math.log10(top))
+    return 4 if round(mantissa) == 2 else 5
+
+
 def _x_positions(values: list[float | int | str]) -> list[float]:
     """Numbers on a linear scale; choices (reasoning_effort) evenly spaced."""
     span = WIDTH - RIGHT - LEFT
@@ -127,7 +133,10 @@ def line_panels(sweep: SavedSweep) -> list[Panel]:
         def y(value: float, scale: float = scale) -> float:
             return HEIGHT - BOTTOM - value * scale
 
-        y_ticks = [Tick(y(top * i / 4), format_value(top * i / 4, unit)) for i in range(5)]
+        steps = 4 if unit == "share" else _steps(top)
+        y_ticks = [
+            Tick(y(top * i / steps), format_value(top * i / steps, unit)) for i in range(steps + 1)
+        ]
         series = []
         for measure, (colour, dash) in zip(mine, SERIES_STYLES, strict=False):
             dots = []
