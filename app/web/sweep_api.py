@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from app.engine.sweep import SweepRequest, Vary
 from app.storage.sweeps import SweepPoint
-from app.web.api import ERRORS
+from app.web.api import ERRORS, refuse_over_caps
 from app.web.sweep_runs import SweepRunsDep
 
 router = APIRouter(prefix="/api", tags=["api"])
@@ -33,12 +33,7 @@ async def sweep(body: SweepRequest, runs: SweepRunsDep) -> SweepAnswer:
     (distinct answers ÷ samples, share truncated, mean answer tokens, median latency).
     Saved first: `id` and `url` are its permalink, null with `not_saved` if saving failed."""
     compare = body.comparison()
-    problems = runs.problems(compare)
-    if problems:
-        detail = [
-            {"field": f, "loc": ["body", f], "msg": m, "type": "cap"} for f, m in problems.items()
-        ]
-        raise HTTPException(status_code=422, detail=detail)
+    refuse_over_caps(runs.problems(compare))
     finished = await runs.run(compare)
     url = None
     if finished.run_id:

@@ -81,7 +81,7 @@ async def stream_sweep(token: str, runs: SweepRunsDep) -> StreamingResponse:
 
     async def events() -> AsyncIterator[str]:
         if live is None:
-            yield frame("done", render("_sweep_status.html", message=EXPIRED, stopped=True))
+            yield frame("done", render("_status.html", message=EXPIRED, stopped=True))
             return
         sweep = live.request
         assert isinstance(sweep, SweepComparison)
