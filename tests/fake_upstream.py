@@ -359,9 +359,9 @@ class FakeUpstream:
         if b.hang:
             await stop.wait()
         warmth = body.get("temperature")
-        extra = b.latency_per_temperature * warmth if isinstance(warmth, int | float) else 0.0
+        later = b.latency_per_temperature * warmth if isinstance(warmth, int | float) else 0.0
         # No headers yet: a clean 503 if shutting down.
-        if not await _pause(stop, b.latency + extra):
+        if not await _pause(stop, b.latency + later):
             if self._closing:
                 await _send_json(send, 503, error_body(503, "The fake upstream is stopping."))
             return

@@ -179,3 +179,14 @@ def test_htmx_sweep_streams_points_progress_and_the_chart(client, fake):
     again = client.get(f"/sweep/{found.group(1)}/events").text
     assert "ended or expired" in again
     assert len(fake.requests) == 4
+
+
+def test_api_sweep_is_documented(client):
+    schema = client.get("/openapi.json").json()
+    operation = schema["paths"]["/api/sweep"]["post"]
+    assert "fan-out" in operation["description"]
+    assert {"200", "422", "429"} <= set(operation["responses"])
+    body = schema["components"]["schemas"]["SweepRequest"]["properties"]
+    assert body["samples"]["maximum"] == 10
+    vary = schema["components"]["schemas"]["Vary"]["properties"]
+    assert "temperature" in vary["knob"]["enum"] and "stop" not in vary["knob"]["enum"]
