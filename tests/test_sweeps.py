@@ -123,6 +123,8 @@ def test_preview_says_requests_and_tokens_before_running(client, fake):
     page = client.post("/sweep/preview", data=form)
     assert "12 requests" in page.text
     assert "448 tokens" in page.text  # (16 + 32 + 64) × 4
+    page = client.post("/sweep/preview", data={**form, "v-0-values": "16, 0"})
+    assert "max_tokens must be a whole number between 1 and 32768; 0 is not." in page.text
     assert not fake.requests
 
 

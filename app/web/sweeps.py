@@ -94,8 +94,8 @@ def _preview(form: SweepForm, runs: SweepRuns) -> dict[str, Any]:
     """The preview of the form as typed; a prompt not yet written does not hide it."""
     probe = dataclasses.replace(form, prompt=form.prompt or "-", errors={})
     sweep = to_sweep(probe)
-    if sweep is None:
-        return {"preview": None, "over": []}
+    if sweep is None:  # what stands in its way, as the fields will say it on Run
+        return {"preview": None, "over": list(dict.fromkeys(probe.errors.values()))}
     over = list(_field_names(runs.problems(sweep)).values())
     return {"preview": preview(sweep), "over": over}
 
