@@ -192,3 +192,11 @@ def test_api_sweep_is_documented(client):
     assert body["samples"]["maximum"] == 10
     vary = schema["components"]["schemas"]["Vary"]["properties"]
     assert "temperature" in vary["knob"]["enum"] and "stop" not in vary["knob"]["enum"]
+
+
+def test_values_without_a_knob_are_not_dropped_silently(client, fake):
+    form = {"prompt": "Hi", "v-0-knob": "temperature", "v-0-values": "0, 1", "v-1-values": "5"}
+    page = client.post("/sweep", data=form)
+    assert page.status_code == 422
+    assert "Choose the knob these values are for, or clear them." in page.text
+    assert not fake.requests

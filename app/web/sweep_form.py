@@ -106,6 +106,8 @@ def to_sweep(form: SweepForm) -> SweepComparison | None:
     vary: list[tuple[int, str, list[Value]]] = []  # (form row, knob, values)
     for i, row in enumerate(form.vary):
         if not row["knob"]:
+            if row["values"] or row["from"] or row["to"]:
+                errors[f"v-{i}-knob"] = "Choose the knob these values are for, or clear them."
             continue
         if row["knob"] not in KNOB_BY_NAME or KNOB_BY_NAME[row["knob"]] not in SWEEPABLE:
             errors[f"v-{i}-knob"] = "Choose a knob to vary."
