@@ -5,36 +5,31 @@ set — so it runs through the same fan-out, limits and retries as any compariso
 (app/web/sweeps.py). `SweepComparison` is that comparison: a `CompareRequest` whose presets
 are capped at MAX_SWEEP_POINTS instead of MAX_PRESETS and which remembers what was varied.
 Its requests in all are capped at MAX_SWEEP_REQUESTS, and its tokens count against the same
-KNOBS_MAX_TOKENS_PER_COMPARISON as a comparison's (`problems`). Ranges and messages come
-from the knobs' own records (app/engine/knobs.py).
+KNOBS_MAX_TOKENS_PER_COMPARISON as a comparison's (app/engine/sweep_caps.py). Ranges and
+messages come from the knobs' own records (app/engine/knobs.py).
 """
 
 from __future__ import annotations
 
 import itertools
 import math
-import re
-from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
-from app.engine.caps import UNSET_MAX_TOKENS_ESTIMATE, over_caps, token_budget
 from app.engine.knobs import (
     KNOB_BY_NAME,
     KNOBS,
     MAX_CHARS,
     MAX_SWEEP_KNOBS,
     MAX_SWEEP_POINTS,
-    MAX_SWEEP_REQUESTS,
     SWEEP_SAMPLES,
     Knob,
     knob_text,
 )
 from app.engine.presets import CompareRequest, Preset
-from app.settings import Settings
 
 Value = float | int | str
 # Every knob but the stop sequences, which have no order to sweep along.
@@ -233,55 +228,6 @@ def point_preset(base: Preset, values: dict[str, Value]) -> Preset:
 
 def point_label(values: dict[str, Value]) -> str:
     return " · ".join(f"{name}={knob_text(value)}" for name, value in values.items())
-
-
-@dataclass(frozen=True)
-class Preview:
-    """What a sweep will send before anything runs."""
-
-    points: int
-    samples: int
-    requests: int
-    max_tokens: int
-    unset_max_tokens: bool
-
-
-def preview(sweep: SweepComparison) -> Preview:
-    points = len(sweep.presets)
-    return Preview(
-        points,
-        sweep.samples,
-        points * sweep.samples,
-        token_budget(sweep),
-        any(p.max_tokens is None for p in sweep.presets),
-    )
-
-
-def problems(
-    sweep: SweepComparison, settings: Settings, endpoints: Collection[str] = ()
-) -> dict[str, str]:
-    """A comparison's caps, named by the sweep's fields ("base.endpoint", "samples", …),
-    and the sweep's own cap on requests; empty when it may run."""
-    found: dict[str, str] = {}
-    for field, message in over_caps(sweep, settings, endpoints).items():
-        if field != "presets":  # the token budget, worded for a sweep below
-            found.setdefault(re.sub(r"^presets\[\d+\]", "base", field), message)
-    shown = preview(sweep)
-    if shown.requests > MAX_SWEEP_REQUESTS:
-        found["samples"] = (
-            f"This sweep would send {shown.requests} requests ({shown.points} points × "
-            f"{sweep.samples} samples); a sweep sends at most {MAX_SWEEP_REQUESTS}. "
-            "Use fewer points or samples."
-        )
-    if shown.max_tokens > settings.max_tokens_per_comparison:
-        found["base.max_tokens"] = (
-            f"This sweep could generate up to {shown.max_tokens:,} tokens (points × samples × "
-            f"max_tokens, an unset max_tokens counted as {UNSET_MAX_TOKENS_ESTIMATE:,}); the "
-            f"limit is {settings.max_tokens_per_comparison:,} "
-            "(KNOBS_MAX_TOKENS_PER_COMPARISON). Set or lower max_tokens, or use fewer points "
-            "or samples."
-        )
-    return found
 
 
 @dataclass(frozen=True)

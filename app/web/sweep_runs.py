@@ -15,7 +15,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
 
-from app.engine import sweep as sweeps
+from app.engine import sweep_caps
 from app.engine.analysis import FLAG_LABELS
 from app.engine.events import ColumnDone, Idle, SampleDone
 from app.engine.presets import CompareRequest
@@ -46,7 +46,7 @@ class SweepRuns(Comparisons):
     def problems(self, compare: CompareRequest) -> dict[str, str]:
         """Over a cap, or naming an endpoint it may not use: messages by the sweep's fields."""
         assert isinstance(compare, SweepComparison)
-        return sweeps.problems(compare, self.settings, self.upstreams.names)
+        return sweep_caps.problems(compare, self.settings, self.upstreams.names)
 
     async def claim(self, token: str) -> LiveComparison | None:
         return await self.live.claim(token, SweepComparison)

@@ -13,7 +13,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from app.engine.knobs import MAX_SWEEP_REQUESTS, SWEEP_SAMPLES, knob_text
-from app.engine.sweep import BUILTIN_SWEEPS, MAX_SWEEP_POINTS, SWEEPABLE, preview
+from app.engine.sweep import BUILTIN_SWEEPS, MAX_SWEEP_POINTS, SWEEPABLE
+from app.engine.sweep_caps import preview
 from app.storage.sweeps import SavedSweep, SweepStore, to_csv
 from app.web import snippets
 from app.web.errors import not_found_page
