@@ -9,7 +9,11 @@ import re
 from fastapi.testclient import TestClient
 
 from app.engine.knobs import MAX_SWEEP_POINTS, MAX_SWEEP_REQUESTS
+from app.main import create_app
+from app.web.comparisons import NOT_SAVED
+from tests.conftest import settings_for
 from tests.fake_upstream import FakeUpstream
+from tests.outages import read_only
 
 
 def sweep(client: TestClient, **body):
@@ -200,3 +204,18 @@ def test_values_without_a_knob_are_not_dropped_silently(client, fake):
     assert page.status_code == 422
     assert "Choose the knob these values are for, or clear them." in page.text
     assert not fake.requests
+
+
+def test_with_the_database_down_the_answers_still_come_back_not_saved(fake: FakeUpstream, tmp_path):
+    app = create_app(settings_for(fake.base_url, tmp_path))
+    with TestClient(app) as client, read_only(tmp_path):
+        answered = sweep(client, samples=1)
+        assert answered.status_code == 200
+        body = answered.json()
+        assert (body["id"], body["url"], body["not_saved"]) == (None, None, NOT_SAVED)
+        form = {"prompt": "Hi", "samples": "1", "v-0-knob": "top_k", "v-0-values": "1, 2"}
+        # The live view cannot be held either: the sweep runs to the end instead.
+        page = client.post("/sweep", data=form, headers={"HX-Request": "true"})
+        assert page.status_code == 200 and "sse-connect" not in page.text
+        assert NOT_SAVED in page.text and "Answers at every point" in page.text
+        assert 'class="permalink"' not in page.text
