@@ -208,6 +208,7 @@ def show_sweep(
         **sweep_context(sweep, None, measure, chosen),
         "created": when(sweep.created_at),
         "form_url": form_link(sweep),
+        "base_values": column_values(sweep.base),
         "permalink": str(request.url_for("show_sweep", sweep_id=sweep.id)),
     }
     return _page(request, "sweep_run.html", context)
