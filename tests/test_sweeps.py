@@ -179,6 +179,10 @@ def test_htmx_sweep_streams_points_progress_and_the_chart(client, fake):
     assert events.count("event: progress") == 4
     assert "4 of 4 requests done" in events
     assert "event: p-0" in events and "event: p-1" in events
+    # The chart is drawn as the points finish, one dot per point per line so far.
+    charts = [f for f in events.split("\n\n") if f.startswith("event: chart")]
+    assert len(charts) == 2
+    assert [c.count('class="dot') for c in charts] == [4, 8]  # two lines, then both points
     assert events.rstrip().split("\n\n")[-1].startswith("event: done")
     assert "Saved sweep" in events and '<polyline points="' in events
     # A second claim of the same token gets the ended message, and runs nothing again.

@@ -115,10 +115,10 @@ def _x_positions(values: list[float | int | str]) -> list[float]:
 
 def line_panels(sweep: SavedSweep) -> list[Panel]:
     """One knob's chart: a panel per unit, a series per measure that has values."""
-    knob = sweep.vary[0].knob
-    values = [p.values[knob] for p in sweep.points]
-    xs = _x_positions(values)
-    x_ticks = [Tick(x, knob_text(v)) for x, v in zip(xs, values, strict=True)]
+    knob, values = sweep.vary[0].knob, sweep.vary[0].values
+    # Every value has its place, finished or not: a running sweep's axis stays put.
+    xs = dict(zip(values, _x_positions(values), strict=True))
+    x_ticks = [Tick(x, knob_text(v)) for v, x in xs.items()]
     stats = [p.stats for p in sweep.points]
     measures = shown_measures(stats)
     panels = []
@@ -140,10 +140,11 @@ def line_panels(sweep: SavedSweep) -> list[Panel]:
         series = []
         for measure, (colour, dash) in zip(mine, SERIES_STYLES, strict=False):
             dots = []
-            for index, (x, point) in enumerate(zip(xs, sweep.points, strict=True)):
+            for index, point in enumerate(sweep.points):
                 value = point.stats.value(measure.name)
                 if value is not None:
-                    dots.append(Dot(x, y(value), index, point.label, format_value(value, unit)))
+                    x, text = xs[point.values[knob]], format_value(value, unit)
+                    dots.append(Dot(x, y(value), index, point.label, text))
             series.append(Series(measure, colour, dash, dots))
         summary = "; ".join(_trend(s, unit, knob) for s in series)
         panels.append(Panel(unit, UNIT_TITLES[unit], knob, x_ticks, y_ticks, series, summary))
@@ -197,7 +198,9 @@ def heatmap(sweep: SavedSweep, measure_name: str) -> Heatmap:
     top_value = 1.0 if measure.unit == "share" else _nice_top(max(known, default=0.0))
     cells = []
     for index, (point, value) in enumerate(zip(sweep.points, values, strict=True)):
-        r, c = divmod(index, len(column_values))
+        # By its values, not its place in the list: a running sweep has only some points.
+        r = row_values.index(point.values[row_knob])
+        c = column_values.index(point.values[column_knob])
         share = 0.0 if value is None else min(value / top_value, 1.0)
         fill = "#eeeeee" if value is None else _shade(share)
         text = format_value(value, measure.unit)

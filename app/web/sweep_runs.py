@@ -69,14 +69,27 @@ def finished_sweep(sweep: SweepComparison, finished: Finished) -> SavedSweep:
     return shown.model_copy(update={"id": finished.run_id or ""})
 
 
+def so_far_sweep(sweep: SweepComparison, points: list[SweepPoint]) -> SavedSweep:
+    """A running sweep with the points finished so far, for its chart (not saved)."""
+    return SavedSweep(
+        system=sweep.system,
+        prompt=sweep.prompt,
+        samples=sweep.samples,
+        base=sweep.base,
+        vary=sweep.vary,
+        points=points,
+    )
+
+
 def progress(done: int, total: int) -> str:
     return f"{done} of {total} requests done"
 
 
 @router.get("/sweep/{token}/events", include_in_schema=False, dependencies=[StreamSlot])
 async def stream_sweep(token: str, runs: SweepRunsDep) -> StreamingResponse:
-    """Stream one page-started sweep to its tab: a row per point as it finishes, then the
-    chart. Leaving the page ends the stream, which closes every request."""
+    """Stream one page-started sweep to its tab: a row and the chart so far as each point
+    finishes, then the whole result. Leaving the page ends the stream, which closes every
+    request."""
     live = await runs.claim(token)
 
     async def events() -> AsyncIterator[str]:
@@ -86,6 +99,7 @@ async def stream_sweep(token: str, runs: SweepRunsDep) -> StreamingResponse:
         sweep = live.request
         assert isinstance(sweep, SweepComparison)
         points, total, done = sweep.points(), len(sweep.presets) * sweep.samples, 0
+        finished: list[SweepPoint] = []
         stream = runs.stream(token, live)
         try:
             async for event in stream:
@@ -98,6 +112,9 @@ async def stream_sweep(token: str, runs: SweepRunsDep) -> StreamingResponse:
                     point = SweepPoint(values=points[event.column], column=event.result)
                     row = render("_sweep_row.html", point=point, index=event.column)
                     yield frame(f"p-{event.column}", row)
+                    finished.append(point)
+                    so_far = so_far_sweep(sweep, finished)
+                    yield frame("chart", render("_sweep_chart.html", **sweep_context(so_far)))
                 elif isinstance(event, Finished):
                     context = sweep_context(finished_sweep(sweep, event), event)
                     yield frame("done", render("_sweep_result.html", **context))

@@ -27,6 +27,10 @@ def test_temperature_sweep_fills_in_live_charts_and_shows_a_points_answers(
     page.get_by_role("button", name="Run sweep").click()
 
     expect(page.locator("#point-row-0")).to_have_class(re.compile(r"\bdone\b"))
+    # The chart draws the finished points on the whole sweep's axis while the rest run.
+    live_dots = page.locator(f"#sweep-chart-live {DISTINCT} circle")
+    expect(live_dots.first).to_be_visible()
+    expect(page.locator("#sweep-chart-live .tick").filter(has_text="1.2").first).to_be_attached()
     expect(page.locator("#point-row-4")).to_have_class(re.compile(r"\bwaiting\b"))
     expect(page.locator("#sweep-progress")).to_contain_text("of 15 requests done")
     expect(page.locator("#status")).to_contain_text("Finished", timeout=20_000)
