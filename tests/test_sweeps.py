@@ -223,3 +223,13 @@ def test_with_the_database_down_the_answers_still_come_back_not_saved(fake: Fake
         assert page.status_code == 200 and "sse-connect" not in page.text
         assert NOT_SAVED in page.text and "Answers at every point" in page.text
         assert 'class="permalink"' not in page.text
+
+
+def test_a_sweep_is_deleted_after_asking(client, fake):
+    sweep_id = sweep(client, samples=1).json()["id"]
+    asked = client.get(f"/sweeps/{sweep_id}/delete")
+    assert asked.status_code == 200 and "This cannot be undone." in asked.text
+    gone = client.post(f"/sweeps/{sweep_id}/delete", follow_redirects=False)
+    assert gone.status_code == 303 and gone.headers["location"] == "/sweeps"
+    assert client.get(f"/sweeps/{sweep_id}").status_code == 404
+    assert client.post(f"/sweeps/{sweep_id}/delete").status_code == 404

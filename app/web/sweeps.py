@@ -10,11 +10,12 @@ import dataclasses
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from app.engine.knobs import MAX_SWEEP_REQUESTS, SWEEP_SAMPLES, knob_text
 from app.engine.sweep import BUILTIN_SWEEPS, MAX_SWEEP_POINTS, SWEEPABLE
 from app.engine.sweep_caps import preview
+from app.storage.saved import excerpt
 from app.storage.sweeps import SavedSweep, SweepStore, to_csv
 from app.web import snippets
 from app.web.errors import not_found_page
@@ -212,6 +213,31 @@ def show_sweep(
         "permalink": str(request.url_for("show_sweep", sweep_id=sweep.id)),
     }
     return _page(request, "sweep_run.html", context)
+
+
+@router.get("/sweeps/{sweep_id}/delete", response_class=HTMLResponse, include_in_schema=False)
+def confirm_delete(request: Request, sweep_id: str) -> Response:
+    """Ask before deleting: the step that works without JavaScript."""
+    sweep = _store(request).get(sweep_id)
+    if sweep is None:
+        return not_found_page(request, NO_SWEEP)
+    context = {
+        "sweep": sweep,
+        "title": excerpt(sweep.prompt, 80),
+        "created": when(sweep.created_at),
+    }
+    return _page(request, "delete_sweep.html", context)
+
+
+@router.post("/sweeps/{sweep_id}/delete", include_in_schema=False)
+def delete_sweep(request: Request, sweep_id: str) -> Response:
+    """Delete, then back to the history; for htmx an empty answer that removes the row."""
+    deleted = _store(request).delete(sweep_id)
+    if request.headers.get("HX-Request"):
+        return Response(status_code=200)
+    if not deleted:
+        return not_found_page(request, NO_SWEEP)
+    return RedirectResponse("/sweeps", status_code=303)
 
 
 @router.get("/sweeps", response_class=HTMLResponse, include_in_schema=False)
