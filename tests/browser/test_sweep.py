@@ -65,3 +65,32 @@ def test_stop_ends_a_sweep_and_keeps_what_arrived(page: Page, live_server, fake:
     while fake.in_flight and time.monotonic() < deadline:
         time.sleep(0.05)
     assert fake.in_flight == 0
+
+
+def test_a_grid_sweep_runs_and_charts_under_the_content_security_policy(
+    page: Page, fake: FakeUpstream, live_server
+):
+    refused: list[str] = []
+    page.add_init_script(
+        """document.addEventListener("securitypolicyviolation", (e) =>
+        console.log(`CSP refused ${e.violatedDirective}: ${e.blockedURI} ${e.sample}`));"""
+    )
+    page.on("console", lambda m: refused.append(m.text) if "CSP refused" in m.text else None)
+    fake.behave(nondeterministic=True)
+    page.goto(f"{live_server.url}/sweep")
+    page.fill("textarea[name=prompt]", "Name a colour.")
+    page.fill("input[name='v-0-values']", "0, 0.6, 1.2")
+    page.select_option("select[name='v-1-knob']", "top_k")
+    page.fill("input[name='v-1-from']", "1")
+    page.fill("input[name='v-1-to']", "41")
+    page.fill("input[name='v-1-step']", "20")
+    page.select_option("select[name=samples]", "2")
+    expect(page.locator("#sweep-preview")).to_contain_text("9 points × 2 samples = 18 requests")
+    page.get_by_role("button", name="Run sweep").click()
+    expect(page.locator("#status")).to_contain_text("Finished", timeout=20_000)
+    expect(page.locator(".sweep-chart.heatmap .cell rect")).to_have_count(9)
+    page.locator("#status a.permalink").click()
+    expect(page.locator(".sweep-chart.heatmap .cell rect")).to_have_count(9)
+    page.get_by_role("link", name="mean answer length").click()
+    expect(page.locator(".sweep-chart.heatmap figcaption")).to_contain_text("Mean answer length")
+    assert refused == []
