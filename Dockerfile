@@ -2,7 +2,11 @@
 # Knobs in a container: the playground and, unless OPENAI_BASE_URL is set, the embedded model.
 #
 #   docker build -t knobs .          (podman: add --format docker, or HEALTHCHECK is dropped)
-#   docker run -p 8000:8000 -v knobs-data:/data knobs
+#   docker run -p 8000:8000 -v knobs-data:/data --env-file knobs.env knobs
+#
+# Listening on 0.0.0.0, Knobs needs credentials: KNOBS_ACCESS_TOKEN (or KNOBS_USERS_FILE, or
+# an SSO proxy's header) in knobs.env; without any, it makes a token at start and logs the
+# link that signs in with it. See the README's Access section.
 #
 # Two stages. The builder compiles llama-cpp-python (llama.cpp, C++: about 6 minutes on 2 cores)
 # into a virtualenv; the final image gets that virtualenv and the code, and no compiler.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -16,6 +17,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.engine.endpoints import EMBEDDED_NAME, Upstreams, configured
 from app.engine.upstream import Endpoint
+from app.guard.auth import Access
+from app.guard.auth_guard import AccessGuard, redact_access_log
+from app.guard.auth_listening import listeners
+from app.guard.auth_throttle import SigninThrottle
 from app.guard.limits import BodyLimit, ComparisonLimiter, TooManyComparisons, explain_too_many
 from app.guard.origin import CrossOriginProtection
 from app.guard.security_headers import SecurityHeaders
@@ -24,10 +29,12 @@ from app.ops import logs, metrics
 from app.ops.embedded import EmbeddedServer, find_model_file
 from app.settings import Settings, get_settings
 from app.storage.capabilities import CapabilityTable
+from app.storage.keys import session_key
 from app.storage.live import LiveStore
 from app.storage.outages import StoreUnavailable
+from app.storage.rate_buckets import StoredBuckets
 from app.storage.store import RunStore, store_url
-from app.web import api, docs, pages, runs, stream, sweep_api, sweep_runs, sweeps
+from app.web import api, docs, pages, runs, signin, stream, sweep_api, sweep_runs, sweeps
 from app.web.errors import RETRY_AFTER_SECONDS, show_not_found, store_unavailable
 from app.web.hangup import ClientGone
 from app.web.live import LiveComparisons
@@ -37,6 +44,25 @@ from app.web.validation import explain
 log = logging.getLogger("knobs")
 # Well inside the HEALTHCHECK's 4 s: a database that takes longer is as good as down.
 READY_TIMEOUT = 2.0
+# How long start-up watches for the server's sockets, to say at once whether a login is needed.
+LISTEN_WATCH_SECONDS = 10.0
+
+
+async def watch_listening(access: Access) -> None:
+    """Settle whether credentials are needed as soon as the server listens beyond loopback.
+
+    uvicorn binds its sockets just after the lifespan's start-up, so this watches for them;
+    a listener already there (sockets handed over, workers) counts from the start. "No login
+    needed" is left to the first request (AccessGuard), when every socket is surely bound.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + LISTEN_WATCH_SECONDS
+    while access.required is None or not access.announced:
+        found = await asyncio.to_thread(listeners)
+        access.settle(found, final=False)
+        if loop.time() > deadline:
+            return
+        await asyncio.sleep(0.1)
 
 
 @asynccontextmanager
@@ -47,6 +73,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     store = await run_in_threadpool(RunStore, store_url(settings.database_url, settings.data_dir))
     app.state.store = store
     log.info("saved runs in %s", store.where)  # the password is shown as ***
+    access: Access = app.state.access
+    access.use_session_key(await run_in_threadpool(session_key, store.engine))
     embedded: EmbeddedServer | None = None
     configs = configured(settings)  # EndpointConfigError stops start-up, saying what to fix
     if not configs:
@@ -60,12 +88,19 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     # What models refuse is learnt once and shared, like the runs, by every replica.
     app.state.upstreams = Upstreams.from_configs(configs, settings, CapabilityTable(store.engine))
     # Shared through the database, so any replica can stream or stop what another started.
-    app.state.live = LiveComparisons(LiveStore(store.engine))
+    app.state.live = LiveComparisons(LiveStore(store.transient))
+    # Rate limits too: a client's allowance is the same whichever replica it reaches.
+    app.state.limiter.buckets = StoredBuckets(store.transient)
+    app.state.access.throttle = SigninThrottle(StoredBuckets(store.transient))
     for config in configs:
         log.info("endpoint %s at %s", config.name, config.base_url)
+    watcher = asyncio.create_task(watch_listening(access))
     try:
         yield
     finally:
+        watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watcher
         await app.state.upstreams.aclose()
         if embedded:
             await embedded.stop()
@@ -95,6 +130,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     logs.configure(settings)
+    redact_access_log()
+    app.state.access = Access(settings.access_rules)
     app.state.limiter = ComparisonLimiter(
         settings.rate_limit_per_minute, settings.max_inflight_comparisons
     )
@@ -104,6 +141,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(ClientGone, client_gone)
     app.add_exception_handler(StoreUnavailable, store_unavailable)
     app.mount("/static", StaticFiles(directory=ROOT / "static"), name="static")
+    app.include_router(signin.router)
     app.include_router(pages.router)
     app.include_router(stream.router)
     app.include_router(runs.router)
@@ -116,6 +154,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Pure ASGI middleware (not BaseHTTPMiddleware, which hides disconnects from streams).
     # The last added runs first: every answer, the guards' refusals and 500s too, gets the headers.
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    # Credentials before anything else of Knobs answers; cross-site posts refused before that.
+    app.add_middleware(AccessGuard, access=app.state.access)
     app.add_middleware(CrossOriginProtection)
     app.add_middleware(ServerErrors)
     app.add_middleware(SecurityHeaders)

@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from app.guard.auth import AccessRules, networks
 from app.guard.egress import EgressPolicy
 
 
@@ -132,6 +133,59 @@ class Settings(BaseSettings):
     embedded_context: int = Field(
         default=2048, ge=256, le=32768, description="Context size of the embedded model."
     )
+
+    # Access (app/guard/auth.py and the README's Access section).
+    auth: Literal["auto", "required", "none"] = Field(
+        default="auto",
+        description="auto: no login on loopback, else credentials; required: always; none: "
+        "open to anyone who reaches Knobs (logged as a warning).",
+    )
+    access_token: SecretStr | None = Field(
+        default=None,
+        description="A shared token: the sign-in page takes it, scripts send Authorization: "
+        "Bearer. Unset and reachable beyond loopback: one is made at start and logged.",
+    )
+    users_file: Path | None = Field(
+        default=None,
+        description="Named users with argon2 password hashes; `python -m app user add NAME`.",
+    )
+    trusted_user_header: str | None = Field(
+        default=None,
+        description="A header naming the signed-in user, set by an SSO proxy in front.",
+    )
+    trusted_proxies: str = Field(
+        default="",
+        description="Comma-separated IPs and CIDRs the trusted user header is honoured from.",
+    )
+    admins: str = Field(
+        default="", description="Comma-separated user names who may delete anyone's runs."
+    )
+    session_days: float = Field(
+        default=7, gt=0, le=365, description="Days a sign-in lasts before it is asked again."
+    )
+
+    @field_validator("access_token", "trusted_user_header", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies(cls, value: str) -> str:
+        networks(value)  # a bad entry stops start-up, naming it
+        return value
+
+    @property
+    def access_rules(self) -> AccessRules:
+        return AccessRules(
+            mode=self.auth,
+            token=self.access_token.get_secret_value().strip() if self.access_token else None,
+            users_file=self.users_file,
+            trusted_header=self.trusted_user_header,
+            trusted_proxies=networks(self.trusted_proxies),
+            admins=frozenset(filter(None, (a.strip() for a in self.admins.split(",")))),
+            session_seconds=int(self.session_days * 86400),
+        )
 
     @field_validator("allowed_hosts")
     @classmethod

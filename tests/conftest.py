@@ -18,6 +18,7 @@ from pydantic import SecretStr
 
 from app.main import create_app
 from app.settings import Settings
+from app.storage.store import RunStore
 from tests.fake_upstream import FakeUpstream
 
 # No per-example deadline: these machines are noisy, and a slow example is not a wrong one.
@@ -117,6 +118,16 @@ class LiveServer:
         self.server.should_exit = True
         self.thread.join(timeout=30)
         self.sock.close()
+
+
+@pytest.fixture
+def replicas(url: str) -> Iterator[tuple[RunStore, RunStore]]:
+    """Two stores on one database (the module's `url` fixture), each with its own engines, as
+    two replicas have."""
+    first, second = RunStore(url), RunStore(url)
+    yield first, second
+    first.close()
+    second.close()
 
 
 @pytest.fixture

@@ -21,7 +21,9 @@ def compare(client, **body):
 
 
 def test_the_largest_comparison_goes_out_in_one_wave(fake: FakeUpstream, tmp_path):
-    fake.behave(latency=0.3)
+    # Long enough that the first answer cannot come back before the last request has gone
+    # out, however loaded the machine: then the count in flight tells one wave from two.
+    fake.behave(latency=2.0)
     most_samples = CompareRequest.model_json_schema()["properties"]["samples"]["maximum"]
     presets = [{"name": f"p{i}", "temperature": i / 10} for i in range(MAX_PRESETS)]
     # The default settings: no endpoint limit is lifted for the test.

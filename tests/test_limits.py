@@ -19,7 +19,7 @@ from fastapi.testclient import TestClient
 
 from app.engine.presets import Preset
 from app.guard import limits
-from app.guard.limits import ComparisonLimiter, TooManyComparisons
+from app.guard.limits import ComparisonLimiter, MemoryBuckets, TooManyComparisons
 from app.main import create_app
 from tests.conftest import LiveServer, settings_for
 from tests.fake_upstream import FakeUpstream
@@ -113,43 +113,46 @@ class Clock:
         return self.now
 
 
-def test_token_bucket_refills_at_the_rate_per_minute():
+@pytest.mark.anyio
+async def test_token_bucket_refills_at_the_rate_per_minute():
     clock = Clock()
-    limiter = ComparisonLimiter(per_minute=3, max_inflight=100, clock=clock)
+    limiter = ComparisonLimiter(per_minute=3, max_inflight=100, buckets=MemoryBuckets(clock))
     for _ in range(3):
-        limiter.admit("10.0.0.1").release()
+        (await limiter.admit("10.0.0.1")).release()
     with pytest.raises(TooManyComparisons) as refused:
-        limiter.admit("10.0.0.1")
+        await limiter.admit("10.0.0.1")
     assert refused.value.status_code == 429
     assert refused.value.headers == {"Retry-After": "20"}  # one token every 60/3 s
-    limiter.admit("10.0.0.2").release()  # another address has its own bucket
+    (await limiter.admit("10.0.0.2")).release()  # another address has its own bucket
     clock.now += 19
     with pytest.raises(TooManyComparisons):
-        limiter.admit("10.0.0.1")
+        await limiter.admit("10.0.0.1")
     clock.now += 1
-    limiter.admit("10.0.0.1").release()
+    (await limiter.admit("10.0.0.1")).release()
+    assert limiter.inflight == 0  # a refusal gives its slot back
 
 
-def test_a_busy_server_does_not_cost_the_client_a_token():
-    limiter = ComparisonLimiter(per_minute=2, max_inflight=1, clock=Clock())
-    held = limiter.admit("a")
+@pytest.mark.anyio
+async def test_a_busy_server_does_not_cost_the_client_a_token():
+    limiter = ComparisonLimiter(per_minute=2, max_inflight=1, buckets=MemoryBuckets(Clock()))
+    held = await limiter.admit("a")
     for _ in range(5):
         with pytest.raises(TooManyComparisons):
-            limiter.admit("a")
+            await limiter.admit("a")
     held.release()
     held.release()  # idempotent: a second exit path must not free a slot it does not hold
     assert limiter.inflight == 0
-    limiter.admit("a").release()  # the second token was still there
+    (await limiter.admit("a")).release()  # the second token was still there
 
 
 def test_idle_clients_are_forgotten(monkeypatch):
     monkeypatch.setattr(limits, "MAX_TRACKED_CLIENTS", 10)
     clock = Clock()
-    limiter = ComparisonLimiter(per_minute=60, max_inflight=100, clock=clock)
+    buckets = MemoryBuckets(clock)
     for i in range(50):
-        limiter.admit(f"10.0.0.{i}").release()
+        assert buckets.take_now(f"10.0.0.{i}", per_minute=60) == 0
         clock.now += 1  # every earlier bucket has refilled by the next call
-    assert len(limiter._buckets) <= 11
+    assert len(buckets._buckets) <= 11
 
 
 def test_rate_limit_answers_429_with_retry_after_before_any_upstream_call(

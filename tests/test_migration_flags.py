@@ -8,6 +8,7 @@ import sqlalchemy as sa
 
 from app.engine.presets import Preset
 from app.storage import migrations
+from app.storage.keys import session_key
 from app.storage.saved import COUNTED, RunSummary
 from app.storage.store import RUNS, RunStore, engine_url
 from tests import test_store
@@ -54,3 +55,25 @@ def test_runs_saved_before_m005_get_their_counts(url: str, tmp_path: Path):
 
 def test_every_counted_flag_is_a_column_and_a_summary_field():
     assert set(COUNTED) <= {c.name for c in RUNS.c} & set(RunSummary.model_fields)
+
+
+def test_runs_saved_before_m006_were_anonymous_and_a_session_key_is_made(url: str, tmp_path: Path):
+    (tmp_path / "data").mkdir(exist_ok=True)
+    engine = sa.create_engine(engine_url(url))
+    index = [m.__name__ for m in migrations.MIGRATIONS].index("m006_access")
+    migrations.migrate(engine, upto=index)
+    old = sa.table("runs", *(sa.column(c.name) for c in RUNS.c if c.name not in ("seq", "author")))
+    run = make_run()
+    row = {c.name: 0 for c in old.c} | dict(id="Old" + "y" * 19, created_at=run.created_at)
+    row |= dict(prompt_excerpt="old", preset_names="[]", models="[]", stopped=False)
+    row |= dict(body=run.model_dump_json())
+    with engine.begin() as conn:
+        conn.execute(sa.insert(old).values(row))
+    engine.dispose()
+    store = RunStore(url)
+    try:
+        assert [r.author for r in store.list_runs()[0]] == ["anonymous"]
+        assert store.list_runs(author="anonymous")[1] == 1 and store.list_runs(author="x")[1] == 0
+        assert len(session_key(store.engine)) == 64
+    finally:
+        store.close()

@@ -126,15 +126,6 @@ def test_two_workers_stream_each_others_comparisons(fake: FakeUpstream, tmp_path
 url = test_store.url  # the same two databases, empty: a SQLite file, a PostgreSQL schema
 
 
-@pytest.fixture
-def replicas(url: str) -> Iterator[tuple[RunStore, RunStore]]:
-    """Two stores on one database, each with its own engine, as two replicas have."""
-    first, second = RunStore(url), RunStore(url)
-    yield first, second
-    first.close()
-    second.close()
-
-
 def custom(key: str | None = USER_KEY) -> CompareRequest:
     api_key = SecretStr(key) if key else None
     preset = Preset(name="mine", base_url="https://llm.example.com/v1", api_key=api_key)

@@ -14,6 +14,7 @@ from app.web.comparisons import NOT_SAVED
 from tests.conftest import settings_for
 from tests.fake_upstream import FakeUpstream
 from tests.outages import read_only
+from tests.test_access import sign_in, team, users_file  # noqa: F401 - signed-in teams
 
 
 def sweep(client: TestClient, **body):
@@ -233,3 +234,20 @@ def test_a_sweep_is_deleted_after_asking(client, fake):
     assert gone.status_code == 303 and gone.headers["location"] == "/sweeps"
     assert client.get(f"/sweeps/{sweep_id}").status_code == 404
     assert client.post(f"/sweeps/{sweep_id}/delete").status_code == 404
+
+
+def test_with_sign_in_a_sweep_is_its_authors_to_delete(team: TestClient):  # noqa: F811
+    sign_in(team, "bob")
+    bobs = sweep(team, samples=1).json()["id"]
+    sign_in(team, "alice")
+    alices = sweep(team, samples=1).json()["id"]
+    listed = team.get("/sweeps").text
+    assert f'action="/sweeps/{alices}/delete"' in listed
+    assert f'action="/sweeps/{bobs}/delete"' not in listed  # no Delete button on bob's sweep
+    assert team.get(f"/sweeps/{bobs}").status_code == 200  # permalinks are for teammates
+    assert team.get(f"/sweeps/{bobs}/delete").status_code == 403
+    assert team.post(f"/sweeps/{bobs}/delete").status_code == 403
+    assert team.post(f"/sweeps/{alices}/delete", follow_redirects=False).status_code == 303
+    sign_in(team, "root")  # an admin deletes anyone's
+    assert team.post(f"/sweeps/{bobs}/delete", follow_redirects=False).status_code == 303
+    assert team.get(f"/sweeps/{bobs}").status_code == 404

@@ -14,6 +14,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Protocol
 
 from fastapi import Depends, HTTPException, Request
 from starlette.responses import Response
@@ -106,10 +107,62 @@ class TooManyComparisons(HTTPException):
         super().__init__(429, message, headers={"Retry-After": str(retry_after)})
 
 
+class Buckets(Protocol):
+    """Each client's allowance of comparisons: a token bucket per client."""
+
+    async def take(self, client: str, per_minute: int) -> float:
+        """Take one from `client`'s bucket: 0 when there was one, else the seconds until
+        there is."""
+        ...
+
+    async def peek(self, client: str, per_minute: int) -> float:
+        """Seconds until `client`'s bucket has one (0: now), taking nothing."""
+        ...
+
+
 @dataclass
-class _Bucket:
+class Bucket:
     tokens: float
     updated: float
+
+
+class MemoryBuckets:
+    """Buckets in this process's memory: right for one process, and what the store's buckets
+    (app/storage/rate_buckets.py) fall back on while the database is out of reach."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self._buckets: dict[str, Bucket] = {}
+
+    async def take(self, client: str, per_minute: int) -> float:
+        return self.take_now(client, per_minute)
+
+    async def peek(self, client: str, per_minute: int) -> float:
+        return self.take_now(client, per_minute, peek=True)
+
+    def take_now(self, client: str, per_minute: int, peek: bool = False) -> float:
+        now = self.clock()
+        rate = per_minute / 60
+        if len(self._buckets) > MAX_TRACKED_CLIENTS:
+            self._buckets = {
+                key: b
+                for key, b in self._buckets.items()
+                if b.tokens + (now - b.updated) * rate < per_minute
+            }
+        bucket = self._buckets.setdefault(client, Bucket(per_minute, now))
+        bucket.tokens = min(per_minute, bucket.tokens + (now - bucket.updated) * rate)
+        bucket.updated = now
+        return take_one(bucket, rate, peek)
+
+
+def take_one(bucket: Bucket, rate: float, peek: bool = False) -> float:
+    """Take a token (unless `peek`) from a bucket already refilled to now: 0, or the seconds
+    until one is there."""
+    if bucket.tokens < 1:
+        return (1 - bucket.tokens) / rate
+    if not peek:
+        bucket.tokens -= 1
+    return 0.0
 
 
 class Slot:
@@ -125,59 +178,45 @@ class Slot:
 
 
 class ComparisonLimiter:
-    """A token bucket per client address and one count of comparisons running, for the app."""
+    """A token bucket per client address (in `buckets`: the store's, so that every replica
+    counts alike) and this process's count of comparisons running."""
 
-    def __init__(
-        self,
-        per_minute: int,
-        max_inflight: int,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
+    def __init__(self, per_minute: int, max_inflight: int, buckets: Buckets | None = None) -> None:
         self.per_minute = per_minute
         self.max_inflight = max_inflight
-        self.clock = clock
+        self.buckets: Buckets = buckets or MemoryBuckets()
         self.inflight = 0
-        self._buckets: dict[str, _Bucket] = {}
 
-    def admit(self, client: str, *, charge: bool = True) -> Slot:
+    async def admit(self, client: str, *, charge: bool = True) -> Slot:
         """A slot for one comparison, charged to `client` unless `charge` is false; else 429.
 
-        Nothing here awaits: asyncio only switches tasks at an await, so the checks and the
-        increments happen as one step for every other coroutine, and a limit of 5 admits 5.
+        The in-flight check and count happen before the first await: asyncio only switches
+        tasks at an await, so they are one step for every other coroutine, and a limit of 5
+        admits 5. A busy server refuses before the bucket is touched: it costs the client
+        nothing.
         """
-        now = self.clock()
-        bucket = self._bucket(client, now) if charge else None
-        if bucket is not None and bucket.tokens < 1:
-            wait = math.ceil((1 - bucket.tokens) * 60 / self.per_minute)
-            raise TooManyComparisons(
-                f"Too many comparisons from your address: the limit is {self.per_minute} a "
-                f"minute. Try again in {wait} s.",
-                wait,
-            )
         if self.inflight >= self.max_inflight:
-            # Refused before the token is taken: a busy server should not cost the client.
             raise TooManyComparisons(
                 f"Knobs is running {self.inflight} comparisons, as many as it allows at once. "
                 f"Try again in a few seconds.",
                 BUSY_RETRY_AFTER,
             )
-        if bucket is not None:
-            bucket.tokens -= 1
         self.inflight += 1
-        return Slot(self)
-
-    def _bucket(self, client: str, now: float) -> _Bucket:
-        rate = self.per_minute / 60
-        if len(self._buckets) > MAX_TRACKED_CLIENTS:
-            self._buckets = {
-                key: b
-                for key, b in self._buckets.items()
-                if b.tokens + (now - b.updated) * rate < self.per_minute
-            }
-        bucket = self._buckets.setdefault(client, _Bucket(self.per_minute, now))
-        bucket.tokens = min(self.per_minute, bucket.tokens + (now - bucket.updated) * rate)
-        bucket.updated = now
-        return bucket
+        slot = Slot(self)
+        try:
+            wait = await self.buckets.take(client, self.per_minute) if charge else 0.0
+        except BaseException:
+            slot.release()
+            raise
+        if wait > 0:
+            slot.release()
+            seconds = math.ceil(wait)
+            raise TooManyComparisons(
+                f"Too many comparisons from your address: the limit is {self.per_minute} a "
+                f"minute. Try again in {seconds} s.",
+                seconds,
+            )
+        return slot
 
 
 @asynccontextmanager
@@ -186,7 +225,7 @@ async def comparison_slot(request: Request, *, charge: bool = True) -> AsyncIter
     limiter: ComparisonLimiter = request.app.state.limiter
     # Behind a proxy, uvicorn's --proxy-headers puts the real address here.
     client = request.client.host if request.client else "unknown"
-    slot = limiter.admit(client, charge=charge)
+    slot = await limiter.admit(client, charge=charge)
     try:
         yield
     finally:

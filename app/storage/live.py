@@ -28,7 +28,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from app.engine.presets import CompareRequest
-from app.storage.outages import outages_raised
+from app.storage.outages import outages_raised, unreachable
 from app.storage.store import ID_BYTES
 
 # A comparison whose tab never connected is refused (and then deleted) after this long.
@@ -38,6 +38,7 @@ UNCLAIMED_SECONDS = 300.0
 ABANDONED_SECONDS = 86_400.0
 TAG_BYTES = 32
 
+_UNREACHABLE = unreachable("live comparisons")
 LIVE = sa.Table(
     "live_comparisons",
     sa.MetaData(),
@@ -143,19 +144,13 @@ class LiveStore:
 
     @contextmanager
     def _begin(self) -> Iterator[sa.Connection]:
-        with outages_raised(_unreachable), self.engine.begin() as conn:
+        with outages_raised(_UNREACHABLE), self.engine.begin() as conn:
             yield conn
 
     @contextmanager
     def _connect(self) -> Iterator[sa.Connection]:
-        with outages_raised(_unreachable), self.engine.connect() as conn:
+        with outages_raised(_UNREACHABLE), self.engine.connect() as conn:
             yield conn
-
-
-def _unreachable(error: sa.exc.SQLAlchemyError) -> str:
-    # The driver's text is not repeated: it can name the server; the log has it.
-    kind = type(getattr(error, "orig", None) or error).__name__
-    return f"live comparisons cannot reach the database ({kind})"
 
 
 def _where(token: str) -> sa.ColumnElement[bool]:

@@ -9,6 +9,7 @@ read stored JSON as plain dicts, never through today's models, which may have mo
 from __future__ import annotations
 
 import json
+import secrets
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -157,6 +158,23 @@ def m005_reasoning_flags(conn: Connection) -> None:
 
 
 @migration
+def m006_access(conn: Connection) -> None:
+    """Who ran each run (existing runs were anonymous: there was no sign-in), and the key
+    that signs session cookies, made once and shared by every replica and restart."""
+    conn.execute(sa.text("ALTER TABLE runs ADD COLUMN author VARCHAR(200)"))
+    conn.execute(sa.text("UPDATE runs SET author = 'anonymous'"))
+    conn.execute(sa.text("CREATE INDEX ix_runs_author ON runs (author, seq)"))
+    keys = sa.Table(
+        "secret_keys",
+        sa.MetaData(),
+        sa.Column("name", sa.String(100), primary_key=True),
+        sa.Column("value", sa.String(200), nullable=False),
+    )
+    keys.create(conn)
+    conn.execute(sa.insert(keys).values(name="sessions", value=secrets.token_hex(32)))
+
+
+@migration
 def m008_sweeps(conn: Connection) -> None:
     """Saved sweeps: the whole sweep as JSON, plus the columns their history lists."""
     sweeps = sa.Table(
@@ -172,5 +190,21 @@ def m008_sweeps(conn: Connection) -> None:
         sa.Column("samples", sa.Integer, nullable=False),
         sa.Column("stopped", sa.Boolean, nullable=False),
         sa.Column("body", sa.Text, nullable=False),
+        # Who ran it, as for runs (m006): only they, or an admin, may delete it.
+        sa.Column("author", sa.String(200), nullable=True),
     )
     sweeps.create(conn)
+
+
+@migration
+def m009_rate_buckets(conn: Connection) -> None:
+    """Each client's allowance of comparisons, shared by every replica (a limit kept in one
+    process's memory lets a client through once per replica)."""
+    buckets = sa.Table(
+        "rate_buckets",
+        sa.MetaData(),
+        sa.Column("client", sa.String(200), primary_key=True),
+        sa.Column("tokens", sa.Float, nullable=False),
+        sa.Column("updated", sa.Float, nullable=False),  # seconds since the epoch
+    )
+    buckets.create(conn)

@@ -59,3 +59,14 @@ def outages_raised(say: Callable[[sa.exc.SQLAlchemyError], str]) -> Iterator[Non
         if not is_outage(error):
             raise
         raise StoreUnavailable(say(error)) from error
+
+
+def unreachable(what: str) -> Callable[[sa.exc.SQLAlchemyError], str]:
+    """For `outages_raised`: "`what` cannot reach the database (the error's kind)". The
+    driver's text is not repeated: it can name the server."""
+
+    def say(error: sa.exc.SQLAlchemyError) -> str:
+        kind = type(getattr(error, "orig", None) or error).__name__
+        return f"{what} cannot reach the database ({kind})"
+
+    return say

@@ -36,6 +36,10 @@ class SavedRun(BaseModel):
     endpoints: list[str] = Field(
         default_factory=list, description="endpoints the columns used, in column order"
     )
+    author: str | None = Field(
+        default=None,
+        description='who ran it: a user name, "token" (the shared access token) or "anonymous"',
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -49,7 +53,12 @@ class SavedRun(BaseModel):
 
     @classmethod
     def from_comparison(
-        cls, request: CompareRequest, comparison: Comparison, *, stopped: bool = False
+        cls,
+        request: CompareRequest,
+        comparison: Comparison,
+        *,
+        stopped: bool = False,
+        author: str | None = None,
     ) -> SavedRun:
         """The run to save once a comparison has finished (or was stopped)."""
         run = cls(
@@ -58,6 +67,7 @@ class SavedRun(BaseModel):
             samples=request.samples,
             columns=comparison.columns,
             stopped=stopped,
+            author=author,
             endpoints=list(dict.fromkeys(c.endpoint for c in comparison.columns if c.endpoint)),
         )
         run.models = models_of(run)
@@ -98,6 +108,7 @@ class RunSummary(BaseModel):
     drift: int = 0
     failed: int = 0
     stopped: bool = False
+    author: str | None = None
 
 
 def summarize(run: SavedRun) -> RunSummary:
@@ -115,6 +126,7 @@ def summarize(run: SavedRun) -> RunSummary:
         **{kind: shown[kind] for kind in COUNTED},
         failed=sum(s.error is not None for c in run.columns for s in c.samples),
         stopped=run.stopped,
+        author=run.author,
     )
 
 

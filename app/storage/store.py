@@ -1,11 +1,12 @@
 """The run store: saved runs in SQLite (the default) or PostgreSQL (`DATABASE_URL`).
 
 The methods are synchronous; async callers use `run_in_threadpool` / `asyncio.to_thread`.
-Only the connection set-up knows which database it is; every query is SQLAlchemy Core, and
-the schema comes from the same migrations on both. A plain `postgresql://` URL is served by
-psycopg 3, which the default install brings. Errors and logs show URLs with the password
-hidden (`postgresql://knobs:***@db/knobs`). A database out of reach raises StoreUnavailable
-(outages.py), which the web layer answers with 503; `ping` is the readiness check.
+Only the connection set-up (engines.py) knows which database it is; every query is
+SQLAlchemy Core, and the schema comes from the same migrations on both. A plain
+`postgresql://` URL is served by psycopg 3, which the default install brings. Errors and logs
+show URLs with the password hidden (`postgresql://knobs:***@db/knobs`). A database out of
+reach raises StoreUnavailable (outages.py), which the web layer answers with 503; `ping` is
+the readiness check.
 """
 
 from __future__ import annotations
@@ -14,9 +15,7 @@ import json
 import os
 import re
 import secrets
-import sqlite3
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -24,10 +23,11 @@ from typing import Any
 import sqlalchemy as sa
 from fastapi.concurrency import run_in_threadpool
 from pydantic import SecretStr
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection
 
+from app.storage.engines import connect
 from app.storage.migrations import migrate
-from app.storage.outages import StoreUnavailable, is_outage, outages_raised
+from app.storage.outages import StoreUnavailable, outages_raised
 from app.storage.saved import RunSummary, SavedRun, summarize
 
 ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{22,64}")
@@ -36,19 +36,6 @@ BUSY_TIMEOUT_MS = 30_000
 MAX_PER_PAGE = 200
 BACKENDS = ("sqlite", "postgresql")
 EXPECTED = "expected postgresql://user:password@host:5432/database, or unset for SQLite"
-# Several replicas share one PostgreSQL: at most 15 connections each; a dead connection
-# (server restart, failover, an idle timeout in a proxy) is replaced before it is used;
-# LIFO reuse lets idle extras be closed; hours-old connections are renewed.
-PG_POOL: dict[str, Any] = dict(
-    pool_pre_ping=True,
-    pool_size=5,
-    max_overflow=10,
-    pool_timeout=30,
-    pool_recycle=1800,
-    pool_use_lifo=True,
-)
-PG_CONNECT_ARGS: dict[str, Any] = {"connect_timeout": 10, "application_name": "knobs"}
-
 RUNS = sa.Table(
     "runs",
     sa.MetaData(),
@@ -69,6 +56,7 @@ RUNS = sa.Table(
     sa.Column("setting_refused", sa.Integer),
     sa.Column("refused", sa.Integer),
     sa.Column("reasoning_budget", sa.Integer),
+    sa.Column("author", sa.String(200)),
 )
 _SUMMARY = [c for c in RUNS.c if c.name not in ("seq", "body")]
 
@@ -122,7 +110,12 @@ def valid_id(run_id: str) -> bool:
 
 
 class RunStore:
-    """Save, read, list and delete runs. Thread-safe: one engine, a pool of connections."""
+    """Save, read, list and delete runs. Thread-safe: one engine, a pool of connections.
+
+    `transient` is the engine for rows that only matter while they are in use (live
+    comparisons, rate buckets): on SQLite, connections that commit without an fsync; on
+    PostgreSQL, the same engine.
+    """
 
     def __init__(self, url: str, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> None:
         """Connect to `url` (see `store_url`) and bring its schema up to date.
@@ -131,21 +124,11 @@ class RunStore:
         reached or migrated; a bad URL raises it before anything is tried.
         """
         self.url: sa.URL = engine_url(url)
-        if self.url.get_backend_name() == "sqlite":
-            database = self.url.database
-            if database not in (None, "", ":memory:"):
-                Path(database).parent.mkdir(parents=True, exist_ok=True)
-            self.engine: Engine = sa.create_engine(self.url, pool_pre_ping=True)
-            _tune_sqlite(self.engine, busy_timeout_ms)
-        else:
-            # Defaults the URL's own query (`?connect_timeout=5&sslmode=require`) overrides.
-            connect_args = {k: v for k, v in PG_CONNECT_ARGS.items() if k not in self.url.query}
-            self.engine = sa.create_engine(self.url, connect_args=connect_args, **PG_POOL)
-        _renew_after_outages(self.engine)
+        self.engine, self.transient = connect(self.url, busy_timeout_ms)
         try:
             migrate(self.engine)
         except sa.exc.SQLAlchemyError as error:
-            self.engine.dispose()
+            self.close()
             raise StoreError(
                 f"cannot use the database at {self.where}: {self._reason(error)}"
             ) from error
@@ -212,18 +195,22 @@ class RunStore:
             body = conn.scalar(sa.select(RUNS.c.body).where(RUNS.c.id == run_id))
         return None if body is None else SavedRun.model_validate_json(body)
 
-    def list_runs(self, page: int = 1, per_page: int = 20) -> tuple[list[RunSummary], int]:
-        """One page of summaries, newest first, and the number of runs in all."""
+    def list_runs(
+        self, page: int = 1, per_page: int = 20, author: str | None = None
+    ) -> tuple[list[RunSummary], int]:
+        """One page of summaries, newest first (only `author`'s, if named), and how many."""
         per_page = min(max(per_page, 1), MAX_PER_PAGE)
         page = min(max(page, 1), 10**9)  # keeps the offset inside any database's integers
+        mine = RUNS.c.author == author if author is not None else sa.true()
         query = (
             sa.select(*_SUMMARY)
+            .where(mine)
             .order_by(RUNS.c.seq.desc())
             .limit(per_page)
             .offset((page - 1) * per_page)
         )
         with self._connection() as conn:
-            total = conn.scalar(sa.select(sa.func.count()).select_from(RUNS)) or 0
+            total = conn.scalar(sa.select(sa.func.count()).select_from(RUNS).where(mine)) or 0
             rows = conn.execute(query).mappings().all()
         return [_summary(dict(row)) for row in rows], total
 
@@ -236,56 +223,10 @@ class RunStore:
 
     def close(self) -> None:
         self.engine.dispose()
+        self.transient.dispose()
 
 
 def _summary(row: dict[str, Any]) -> RunSummary:
     row["preset_names"] = json.loads(row["preset_names"])
     row["models"] = json.loads(row["models"])
     return RunSummary.model_validate(row)
-
-
-def _renew_after_outages(engine: Engine) -> None:
-    """Treat an outage like a lost connection: the pool drops its connections instead of
-    handing one that failed (SQLite after a disk I/O error, say) to the next request."""
-
-    @sa.event.listens_for(engine, "handle_error")
-    def _on_error(context: sa.engine.ExceptionContext) -> None:
-        error = context.sqlalchemy_exception
-        if error is not None and is_outage(error):
-            context.is_disconnect = True
-
-
-def _tune_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
-    """WAL, full fsync and a busy timeout on every connection; real transactions for DDL."""
-
-    @sa.event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        # pysqlite's own transaction handling skips BEGIN before DDL, which would leave a
-        # failed migration half applied; we emit BEGIN ourselves below instead.
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
-        _retry_locked(lambda: cursor.execute("PRAGMA journal_mode = WAL"), busy_timeout_ms)
-        # FULL: a commit is on disk before save() returns, even if the power goes next.
-        cursor.execute("PRAGMA synchronous = FULL")
-        cursor.execute("PRAGMA foreign_keys = ON")
-        cursor.close()
-
-    @sa.event.listens_for(engine, "begin")
-    def _on_begin(conn: Connection) -> None:
-        mode = conn.get_execution_options().get("knobs_begin", "DEFERRED")
-        conn.exec_driver_sql(f"BEGIN {'IMMEDIATE' if mode == 'IMMEDIATE' else 'DEFERRED'}")
-
-
-def _retry_locked(statement: Callable[[], object], busy_timeout_ms: int) -> None:
-    """Run `statement`, retrying while SQLite says the database is locked. Switching a new
-    file to WAL can fail at once, busy timeout or not, while another process does the same."""
-    deadline = time.monotonic() + busy_timeout_ms / 1000
-    while True:
-        try:
-            statement()
-            return
-        except sqlite3.OperationalError as error:
-            if "locked" not in str(error) or time.monotonic() > deadline:
-                raise
-            time.sleep(0.01)

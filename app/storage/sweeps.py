@@ -35,6 +35,7 @@ SWEEPS = sa.Table(
     sa.Column("samples", sa.Integer),
     sa.Column("stopped", sa.Boolean),
     sa.Column("body", sa.Text),
+    sa.Column("author", sa.String(200)),
 )
 _SUMMARY = [c for c in SWEEPS.c if c.name not in ("seq", "body")]
 
@@ -68,10 +69,16 @@ class SavedSweep(BaseModel):
     vary: list[Vary]
     points: list[SweepPoint]
     stopped: bool = False
+    author: str | None = Field(default=None, description="who ran it, when sign-in is on")
 
     @classmethod
     def from_comparison(
-        cls, sweep: SweepComparison, comparison: Comparison, *, stopped: bool = False
+        cls,
+        sweep: SweepComparison,
+        comparison: Comparison,
+        *,
+        stopped: bool = False,
+        author: str | None = None,
     ) -> SavedSweep:
         points = [
             SweepPoint(values=values, column=column)
@@ -85,6 +92,7 @@ class SavedSweep(BaseModel):
             vary=sweep.vary,
             points=points,
             stopped=stopped,
+            author=author,
         )
 
     @property
@@ -101,6 +109,7 @@ class SavedSweep(BaseModel):
             samples=self.samples,
             columns=[p.column for p in self.points],
             stopped=self.stopped,
+            author=self.author,
         )
         run.models = models_of(run)
         return run
@@ -116,6 +125,7 @@ class SweepSummary(BaseModel):
     points: int
     samples: int
     stopped: bool = False
+    author: str | None = None
 
 
 def to_csv(sweep: SavedSweep) -> str:
@@ -143,6 +153,7 @@ class SweepStore:
             "samples": stored.samples,
             "stopped": stored.stopped,
             "body": stored.model_dump_json(),
+            "author": stored.author,
         }
         # The run store's own connection: same database, same outage handling.
         with self.runs._connection(write=True) as conn:

@@ -28,6 +28,7 @@ from app.settings import Settings
 from app.storage.outages import StoreUnavailable
 from app.storage.saved import SavedRun
 from app.storage.store import RunStore
+from app.web.deps import get_identity
 from app.web.hangup import unless_client_leaves
 from app.web.live import LiveComparison, LiveComparisons
 
@@ -67,6 +68,8 @@ class Comparisons:
         self.store: RunStore = state.store
         self.live: LiveComparisons = state.live
         self.settings: Settings = state.settings
+        # Saved runs record who ran them; the live stream is asked for by the same person.
+        self.author = get_identity(request).name
 
     def problems(self, compare: CompareRequest) -> dict[str, str]:
         """Over a cap, or naming an endpoint it may not use: messages by field; empty if ok."""
@@ -137,9 +140,8 @@ class Comparisons:
 
     async def _keep(self, compare: CompareRequest, comparison: Comparison, stopped: bool) -> str:
         """Save the result and return its id (a sweep saves itself as a sweep instead)."""
-        return await self.store.save_run(
-            SavedRun.from_comparison(compare, comparison, stopped=stopped)
-        )
+        run = SavedRun.from_comparison(compare, comparison, stopped=stopped, author=self.author)
+        return await self.store.save_run(run)
 
 
 ComparisonsDep = Annotated[Comparisons, Depends(Comparisons)]

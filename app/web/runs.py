@@ -14,10 +14,11 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 
 from app.engine.presets import KNOBS
 from app.engine.presets import knob_text as text
+from app.guard.refusal import refusal
 from app.storage import exports
 from app.storage.saved import SavedRun, excerpt
 from app.web import sharelink, snippets
-from app.web.deps import StoreDep
+from app.web.deps import IdentityDep, StoreDep
 from app.web.errors import NO_RUN, not_found_page
 from app.web.templating import templates
 
@@ -25,6 +26,10 @@ NO_SUCH_RUN: dict[int | str, dict[str, Any]] = {404: {"description": "No run has
 router = APIRouter()
 PER_PAGE = 25
 _NO_SNIFF = {"X-Content-Type-Options": "nosniff"}
+NOT_YOURS = (
+    "Only the person who ran this comparison, or an admin (KNOBS_ADMINS), can delete it. "
+    "It stays in the history."
+)
 
 
 def when(iso: str) -> str:
@@ -122,19 +127,24 @@ def show_run(request: Request, run_id: str, store: StoreDep) -> Response:
 
 
 @router.get("/r/{run_id}/delete", response_class=HTMLResponse, include_in_schema=False)
-def confirm_delete(request: Request, run_id: str, store: StoreDep) -> Response:
+def confirm_delete(request: Request, run_id: str, store: StoreDep, who: IdentityDep) -> Response:
     """Ask before deleting: the step that works without JavaScript."""
     run = store.get(run_id)
     if run is None:
         return not_found_page(request)
+    if not who.may_delete(run.author):
+        return refusal(request.url.path, 403, "Not yours to delete", NOT_YOURS)
     context = {"run": run, "title": excerpt(run.prompt, 80), "created": when(run.created_at)}
     return _page(request, "delete_run.html", context)
 
 
 @router.post("/r/{run_id}/delete", include_in_schema=False)
-def delete_run(request: Request, run_id: str, store: StoreDep) -> Response:
+def delete_run(request: Request, run_id: str, store: StoreDep, who: IdentityDep) -> Response:
     """Delete, then back to the history; for htmx an empty answer that removes the row."""
-    deleted = store.delete(run_id)
+    run = store.get(run_id)
+    if run is not None and not who.may_delete(run.author):
+        return refusal(request.url.path, 403, "Not yours to delete", NOT_YOURS)
+    deleted = run is not None and store.delete(run_id)
     if request.headers.get("HX-Request"):
         return Response(status_code=200)
     if not deleted:
@@ -143,17 +153,24 @@ def delete_run(request: Request, run_id: str, store: StoreDep) -> Response:
 
 
 @router.get("/runs", response_class=HTMLResponse, include_in_schema=False)
-def list_runs(request: Request, store: StoreDep, page: str = "1") -> HTMLResponse:
-    """Saved runs, newest first, a page at a time."""
+def list_runs(
+    request: Request, store: StoreDep, who: IdentityDep, page: str = "1", show: str = "mine"
+) -> HTMLResponse:
+    """Saved runs, newest first, a page at a time: mine, or everyone's (`?show=all`)."""
     number = int(page) if page.isascii() and page.isdigit() and len(page) < 10 else 1
-    runs, total = store.list_runs(max(number, 1), PER_PAGE)
+    everyone = show == "all" or not who.signed_in  # with no sign-in, every run is "mine"
+    runs, total = store.list_runs(max(number, 1), PER_PAGE, None if everyone else who.name)
     pages = max(1, -(-total // PER_PAGE))
     context = {
         "runs": runs,
         "times": [when(r.created_at) for r in runs],
+        "deletable": [who.may_delete(r.author) for r in runs],
         "total": total,
         "page": max(number, 1),
         "pages": pages,
+        "everyone": everyone,
+        "signed_in": who.signed_in,
+        "show": "all" if everyone and who.signed_in else "mine",
     }
     return _page(request, "runs.html", context)
 
@@ -167,9 +184,18 @@ def get_run(run_id: str, store: StoreDep) -> SavedRun:
     return run
 
 
-@router.delete("/api/runs/{run_id}", status_code=204, tags=["api"], responses=NO_SUCH_RUN)
-def delete_run_api(run_id: str, store: StoreDep) -> Response:
-    """Delete a saved run. 404 when there is none by that id."""
-    if not store.delete(run_id):
+@router.delete(
+    "/api/runs/{run_id}",
+    status_code=204,
+    tags=["api"],
+    responses={**NO_SUCH_RUN, 403: {"description": "Only its author or an admin may delete."}},
+)
+def delete_run_api(run_id: str, store: StoreDep, who: IdentityDep) -> Response:
+    """Delete a saved run: yours, or anyone's for an admin. 404 when there is none by that id."""
+    run = store.get(run_id)
+    if run is None:
         raise HTTPException(404, detail=NO_RUN)
+    if not who.may_delete(run.author):
+        raise HTTPException(403, detail=NOT_YOURS)
+    store.delete(run_id)
     return Response(status_code=204)

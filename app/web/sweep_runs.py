@@ -53,7 +53,8 @@ class SweepRuns(Comparisons):
 
     async def _keep(self, compare: CompareRequest, comparison: Comparison, stopped: bool) -> str:
         assert isinstance(compare, SweepComparison)
-        return await self.sweeps.save_sweep(saved(compare, comparison, stopped))
+        sweep = SavedSweep.from_comparison(compare, comparison, stopped=stopped, author=self.author)
+        return await self.sweeps.save_sweep(sweep)
 
 
 SweepRunsDep = Annotated[SweepRuns, Depends(SweepRuns)]

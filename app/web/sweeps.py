@@ -15,9 +15,11 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from app.engine.knobs import MAX_SWEEP_REQUESTS, SWEEP_SAMPLES, knob_text
 from app.engine.sweep import BUILTIN_SWEEPS, MAX_SWEEP_POINTS, SWEEPABLE
 from app.engine.sweep_caps import preview
+from app.guard.refusal import refusal
 from app.storage.saved import excerpt
 from app.storage.sweeps import SavedSweep, SweepStore, to_csv
 from app.web import snippets
+from app.web.deps import IdentityDep
 from app.web.errors import not_found_page
 from app.web.forms import column_values
 from app.web.runs import PER_PAGE, when
@@ -27,6 +29,10 @@ from app.web.templating import templates
 
 router = APIRouter()
 NO_SWEEP = "No saved sweep has that id. It may have been deleted, or the link was cut short."
+NOT_YOURS = (
+    "Only the person who ran this sweep, or an admin (KNOBS_ADMINS), can delete it. "
+    "It stays in the history."
+)
 _NO_SNIFF = {"X-Content-Type-Options": "nosniff"}
 
 
@@ -198,7 +204,11 @@ def show_point(request: Request, sweep_id: str, index: int) -> Response:
 
 @router.get("/sweeps/{sweep_id}", response_class=HTMLResponse, include_in_schema=False)
 def show_sweep(
-    request: Request, sweep_id: str, measure: str = "distinct_share", point: str = ""
+    request: Request,
+    sweep_id: str,
+    who: IdentityDep,
+    measure: str = "distinct_share",
+    point: str = "",
 ) -> Response:
     """A saved sweep: its chart (or heatmap), the table, and a point's answers when asked."""
     sweep = _store(request).get(sweep_id)
@@ -210,17 +220,20 @@ def show_sweep(
         "created": when(sweep.created_at),
         "form_url": form_link(sweep),
         "base_values": column_values(sweep.base),
+        "deletable": who.may_delete(sweep.author),
         "permalink": str(request.url_for("show_sweep", sweep_id=sweep.id)),
     }
     return _page(request, "sweep_run.html", context)
 
 
 @router.get("/sweeps/{sweep_id}/delete", response_class=HTMLResponse, include_in_schema=False)
-def confirm_delete(request: Request, sweep_id: str) -> Response:
+def confirm_delete(request: Request, sweep_id: str, who: IdentityDep) -> Response:
     """Ask before deleting: the step that works without JavaScript."""
     sweep = _store(request).get(sweep_id)
     if sweep is None:
         return not_found_page(request, NO_SWEEP)
+    if not who.may_delete(sweep.author):
+        return refusal(request.url.path, 403, "Not yours to delete", NOT_YOURS)
     context = {
         "sweep": sweep,
         "title": excerpt(sweep.prompt, 80),
@@ -230,9 +243,14 @@ def confirm_delete(request: Request, sweep_id: str) -> Response:
 
 
 @router.post("/sweeps/{sweep_id}/delete", include_in_schema=False)
-def delete_sweep(request: Request, sweep_id: str) -> Response:
-    """Delete, then back to the history; for htmx an empty answer that removes the row."""
-    deleted = _store(request).delete(sweep_id)
+def delete_sweep(request: Request, sweep_id: str, who: IdentityDep) -> Response:
+    """Delete, then back to the history; for htmx an empty answer that removes the row.
+    Only its author, or an admin, may (as for runs)."""
+    store = _store(request)
+    sweep = store.get(sweep_id)
+    if sweep is not None and not who.may_delete(sweep.author):
+        return refusal(request.url.path, 403, "Not yours to delete", NOT_YOURS)
+    deleted = sweep is not None and store.delete(sweep_id)
     if request.headers.get("HX-Request"):
         return Response(status_code=200)
     if not deleted:
@@ -241,13 +259,14 @@ def delete_sweep(request: Request, sweep_id: str) -> Response:
 
 
 @router.get("/sweeps", response_class=HTMLResponse, include_in_schema=False)
-def list_sweeps(request: Request, page: str = "1") -> HTMLResponse:
+def list_sweeps(request: Request, who: IdentityDep, page: str = "1") -> HTMLResponse:
     """Saved sweeps, newest first, a page at a time."""
     number = int(page) if page.isascii() and page.isdigit() and len(page) < 10 else 1
     sweeps, total = _store(request).list_sweeps(max(number, 1), PER_PAGE)
     context = {
         "sweeps": sweeps,
         "times": [when(s.created_at) for s in sweeps],
+        "deletable": [who.may_delete(s.author) for s in sweeps],
         "total": total,
         "page": max(number, 1),
         "pages": max(1, -(-total // PER_PAGE)),

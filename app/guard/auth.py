@@ -1,0 +1,195 @@
+"""Who may use Knobs, and who is asking: the access rules and the credentials they accept.
+
+Zero-config stays zero-config on loopback (`make run`); anywhere else Knobs is never open by
+accident: with no way in configured it makes an access token at start and logs the one URL
+that signs in with it, as Jupyter does. Ways in: a shared token (the sign-in page, or
+`Authorization: Bearer` for scripts), named users from a file of hashed passwords, and a
+header set by an SSO proxy, honoured only from that proxy's addresses. Every comparison of a
+secret is constant-time. `auth_guard.py` applies this to every request.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import logging
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from starlette.datastructures import Headers
+from starlette.requests import cookie_parser
+from starlette.types import Scope
+
+from app.guard.auth_listening import Listener, only_local
+from app.guard.auth_sessions import COOKIE, Kind, Sessions
+from app.guard.auth_throttle import SigninThrottle
+from app.guard.auth_users import Users
+
+log = logging.getLogger("knobs.access")
+Mode = Literal["auto", "required", "none"]
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+# What runs are saved under when no one in particular ran them.
+TOKEN_USER, ANONYMOUS_USER = "token", "anonymous"
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who is asking: a user's name, "token" or "anonymous"; how; whether they administer."""
+
+    name: str
+    via: Literal["open", "token", "password", "header"]
+    admin: bool = False
+
+    @property
+    def signed_in(self) -> bool:
+        return self.via != "open"
+
+    def may_delete(self, author: str | None) -> bool:
+        return self.admin or (author is not None and author == self.name)
+
+
+# With no access control, whoever reaches Knobs owns it: every run is theirs to delete.
+ANONYMOUS = Identity(ANONYMOUS_USER, "open", admin=True)
+
+
+@dataclass(frozen=True)
+class AccessRules:
+    """The access settings, as the settings object hands them over."""
+
+    mode: Mode = "auto"
+    token: str | None = None
+    users_file: Path | None = None
+    trusted_header: str | None = None
+    trusted_proxies: tuple[Network, ...] = ()
+    admins: frozenset[str] = field(default_factory=frozenset)
+    session_seconds: int = 7 * 24 * 3600
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.token or self.users_file or self.trusted_header)
+
+
+def networks(setting: str) -> tuple[Network, ...]:
+    """`10.0.0.5, 172.16.0.0/12` as networks; a bad entry raises ValueError naming it."""
+    found = []
+    for entry in filter(None, (part.strip() for part in setting.split(","))):
+        try:
+            found.append(ipaddress.ip_network(entry, strict=False))
+        except ValueError:
+            raise ValueError(f"{entry!r} is not an IP address or CIDR range") from None
+    return tuple(found)
+
+
+def client_host(scope: Scope) -> str:
+    client = scope.get("client")
+    return str(client[0]) if client else ""
+
+
+def is_loopback(host: str) -> bool:
+    return bool(host) and Listener(host, 0).local
+
+
+def where(found: list[Listener] | None) -> str:
+    """`host:port` to open in a browser: the bound address, or localhost for all of them."""
+    tcp = [x for x in found or [] if x.port]
+    if not tcp:
+        return "localhost:8000"
+    host = tcp[0].host
+    if host in ("0.0.0.0", "::"):
+        host = "localhost"
+    return f"[{host}]:{tcp[0].port}" if ":" in host else f"{host}:{tcp[0].port}"
+
+
+class Access:
+    """The rules at run time: the token in force, the users file, the session key."""
+
+    def __init__(self, rules: AccessRules) -> None:
+        self.rules = rules
+        self.users = Users(rules.users_file) if rules.users_file else None
+        # Made now, used only if Knobs turns out to be reachable with no way in configured.
+        self.token = rules.token or secrets.token_urlsafe(24)
+        self.throttle = SigninThrottle()
+        # Replaced at start by the key kept in the database, which every replica shares.
+        self.sessions = Sessions(secrets.token_hex(32), rules.session_seconds)
+        self.required: bool | None = (
+            None if rules.mode == "auto" and not rules.configured else (rules.mode != "none")
+        )
+        self.announced = False
+
+    def use_session_key(self, key: str) -> None:
+        self.sessions = Sessions(key, self.rules.session_seconds)
+
+    @property
+    def token_in_force(self) -> bool:
+        """Whether the shared token is a way in: set by the admin, or made at start."""
+        return bool(self.rules.token) or (self.required is True and not self.rules.configured)
+
+    def settle(self, found: list[Listener] | None, *, final: bool) -> None:
+        """Decide whether credentials are needed from where Knobs listens, and say so once.
+
+        Only the first request settles "no login needed" (`final`): by then every socket the
+        server will listen on is bound. Start-up may only settle "needed".
+        """
+        if self.required is None and (final or not only_local(found)):
+            self.required = not only_local(found)
+        if self.required is None or self.announced:
+            return
+        link = self.required and not self.rules.configured
+        if link and not final and not found:
+            return  # the link needs the port: wait for the server's socket
+        self.announced = True
+        if self.rules.mode == "none":
+            log.warning("KNOBS_AUTH=none: anyone who reaches Knobs can use it and its history")
+        elif link:
+            # The one line that shows a secret, on purpose: it is how the first person gets in.
+            log.warning(
+                "Knobs is reachable beyond this machine and no way in is configured (see the "
+                "README's Access section). Sign in at http://%s/signin?token=%s",
+                where(found),
+                self.token,
+            )
+
+    def check_token(self, candidate: str) -> bool:
+        return self.token_in_force and hmac.compare_digest(candidate.encode(), self.token.encode())
+
+    def check_password(self, name: str, password: str) -> Identity | None:
+        if self.users is None or not self.users.check(name, password):
+            return None
+        return self.identity(name, "password")
+
+    def identity(self, name: str, via: Literal["token", "password", "header"]) -> Identity:
+        return Identity(name, via, admin=name in self.rules.admins)
+
+    def session_cookie(self, who: Identity) -> str:
+        """The cookie value that keeps `who` signed in."""
+        kind: Kind = "token" if who.via == "token" else "password"
+        return self.sessions.dump(who.name, kind, self._credential(who.name, kind) or "")
+
+    def _credential(self, name: str, kind: Kind) -> str | None:
+        if kind == "token":
+            return self.token if self.token_in_force else None
+        return self.users.hash_of(name) if self.users else None
+
+    def from_proxy(self, scope: Scope, headers: Headers) -> Identity | None:
+        """The user an SSO proxy vouches for, if the request came from one of its addresses."""
+        name = self.rules.trusted_header and headers.get(self.rules.trusted_header, "").strip()
+        if not name or len(name) > 200:
+            return None
+        try:
+            address = ipaddress.ip_address(client_host(scope))
+        except ValueError:
+            return None
+        if not any(address in network for network in self.rules.trusted_proxies):
+            return None
+        return self.identity(name, "header")
+
+    def from_session(self, headers: Headers) -> Identity | None:
+        value = cookie_parser(headers.get("cookie", "")).get(COOKIE)
+        session = self.sessions.load(value) if value else None
+        if session is None:
+            return None
+        if not self.sessions.matches(session, self._credential(session.name, session.kind)):
+            return None  # the token or password changed, or the user was removed
+        return self.identity(session.name, "token" if session.kind == "token" else "password")

@@ -1,0 +1,170 @@
+"""Every door refuses without credentials: one ASGI middleware in front of every route.
+
+Deny by default: a route added tomorrow is guarded without anyone remembering to; only the
+few doors in PUBLIC answer everyone (tests/test_access_routes.py walks the route table to
+hold that). Refused: a browser asking for a page is redirected to sign-in, which then brings
+the person back where they were going (a preset link included); htmx is sent there with
+HX-Redirect; everything else (the API, the `.json` exports, the live stream, scripts) gets
+401 with a JSON `detail` saying how to sign in.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from urllib.parse import quote, urlsplit
+
+from starlette.datastructures import Headers
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from app.guard.auth import ANONYMOUS, Access, Identity, client_host, is_loopback
+from app.guard.auth_listening import listeners
+from app.guard.refusal import wants_json
+
+# Open to everyone: liveness and readiness (health checks carry no credentials), the
+# sign-in and sign-out pages, and the static files they need.
+PUBLIC = frozenset({"/healthz", "/readyz", "/signin", "/signout"})
+PUBLIC_PREFIXES = ("/static/",)
+# Prometheus scrapes from the same machine, or anywhere with the token.
+LOOPBACK_OR_SIGNED_IN = frozenset({"/metrics"})
+SIGN_IN = (
+    "Sign in first: this Knobs needs credentials. Scripts send `Authorization: Bearer <token>` "
+    "with the access token (KNOBS_ACCESS_TOKEN); people sign in at /signin."
+)
+WRONG_TOKEN = "The access token is wrong. Check KNOBS_ACCESS_TOKEN, or sign in at /signin."
+
+
+def is_public(path: str) -> bool:
+    return path in PUBLIC or path.startswith(PUBLIC_PREFIXES)
+
+
+def safe_next(target: str | None) -> str:
+    """Where to go after signing in: a path on this server, never another site."""
+    if not target or len(target) > 4000 or not target.startswith("/"):
+        return "/"
+    # `//evil.example` and `/\\evil.example` are other sites to a browser; so is any scheme.
+    parts = urlsplit(target)
+    if target.startswith(("//", "/\\")) or "\\" in parts.path or parts.scheme or parts.netloc:
+        return "/"
+    if any(ord(c) < 0x20 or c == "\x7f" for c in target):
+        return "/"
+    return target
+
+
+def sign_in_url(target: str) -> str:
+    target = safe_next(target)
+    return "/signin" if target == "/" else f"/signin?next={quote(target, safe='')}"
+
+
+class AccessGuard:
+    """Put the caller's Identity in `request.state.identity`, or refuse the request."""
+
+    def __init__(self, app: ASGIApp, access: Access) -> None:
+        self.app = app
+        self.access = access
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        access = self.access
+        if access.required is None:  # the first request: every socket is bound by now
+            access.settle(listeners(), final=True)
+        headers = Headers(scope=scope)
+        path = scope["path"]
+        who: Identity | None = ANONYMOUS
+        if access.required:
+            refused, who = await self._identify(scope, headers)
+            if refused is not None:
+                await refused(scope, receive, send)
+                return
+        scope.setdefault("state", {})["identity"] = who
+        allowed = who is not None or is_public(path)
+        if not allowed and path in LOOPBACK_OR_SIGNED_IN:
+            allowed = is_loopback(client_host(scope))
+        if allowed:
+            await self.app(scope, receive, send)
+            return
+        await refuse(scope, headers)(scope, receive, send)
+
+    async def _identify(
+        self, scope: Scope, headers: Headers
+    ) -> tuple[Response | None, Identity | None]:
+        """Who the credentials say; a refusal for a wrong or throttled bearer token."""
+        access = self.access
+        who = access.from_proxy(scope, headers)
+        if who is not None:
+            return None, who
+        scheme, _, token = headers.get("authorization", "").partition(" ")
+        if scheme.lower() == "bearer" and token:
+            address = client_host(scope)
+            if wait := await access.throttle.wait(address):
+                return throttled(wait), None
+            if access.check_token(token.strip()):
+                return None, access.identity("token", "token")
+            await access.throttle.failed(address)
+            return unauthorized(WRONG_TOKEN), None
+        return None, access.from_session(headers)
+
+
+def unauthorized(message: str) -> Response:
+    headers = {"WWW-Authenticate": 'Bearer realm="Knobs"', "Cache-Control": "no-store"}
+    return JSONResponse({"detail": message}, 401, headers=headers)
+
+
+def throttled(wait: int) -> Response:
+    message = f"Too many failed sign-ins from your address. Try again in {wait} s."
+    headers = {"Retry-After": str(wait), "Cache-Control": "no-store"}
+    return JSONResponse({"detail": message}, 429, headers=headers)
+
+
+def goes_to_sign_in(scope: Scope, headers: Headers) -> bool:
+    """A person at a browser, sent to the sign-in page; anything else gets 401.
+
+    The front door `/` sends everyone there (so `curl -i /` says where to go); other pages
+    only a browser, which asks for HTML. The API, the `.json` exports, the live stream and
+    Stop never: their callers want a status, not a page.
+    """
+    path = scope["path"]
+    if scope["method"] not in ("GET", "HEAD") or wants_json(path) or path.startswith("/compare/"):
+        return False
+    return path == "/" or "text/html" in headers.get("accept", "")
+
+
+def refuse(scope: Scope, headers: Headers) -> Response:
+    """401 for machines; for people, the sign-in page and then back to where they were."""
+    if headers.get("hx-request"):
+        # htmx follows HX-Redirect with a full page load; back to the page it was on.
+        current = urlsplit(headers.get("hx-current-url", ""))
+        page = current.path + (f"?{current.query}" if current.query else "")
+        response = unauthorized(SIGN_IN)
+        response.headers["HX-Redirect"] = sign_in_url(page)
+        return response
+    if not goes_to_sign_in(scope, headers):
+        return unauthorized(SIGN_IN)
+    query = scope.get("query_string", b"").decode("latin-1")
+    return RedirectResponse(sign_in_url(scope["path"] + (f"?{query}" if query else "")), 303)
+
+
+class RedactTokens(logging.Filter):
+    """Hide `token=…` in the URLs uvicorn's access log writes (the sign-in link's query).
+
+    uvicorn's access formatter reads the record's args by position, so each is redacted in place.
+    """
+
+    PATTERN = re.compile(r"(token=)[^&\s]+")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                self.PATTERN.sub(r"\1***", a) if isinstance(a, str) else a for a in record.args
+            )
+        return True
+
+
+def redact_access_log() -> None:
+    """Install RedactTokens on uvicorn's access log, once."""
+    logger = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, RedactTokens) for f in logger.filters):
+        logger.addFilter(RedactTokens())

@@ -1,0 +1,103 @@
+"""Signing in and out: the access token or a name and password, kept in a session cookie.
+
+The sign-in link Knobs logs at start (`/signin?token=…`) signs in on GET so that opening it is
+enough; uvicorn's access log shows its token as `***`. Every attempt, right or wrong, first
+asks the throttle: an address that failed too often waits (429), however right it is now.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from app.guard.auth import TOKEN_USER, Access, Identity, client_host
+from app.guard.auth_guard import safe_next
+from app.guard.auth_sessions import cleared_cookie
+from app.web.templating import templates
+
+router = APIRouter()
+WRONG_TOKEN = "That access token is not right. Check it and try again."
+WRONG_PASSWORD = "That name and password do not match. Check both and try again."
+
+
+def _access(request: Request) -> Access:
+    return request.app.state.access
+
+
+def _page(
+    request: Request, next_url: str, message: str = "", status: int = 200, name: str = ""
+) -> Response:
+    access = _access(request)
+    context = {
+        "next": next_url,
+        "message": message,
+        "name": name,
+        "users": access.users is not None,
+        "token": access.token_in_force,
+    }
+    headers = {"Cache-Control": "no-store"}
+    return templates.TemplateResponse(request, "signin.html", context, status, headers)
+
+
+def _signed_in(request: Request, who: Identity, next_url: str) -> Response:
+    access = _access(request)
+    response = RedirectResponse(next_url, status_code=303)
+    secure = request.url.scheme == "https"
+    cookie = access.sessions.cookie(access.session_cookie(who), secure=secure)
+    response.headers.append("Set-Cookie", cookie)
+    return response
+
+
+async def _attempt(
+    request: Request, next_url: str, token: str, name: str, password: str
+) -> Response:
+    """Check the credentials given, throttled per client address."""
+    access = _access(request)
+    address = client_host(request.scope)
+    if wait := await access.throttle.wait(address):
+        message = f"Too many failed sign-ins from your address. Try again in {wait} s."
+        response = _page(request, next_url, message, 429, name)
+        response.headers["Retry-After"] = str(wait)
+        return response
+    who: Identity | None = None
+    if token:
+        who = access.identity(TOKEN_USER, "token") if access.check_token(token) else None
+    elif name and access.users is not None:
+        # argon2 takes tens of milliseconds of CPU on purpose: off the event loop.
+        who = await run_in_threadpool(access.check_password, name, password)
+    if who is None:
+        await access.throttle.failed(address)
+        return _page(request, next_url, WRONG_TOKEN if token else WRONG_PASSWORD, 401, name)
+    return _signed_in(request, who, next_url)
+
+
+@router.get("/signin", response_class=HTMLResponse, include_in_schema=False)
+async def show_signin(request: Request) -> Response:
+    """The sign-in page; with `?token=` (the link logged at start) it signs in at once."""
+    next_url = safe_next(request.query_params.get("next"))
+    if not _access(request).required:
+        return RedirectResponse(next_url, status_code=303)
+    token = request.query_params.get("token", "").strip()
+    if token:
+        return await _attempt(request, next_url, token, "", "")
+    return _page(request, next_url)
+
+
+@router.post("/signin", response_class=HTMLResponse, include_in_schema=False)
+async def sign_in(request: Request) -> Response:
+    """Check the token, or the name and password; then on to where the person was going."""
+    data = await request.form()
+    next_url = safe_next(str(data.get("next") or "/"))
+    if not _access(request).required:
+        return RedirectResponse(next_url, status_code=303)
+    token, name = str(data.get("token") or "").strip(), str(data.get("name") or "").strip()
+    return await _attempt(request, next_url, token, name, str(data.get("password") or ""))
+
+
+@router.post("/signout", include_in_schema=False)
+async def sign_out(request: Request) -> Response:
+    """Forget the session; back to the sign-in page."""
+    response = RedirectResponse("/signin", status_code=303)
+    response.headers.append("Set-Cookie", cleared_cookie(secure=request.url.scheme == "https"))
+    return response
