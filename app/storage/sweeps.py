@@ -84,6 +84,18 @@ class SavedSweep(BaseModel):
             SweepPoint(values=values, column=column)
             for values, column in zip(sweep.points(), comparison.columns, strict=True)
         ]
+        return cls.of(sweep, points, stopped=stopped, author=author)
+
+    @classmethod
+    def of(
+        cls,
+        sweep: SweepComparison,
+        points: list[SweepPoint],
+        *,
+        stopped: bool = False,
+        author: str | None = None,
+    ) -> SavedSweep:
+        """The sweep with these points: all of them, or those finished so far."""
         return cls(
             system=sweep.system,
             prompt=sweep.prompt,

@@ -70,18 +70,6 @@ def finished_sweep(sweep: SweepComparison, finished: Finished) -> SavedSweep:
     return shown.model_copy(update={"id": finished.run_id or ""})
 
 
-def so_far_sweep(sweep: SweepComparison, points: list[SweepPoint]) -> SavedSweep:
-    """A running sweep with the points finished so far, for its chart (not saved)."""
-    return SavedSweep(
-        system=sweep.system,
-        prompt=sweep.prompt,
-        samples=sweep.samples,
-        base=sweep.base,
-        vary=sweep.vary,
-        points=points,
-    )
-
-
 def progress(done: int, total: int) -> str:
     return f"{done} of {total} requests done"
 
@@ -114,7 +102,7 @@ async def stream_sweep(token: str, runs: SweepRunsDep) -> StreamingResponse:
                     row = render("_sweep_row.html", point=point, index=event.column)
                     yield frame(f"p-{event.column}", row)
                     finished.append(point)
-                    so_far = so_far_sweep(sweep, finished)
+                    so_far = SavedSweep.of(sweep, finished)  # the chart so far, not saved
                     yield frame("chart", render("_sweep_chart.html", **sweep_context(so_far)))
                 elif isinstance(event, Finished):
                     context = sweep_context(finished_sweep(sweep, event), event)
