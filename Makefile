@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # llama-cpp-python compiles llama.cpp on first install; use every core for it.
 export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: install run test test-fast lint format bench screenshot postgres clean
+.PHONY: install run test test-fast lint format bench bench-sweep screenshot postgres clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,9 @@ format: install
 
 bench: install  ## what a user waits for: POST /api/compare at the defaults against the floor (see README)
 	$(BIN)/python -m bench.fanout
+
+bench-sweep: install  ## a sweep (10 points × 3 samples) at the defaults against the floor (see README)
+	$(BIN)/python -m bench.sweep
 
 bench-browser: install ; $(BIN)/python -m bench.browser  ## the live page against the API in Chromium (bench/README.md)
 

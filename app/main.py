@@ -35,7 +35,7 @@ from app.storage.live import LiveStore
 from app.storage.outages import StoreUnavailable
 from app.storage.rate_buckets import StoredBuckets
 from app.storage.store import RunStore, store_url
-from app.web import api, diffs, docs, pages, runs, signin, stream
+from app.web import api, diffs, docs, pages, runs, signin, stream, sweep_api, sweep_runs, sweeps
 from app.web.errors import RETRY_AFTER_SECONDS, show_not_found, store_unavailable
 from app.web.hangup import ClientGone
 from app.web.live import LiveComparisons
@@ -148,6 +148,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(runs.router)
     app.include_router(diffs.router)
     app.include_router(api.router)
+    app.include_router(sweeps.router)
+    app.include_router(sweep_runs.router)
+    app.include_router(sweep_api.router)
     app.include_router(docs.router)
     app.include_router(metrics.router)
     # Pure ASGI middleware (not BaseHTTPMiddleware, which hides disconnects from streams).

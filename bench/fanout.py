@@ -167,16 +167,21 @@ async def knobs_once(
     expected: str,
     fake: FakeProcess,
     processes: Processes,
+    path: str = "/api/compare",
+    n_requests: int | None = None,
 ) -> Run:
     before = processes.cpu()
     started = time.perf_counter()
-    response = await client.post(f"{url}/api/compare", json=body)
+    response = await client.post(f"{url}{path}", json=body)
     wall = time.perf_counter() - started
     cpu = processes.since(before)
     if response.status_code != 200:
         raise RuntimeError(f"Knobs answered {response.status_code}: {response.text[:300]}")
-    samples = [s for column in response.json()["columns"] for s in column["samples"]]
-    if len(samples) != len(body["presets"]) * body["samples"]:
+    answer = response.json()
+    # A comparison's columns, or a sweep's (bench/sweep.py): one per point.
+    columns = answer["columns"] if "columns" in answer else [p["column"] for p in answer["points"]]
+    samples = [s for column in columns for s in column["samples"]]
+    if len(samples) != (n_requests or len(body["presets"]) * body["samples"]):
         raise RuntimeError(f"Knobs returned {len(samples)} samples")
     for s in samples:
         if s["error"] or s["text"] != expected or s["ttft_ms"] is None:
@@ -258,7 +263,8 @@ def report(sides: list[Side], args: argparse.Namespace, n_requests: int) -> floa
     delay = f", {args.chunk_delay * 1000:g} ms/chunk" if args.chunk_delay else ""
     print()
     print(
-        f"POST /api/compare {args.presets}×{args.samples} @{args.latency * 1000:g} ms{delay}, "
+        f"POST {getattr(args, 'path', '/api/compare')} {args.presets}×{args.samples} "
+        f"@{args.latency * 1000:g} ms{delay}, "
         f"default settings: knobs {k:.3f} s, floor {f:.3f} s, ratio {ratio:.2f}"
     )
     return ratio
@@ -268,7 +274,8 @@ def describe(args: argparse.Namespace, n_requests: int, chunks: int) -> None:
     concurrency = DEFAULTS["concurrency_per_endpoint"].default
     waves = -(-n_requests // concurrency)
     print(
-        f"Knobs fan-out bench: POST /api/compare, {args.presets} presets × {args.samples} "
+        f"Knobs fan-out bench: POST {getattr(args, 'path', '/api/compare')}, "
+        f"{args.presets} presets (or points) × {args.samples} "
         f"samples = {n_requests} streaming requests; fake endpoint in its own process: "
         f"{args.latency * 1000:g} ms to first chunk, {chunks} chunks, "
         f"{args.chunk_delay * 1000:g} ms between chunks"
@@ -293,7 +300,8 @@ async def measure(
     args: argparse.Namespace, fake: FakeProcess, url: str, proc: subprocess.Popen[bytes]
 ) -> list[Side]:
     text = answer(args.chunks)
-    body = compare_body(args.presets, args.samples)
+    body = getattr(args, "body", None) or compare_body(args.presets, args.samples)
+    path = getattr(args, "path", "/api/compare")
     n_requests = args.presets * args.samples
     # Every chunk, the finish chunk, the usage chunk and [DONE].
     expected_lines = len(split_chunks(text)) + 3
@@ -313,7 +321,7 @@ async def measure(
         async def once(side: Side, measured: bool) -> None:
             fake.ask("reset")
             if side is knobs:
-                run = await knobs_once(user, url, body, text, fake, processes)
+                run = await knobs_once(user, url, body, text, fake, processes, path, n_requests)
             else:
                 run = await floor_once(bare, bodies, expected_lines, fake, processes)
             if measured:

@@ -79,6 +79,7 @@ class Behaviour:
     text: str = DEFAULT_TEXT  # the answer, streamed ~one word (= one token) per chunk
     texts: Sequence[str] | None = None  # answers cycled per answered request (beats text)
     latency: float = 0.0  # seconds before the headers
+    latency_per_temperature: float = 0.0  # and this many more per unit of temperature sent
     chunk_delay: float = 0.0  # seconds between chunks (non-streaming: per chunk, in total)
     finish_reason: str | None = None  # forced; else "length" if max_tokens cut it, else "stop"
     fingerprint: str | Sequence[str] | None = "fp_fake"  # a list cycles per answer; None: omit
@@ -374,7 +375,10 @@ class FakeUpstream:
         b, status, text, fingerprint = self._plan(model)
         if b.hang:
             await stop.wait()
-        if not await _pause(stop, b.latency):  # no headers yet: a clean 503 if shutting down
+        warmth = body.get("temperature")
+        later = b.latency_per_temperature * warmth if isinstance(warmth, int | float) else 0.0
+        # No headers yet: a clean 503 if shutting down.
+        if not await _pause(stop, b.latency + later):
             if self._closing:
                 await _send_json(send, 503, error_body(503, "The fake upstream is stopping."))
             return

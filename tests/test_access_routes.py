@@ -28,7 +28,13 @@ OPEN_TO_ALL = {
 # Open to loopback only: Prometheus on the same machine (else it sends the token).
 OPEN_TO_LOOPBACK = {"/metrics"}
 # Made-up values for path parameters, shaped as the routes expect them.
-PARAMS = {"run_id": "A" * 22, "token": "t" * 43, "index": "0", "max_tokens": "64"}
+PARAMS = {
+    "run_id": "A" * 22,
+    "sweep_id": "A" * 22,
+    "token": "t" * 43,
+    "index": "0",
+    "max_tokens": "64",
+}
 
 
 @pytest.fixture

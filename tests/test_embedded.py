@@ -155,3 +155,22 @@ def test_the_model_server_dies_with_knobs_even_on_kill_9(tmp_path):
             knobs.kill()
         if knobs.stderr:
             knobs.stderr.close()
+
+
+def test_temperature_sweep_answers_drift_apart_as_it_rises(embedded: TestClient):
+    body = {
+        "prompt": "Write a short poem about the moon.",
+        "samples": 3,
+        "base": {"max_tokens": 24},
+        "vary": [{"knob": "temperature", "values": [0, 0.4, 0.8, 1.2]}],
+    }
+    response = embedded.post("/api/sweep", json=body)
+    assert response.status_code == 200, response.text
+    points = response.json()["points"]
+    distinct = [p["column"]["flags"]["distinct"] for p in points]
+    assert all(p["stats"]["answered"] == 3 for p in points)
+    # Sampling is random, so only the ends are held to it: at 0 one answer, at 1.2 more than
+    # one, and the hotter half never agrees more than the colder half.
+    assert distinct[0] == 1
+    assert distinct[-1] >= 2
+    assert sum(distinct[2:]) >= sum(distinct[:2])

@@ -221,3 +221,18 @@ SAMPLES = Knob(
     "1",
     "How many times each preset runs; differing samples show what sampling alone changes.",
 )
+# Sweeps (app/engine/sweep.py): one knob, or two for a grid, over a range of values. A sweep
+# runs as one comparison with a preset per point, so it needs more points than a comparison
+# has columns; its requests and tokens are capped in all (app/engine/caps.py, sweep.py).
+MAX_SWEEP_KNOBS = 2
+MAX_SWEEP_POINTS = 30
+MAX_SWEEP_REQUESTS = 120
+SWEEP_SAMPLES = Knob(
+    "samples",
+    "Samples per point",
+    "int",
+    1,
+    10,
+    "1",
+    "How many times each point runs; the share of distinct answers is counted over these.",
+)

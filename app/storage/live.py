@@ -100,9 +100,10 @@ class LiveStore:
             conn.execute(sa.insert(LIVE).values(row))
         return token
 
-    def claim(self, token: str) -> Claimed | None:
+    def claim(self, token: str, shape: type[CompareRequest] = CompareRequest) -> Claimed | None:
         """The comparison for its one event stream; None when the token is unknown, expired
-        or already claimed, so only the first of two streams gets it."""
+        or already claimed, so only the first of two streams gets it. `shape` is the kind of
+        request that was added (a sweep's is a CompareRequest with more presets)."""
         key = _where(token)
         fresh = LIVE.c.created >= self.clock() - UNCLAIMED_SECONDS
         with self._begin() as conn:
@@ -122,7 +123,7 @@ class LiveStore:
         data = json.loads(row["request"])
         for preset, api_key in zip(data["presets"], keys, strict=True):
             preset["api_key"] = api_key
-        request = CompareRequest.model_validate_json(json.dumps(data))
+        request = shape.model_validate_json(json.dumps(data))
         return Claimed(request, json.loads(row["page_columns"]), bool(row["stopped"]))
 
     def stopped(self, token: str) -> bool:

@@ -175,6 +175,28 @@ def m006_access(conn: Connection) -> None:
 
 
 @migration
+def m008_sweeps(conn: Connection) -> None:
+    """Saved sweeps: the whole sweep as JSON, plus the columns their history lists."""
+    sweeps = sa.Table(
+        "sweeps",
+        sa.MetaData(),
+        sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("id", sa.String(64), nullable=False, unique=True),
+        sa.Column("created_at", sa.String(40), nullable=False, index=True),
+        sa.Column("prompt_excerpt", sa.Text, nullable=False),
+        # The varied knobs' names as a JSON list, in the sweep's order.
+        sa.Column("knobs", sa.Text, nullable=False),
+        sa.Column("points", sa.Integer, nullable=False),
+        sa.Column("samples", sa.Integer, nullable=False),
+        sa.Column("stopped", sa.Boolean, nullable=False),
+        sa.Column("body", sa.Text, nullable=False),
+        # Who ran it, as for runs (m006): only they, or an admin, may delete it.
+        sa.Column("author", sa.String(200), nullable=True),
+    )
+    sweeps.create(conn)
+
+
+@migration
 def m009_rate_buckets(conn: Connection) -> None:
     """Each client's allowance of comparisons, shared by every replica (a limit kept in one
     process's memory lets a client through once per replica)."""

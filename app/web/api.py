@@ -22,18 +22,22 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
+def refuse_over_caps(problems: dict[str, str]) -> None:
+    """422 naming each field over a cap, in the shape of a validation error."""
+    if problems:
+        detail = [
+            {"field": f, "loc": ["body", f], "msg": m, "type": "cap"} for f, m in problems.items()
+        ]
+        raise HTTPException(status_code=422, detail=detail)
+
+
 @router.post("/compare", response_model=SavedComparison, responses=ERRORS)
 async def compare(body: CompareRequest, comparisons: ComparisonsDep) -> SavedComparison:
     """Run the prompt under every preset, `samples` times each, and return every answer
     with its stats and flags. Knobs that are absent or null are not sent to the endpoint.
     The run is saved first: `id` and `url` are its permalink. Should saving fail, the
     answers still come back, with `id` and `url` null and `not_saved` saying why."""
-    problems = comparisons.problems(body)
-    if problems:
-        detail = [
-            {"field": f, "loc": ["body", f], "msg": m, "type": "cap"} for f, m in problems.items()
-        ]
-        raise HTTPException(status_code=422, detail=detail)
+    refuse_over_caps(comparisons.problems(body))
     finished = await comparisons.run(body)
     url = None
     if finished.run_id:

@@ -176,15 +176,19 @@ class Comparisons:
         self, compare: CompareRequest, comparison: Comparison, stopped: bool, started: float
     ) -> Finished:
         seconds = time.perf_counter() - started
-        run = SavedRun.from_comparison(compare, comparison, stopped=stopped, author=self.author)
         try:
-            run_id: str | None = await self.store.save_run(run)
+            run_id: str | None = await self._keep(compare, comparison, stopped)
         except Exception as error:  # noqa: BLE001 - whatever the database did, the answers stay
             # An outage is one line in the log; anything else is a bug and gets its traceback.
             outage = isinstance(error, StoreUnavailable)
             log.warning("run not saved: %s", error, exc_info=not outage)
             return Finished(comparison, stopped, seconds, None, NOT_SAVED)
         return Finished(comparison, stopped, seconds, run_id)
+
+    async def _keep(self, compare: CompareRequest, comparison: Comparison, stopped: bool) -> str:
+        """Save the result and return its id (a sweep saves itself as a sweep instead)."""
+        run = SavedRun.from_comparison(compare, comparison, stopped=stopped, author=self.author)
+        return await self.store.save_run(run)
 
 
 ComparisonsDep = Annotated[Comparisons, Depends(Comparisons)]

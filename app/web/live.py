@@ -76,10 +76,12 @@ class LiveComparisons:
         """Keep `request` for its stream; `columns` are the page columns its presets fill."""
         return await run_in_threadpool(self.store.add, request, columns)
 
-    async def claim(self, token: str) -> LiveComparison | None:
+    async def claim(
+        self, token: str, shape: type[CompareRequest] = CompareRequest
+    ) -> LiveComparison | None:
         """The comparison for its one event stream; a second claim gets None."""
         try:
-            claimed = await run_in_threadpool(self.store.claim, token)
+            claimed = await run_in_threadpool(self.store.claim, token, shape)
         except StoreUnavailable as error:
             log.warning("cannot look up a live comparison: %s", error)
             return None

@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from app.engine.knobs import KNOB_BY_NAME, MAX_CHARS, MAX_PRESETS, MAX_STOP_SEQUENCES, SAMPLES
+from app.engine.sweep import MESSAGE
 
 FIELD_MESSAGES = {
     "prompt": "Write a prompt to compare.",
@@ -67,7 +68,10 @@ def explain(errors: Sequence[Any]) -> list[dict[str, Any]]:
         {
             "field": field_path(error["loc"]),
             "loc": list(error["loc"]),
-            "msg": message_for(error["loc"], error.get("type", "")),
+            # A message written for a person where the check was made is shown as it is.
+            "msg": error["msg"]
+            if error.get("type") == MESSAGE
+            else message_for(error["loc"], error.get("type", "")),
             "type": error.get("type", ""),
         }
         for error in errors

@@ -1,0 +1,47 @@
+"""`POST /api/sweep`: the sweep engine for scripts, as `/api/compare` is for comparisons."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+
+from app.engine.sweep import SweepRequest, Vary
+from app.storage.sweeps import SweepPoint
+from app.web.api import ERRORS, refuse_over_caps
+from app.web.sweep_runs import SweepRunsDep
+
+router = APIRouter(prefix="/api", tags=["api"])
+
+
+class SweepAnswer(BaseModel):
+    """The sweep's points, each with its column (as a comparison's) and its measures."""
+
+    id: str | None = Field(description="the saved sweep's id; null when it could not be saved")
+    url: str | None = Field(description="the saved sweep's permalink; null when not saved")
+    not_saved: str | None = Field(
+        default=None, description="why the sweep was not saved (the answers are complete)"
+    )
+    vary: list[Vary]
+    points: list[SweepPoint]
+
+
+@router.post("/sweep", response_model=SweepAnswer, responses=ERRORS)
+async def sweep(body: SweepRequest, runs: SweepRunsDep) -> SweepAnswer:
+    """Run the prompt at every point of the sweep — the base preset with the varied knobs
+    set, one knob or a grid of two — `samples` times each, through the same fan-out, limits
+    and caps as a comparison, and return every point's answers, flags and measures
+    (distinct answers ÷ samples, share truncated, mean answer tokens, median latency).
+    Saved first: `id` and `url` are its permalink, null with `not_saved` if saving failed."""
+    compare = body.comparison()
+    refuse_over_caps(runs.problems(compare))
+    finished = await runs.run(compare)
+    url = None
+    if finished.run_id:
+        url = str(runs.request.url_for("show_sweep", sweep_id=finished.run_id))
+    points = [
+        SweepPoint(values=values, column=column)
+        for values, column in zip(compare.points(), finished.comparison.columns, strict=True)
+    ]
+    return SweepAnswer(
+        id=finished.run_id, url=url, not_saved=finished.not_saved, vary=body.vary, points=points
+    )

@@ -1,0 +1,132 @@
+"""Running a sweep: the comparison service (app/web/comparisons.py) with a sweep's caps and
+save, and the live view's event stream.
+
+A sweep is a comparison, so it takes the same path: caps, a slot (rate and in-flight limits),
+the fan-out, the live table that lets any replica stream or stop it, and Stop itself (the
+comparison's `/compare/{token}/stop`). What differs is its own caps, that it is saved as a
+sweep, and what the live view shows: a row per point as it finishes, and done / total.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import StreamingResponse
+
+from app.engine import sweep_caps
+from app.engine.analysis import FLAG_LABELS
+from app.engine.events import ColumnDone, Idle, SampleDone
+from app.engine.presets import CompareRequest
+from app.engine.results import Comparison
+from app.engine.sweep import SweepComparison
+from app.engine.sweep_stats import shown_measures
+from app.guard.limits import StreamSlot
+from app.storage.sweeps import SavedSweep, SweepPoint, SweepStore
+from app.web.comparisons import Comparisons, Finished
+from app.web.live import LiveComparison
+from app.web.stream import HEARTBEAT, frame, render
+from app.web.sweep_chart import format_value, heatmap, line_panels
+from app.web.templating import templates
+
+router = APIRouter()
+templates.env.filters["measure"] = format_value
+templates.env.filters["flag_label"] = FLAG_LABELS.__getitem__
+EXPIRED = "This live view has ended or expired. Press Run to sweep again."
+
+
+class SweepRuns(Comparisons):
+    """What a route needs to run sweeps, taken from the app once per request."""
+
+    def __init__(self, request: Request) -> None:
+        super().__init__(request)
+        self.sweeps = SweepStore(self.store)
+
+    def problems(self, compare: CompareRequest) -> dict[str, str]:
+        """Over a cap, or naming an endpoint it may not use: messages by the sweep's fields."""
+        assert isinstance(compare, SweepComparison)
+        return sweep_caps.problems(compare, self.settings, self.upstreams.names)
+
+    async def claim(self, token: str) -> LiveComparison | None:
+        return await self.live.claim(token, SweepComparison)
+
+    async def _keep(self, compare: CompareRequest, comparison: Comparison, stopped: bool) -> str:
+        assert isinstance(compare, SweepComparison)
+        sweep = SavedSweep.from_comparison(compare, comparison, stopped=stopped, author=self.author)
+        return await self.sweeps.save_sweep(sweep)
+
+
+SweepRunsDep = Annotated[SweepRuns, Depends(SweepRuns)]
+
+
+def saved(sweep: SweepComparison, comparison: Comparison, stopped: bool) -> SavedSweep:
+    return SavedSweep.from_comparison(sweep, comparison, stopped=stopped)
+
+
+def finished_sweep(sweep: SweepComparison, finished: Finished) -> SavedSweep:
+    """The sweep as its page shows it once finished: saved under its id, or not saved."""
+    shown = saved(sweep, finished.comparison, finished.stopped)
+    return shown.model_copy(update={"id": finished.run_id or ""})
+
+
+def progress(done: int, total: int) -> str:
+    return f"{done} of {total} requests done"
+
+
+@router.get("/sweep/{token}/events", include_in_schema=False, dependencies=[StreamSlot])
+async def stream_sweep(token: str, runs: SweepRunsDep) -> StreamingResponse:
+    """Stream one page-started sweep to its tab: a row and the chart so far as each point
+    finishes, then the whole result. Leaving the page ends the stream, which closes every
+    request."""
+    live = await runs.claim(token)
+
+    async def events() -> AsyncIterator[str]:
+        if live is None:
+            yield frame("done", render("_status.html", message=EXPIRED, stopped=True))
+            return
+        sweep = live.request
+        assert isinstance(sweep, SweepComparison)
+        points, total, done = sweep.points(), len(sweep.presets) * sweep.samples, 0
+        finished: list[SweepPoint] = []
+        stream = runs.stream(token, live)
+        try:
+            async for event in stream:
+                if isinstance(event, Idle):
+                    yield HEARTBEAT
+                elif isinstance(event, SampleDone):
+                    done += 1
+                    yield frame("progress", progress(done, total))
+                elif isinstance(event, ColumnDone):
+                    point = SweepPoint(values=points[event.column], column=event.result)
+                    row = render("_sweep_row.html", point=point, index=event.column)
+                    yield frame(f"p-{event.column}", row)
+                    finished.append(point)
+                    so_far = SavedSweep.of(sweep, finished)  # the chart so far, not saved
+                    yield frame("chart", render("_sweep_chart.html", **sweep_context(so_far)))
+                elif isinstance(event, Finished):
+                    context = sweep_context(finished_sweep(sweep, event), event)
+                    yield frame("done", render("_sweep_result.html", **context))
+        finally:
+            await stream.aclose()
+
+    headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+    return StreamingResponse(events(), media_type="text/event-stream", headers=headers)
+
+
+def sweep_context(
+    sweep: SavedSweep,
+    finished: Finished | None = None,
+    measure: str = "distinct_share",
+    point: int | None = None,
+) -> dict[str, Any]:
+    """What templates/_sweep_result.html needs: the chart, the table and one point's answers."""
+    two = len(sweep.vary) == 2
+    return {
+        "sweep": sweep,
+        "finished": finished,
+        "panels": [] if two else line_panels(sweep),
+        "heatmap": heatmap(sweep, measure) if two else None,
+        "measures": shown_measures([p.stats for p in sweep.points]),
+        "point": point,
+    }
