@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from app.engine.agreement import (
+    ORDERED_UP_TO,
     agree_in_substance,
     agreement,
     cross_similarity,
@@ -103,3 +105,12 @@ def test_agreement_explains_itself():
 def test_cross_similarity_is_the_mean_over_every_pair_of_answers(xs: list[str], ys: list[str]):
     expected = sum(similarity(x, y) for x in xs for y in ys) / (len(xs) * len(ys))
     assert abs((cross_similarity(xs, ys) or 0) - expected) < 1e-9
+
+
+def test_long_answers_are_compared_as_bags_of_words():
+    # Past ORDERED_UP_TO words, order no longer counts: the same words shuffled are as similar
+    # as can be, and half the words replaced is half similar.
+    words = [f"w{i}" for i in range(ORDERED_UP_TO + 1)]
+    assert similarity(" ".join(words), " ".join(reversed(words))) == 1.0
+    half = words[: len(words) // 2] + [f"x{i}" for i in range(len(words) - len(words) // 2)]
+    assert similarity(" ".join(words), " ".join(half)) == pytest.approx(0.5, abs=0.01)
