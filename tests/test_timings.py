@@ -89,17 +89,18 @@ async def test_stop_cancels_queued_requests_without_sending_them(fake: FakeUpstr
     upstream = Upstream(Endpoint("fake", fake.base_url, parallel=1), Settings(data_dir=tmp_path))
     stop = asyncio.Event()
     events = stream_comparison(four_by_two(), Upstreams.of(upstream), stop, idle_every=0.02)
+    end = None
     try:
         async for event in events:
             if fake.requests:
                 stop.set()
             if isinstance(event, ComparisonDone):
-                break
+                end = event
     finally:
         await events.aclose()
         await upstream.aclose()
-    assert event.stopped
-    samples = [s for c in event.result.columns for s in c.samples]
+    assert end is not None and end.stopped
+    samples = [s for c in end.result.columns for s in c.samples]
     # One request was out; the seven waiting for their turn never opened a connection.
     assert len(fake.requests) == 1
     assert sum(s.error == NEVER_SENT for s in samples) == 7
