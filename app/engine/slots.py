@@ -77,11 +77,15 @@ class EndpointSlots(Slots):
         if self._asked:
             return
         async with self._asking:
-            if not self._asked:
+            if self._asked:
+                return
+            try:
                 reported = await reported_slots(http, base_url, api_key)
-                self._asked = True
-                if reported:
-                    self.resize(min(reported, self.default))
+            except httpx2.ConnectError:
+                return  # the server is not up (yet): ask again with the next request
+            self._asked = True
+            if reported:
+                self.resize(min(reported, self.default))
 
 
 def props_url(base_url: str) -> str:
@@ -94,12 +98,15 @@ async def reported_slots(
     http: httpx2.AsyncClient, base_url: str, api_key: str | None
 ) -> int | None:
     """The number of slots the server says it has (llama.cpp's `total_slots`), or None when
-    it does not say: other servers answer 404, or something that is not llama.cpp's."""
+    it does not say: other servers answer 404, or something that is not llama.cpp's.
+    httpx2.ConnectError when nothing answers at all."""
     # llama.cpp asks for the key on /props too, when it has one; it is the same server.
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     try:
         answer = await http.get(props_url(base_url), headers=headers, timeout=PROPS_TIMEOUT_SECONDS)
         total = answer.json().get("total_slots") if answer.status_code == 200 else None
+    except httpx2.ConnectError:
+        raise
     except (httpx2.HTTPError, ValueError, AttributeError):
         return None
     return total if isinstance(total, int) and not isinstance(total, bool) and total > 0 else None
