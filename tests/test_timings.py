@@ -6,14 +6,16 @@ from __future__ import annotations
 import asyncio
 import time
 
+import httpx2
 import pytest
 
 from app.engine.endpoints import EndpointConfigError, Upstreams, parse
 from app.engine.events import ComparisonDone
 from app.engine.fanout import NEVER_SENT, run_comparison, stream_comparison
 from app.engine.presets import CompareRequest, Preset
-from app.engine.slots import Slots, props_url
+from app.engine.slots import EndpointSlots, Slots, props_url
 from app.engine.upstream import Endpoint, Upstream
+from app.ops.embedded import free_port
 from app.settings import Settings
 from tests.fake_upstream import FakeUpstream
 
@@ -154,3 +156,16 @@ def test_parallel_must_be_a_sensible_whole_number(value):
     text = text.replace("True", "true")
     with pytest.raises(EndpointConfigError, match="parallel must be a whole number from 1"):
         parse(text, "t")
+
+
+async def test_slots_are_asked_again_while_the_server_is_not_up(fake: FakeUpstream):
+    fake.limit_slots(2, report=True)
+    slots = EndpointSlots(None, default=40)
+    async with httpx2.AsyncClient() as http:
+        await slots.learn(http, f"http://127.0.0.1:{free_port()}/v1", None)  # nothing there
+        assert slots.size == 40
+        await slots.learn(http, fake.base_url, None)
+        assert slots.size == 2
+        fake.limit_slots(1, report=True)
+        await slots.learn(http, fake.base_url, None)  # asked once it answered: kept
+    assert slots.size == 2
