@@ -30,7 +30,12 @@ def stats_rows(page: str) -> list[str]:
 
 
 def test_the_plain_form_shows_queued_apart_from_ttft_and_saves_it(client, one_slot):
+    waits = r'knobs_upstream_queued_seconds_bucket\{endpoint="default",le="0.0"\} (\S+)'
+    sent_at_once = re.findall(waits, client.get("/metrics").text)
     page = client.post("/", data=form_fields(FOUR)).text
+    after = re.findall(waits, client.get("/metrics").text)
+    # Eight requests, one of them sent at once (Prometheus counts from where this process was).
+    assert float(after[0]) - float((sent_at_once or ["0"])[0]) == 1
     assert one_slot.max_in_flight == 1
     tables = stats_rows(page)
     assert len(tables) >= 4 and all(">queued</th><th" in t for t in tables)

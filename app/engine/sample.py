@@ -106,6 +106,7 @@ async def _request_sample(
     await upstream.learn_slots()
     # Waiting for a turn is measured apart: the clock for TTFT and total starts when sent.
     waited = await upstream.slots.take()
+    metrics.UPSTREAM_QUEUED.labels(upstream.endpoint.name).observe(waited or 0.0)
     got.queued_ms = round(waited * 1000, 1) if waited is not None else None
     got.sent = True
     try:
