@@ -85,3 +85,13 @@ def test_a_hidden_server_queue_is_suspected_only_without_knobs_own():
     # Fast endpoints vary by more than 5× in noise alone: no note under 200 ms.
     quick = column(Preset(name="c"), [sample(ttft_ms=150.0)])
     assert timing_notes([column(Preset(), [sample(ttft_ms=10.0)]), quick]) == []
+
+
+def test_the_endpoints_own_timings_tell_its_hidden_queue():
+    waited = sample(ttft_ms=4100.0, prompt_ms=90.0)
+    prompt = column(Preset(name="a"), [sample(ttft_ms=120.0, prompt_ms=90.0), waited])
+    [note] = timing_notes([prompt])
+    assert "up to 4.0 s" in note and "By its own timings" in note
+    # Its timings say it did not queue: no guess from the TTFT spread either.
+    fine = column(Preset(name="b"), [sample(ttft_ms=6000.0, prompt_ms=5900.0)])
+    assert timing_notes([column(Preset(), [sample(ttft_ms=300.0, prompt_ms=250.0)]), fine]) == []

@@ -42,11 +42,35 @@ def timing_notes(columns: list[Column]) -> list[str]:
     return notes
 
 
+def _inside_wait(columns: list[Column]) -> float:
+    """The longest time a request spent at the endpoint before it began on the prompt, by
+    the endpoint's own timings (TTFT less its prompt time; network included); 0 unknown."""
+    return max(
+        (
+            s.ttft_ms - s.prompt_ms
+            for c in columns
+            for s in c.samples
+            if s.ttft_ms is not None and s.prompt_ms is not None
+        ),
+        default=0.0,
+    )
+
+
 def _server_queue(endpoint: str, columns: list[Column]) -> list[str]:
-    """A note when TTFT differs widely between columns of one endpoint although nothing
-    waited in Knobs' line: the endpoint probably queues requests where Knobs cannot see."""
+    """A note when one endpoint queued requests itself, where Knobs' clock cannot see: by
+    its own timings where it sends them, else when TTFT differs widely between columns
+    although nothing waited in Knobs' line."""
+    inside = _inside_wait(columns)
+    if inside >= QUEUED_NOTE_MS:
+        return [
+            f"By its own timings, endpoint {endpoint} kept some requests waiting up to "
+            f"{inside / 1000:.1f} s before it began on them: it takes fewer at once than Knobs "
+            "sent, and that wait counts as their TTFT here. Give it parallel = (the number it "
+            "takes at once) in the endpoints TOML; the README's Speed section explains."
+        ]
     samples = [s for c in columns for s in c.samples]
-    if any(s.queued_ms for s in samples):
+    # Knobs' own line, or the endpoint's timings, already tell: no guessing from the spread.
+    if any(s.queued_ms or s.prompt_ms is not None for s in samples):
         return []
     typical = [
         statistics.median(ttfts)
