@@ -4,11 +4,13 @@ at a time, in round-robin order across columns, and measures the wait apart from
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 
 import httpx2
 import pytest
 
+from app.engine.dialects import ServerTimings, StreamReader
 from app.engine.endpoints import EndpointConfigError, Upstreams, parse
 from app.engine.events import ComparisonDone
 from app.engine.fanout import NEVER_SENT, run_comparison, stream_comparison
@@ -169,3 +171,23 @@ async def test_slots_are_asked_again_while_the_server_is_not_up(fake: FakeUpstre
         fake.limit_slots(1, report=True)
         await slots.learn(http, fake.base_url, None)  # asked once it answered: kept
     assert slots.size == 2
+
+
+def finish_with(timings: object) -> ServerTimings | None:
+    reader = StreamReader()
+    end = {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}], "timings": timings}
+    reader.feed("data: " + json.dumps(end))
+    return reader.finish().timings
+
+
+def test_llama_cpp_timings_are_read_and_nonsense_is_not():
+    sent = {"prompt_n": 9, "prompt_ms": 41.25, "predicted_n": 30, "predicted_ms": 402.0}
+    assert finish_with(sent | {"predicted_per_second": 74.63}) == ServerTimings(41.2, 402.0, 74.6)
+    assert (
+        finish_with({"prompt_ms": "fast", "predicted_ms": -1, "predicted_per_second": True}) is None
+    )
+    assert finish_with([1, 2]) is None
+    # Python's json reads NaN and Infinity, as some servers write them.
+    reader = StreamReader()
+    reader.feed('data: {"choices": [{"finish_reason": "stop"}], "timings": {"predicted_ms": NaN}}')
+    assert reader.finish().timings is None
