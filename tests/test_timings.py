@@ -107,7 +107,10 @@ async def test_stop_cancels_queued_requests_without_sending_them(fake: FakeUpstr
     samples = [s for c in end.result.columns for s in c.samples]
     # One request was out; the seven waiting for their turn never opened a connection.
     assert len(fake.requests) == 1
-    assert sum(s.error == NEVER_SENT for s in samples) == 7
+    never_sent = [s for s in samples if s.error == NEVER_SENT]
+    assert len(never_sent) == 7
+    # Nothing was timed for them: no "0 ms" total for a request that never went.
+    assert all(s.latency_ms is None and s.ttft_ms is None for s in never_sent)
 
 
 async def test_llama_cpp_timings_are_used_where_sent(fake: FakeUpstream, tmp_path):
