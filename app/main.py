@@ -84,7 +84,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             model, settings.data_dir / "embedded-server.log", settings.embedded_context
         )
         await embedded.start(settings.embedded_startup_timeout)
-        configs = [Endpoint(EMBEDDED_NAME, embedded.base_url)]
+        configs = [Endpoint(EMBEDDED_NAME, embedded.base_url, parallel=embedded.parallel)]
     app.state.embedded = embedded
     # What models refuse is learnt once and shared, like the runs, by every replica.
     app.state.upstreams = Upstreams.from_configs(configs, settings, CapabilityTable(store.engine))

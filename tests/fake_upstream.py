@@ -1,8 +1,9 @@
 """A fake OpenAI-compatible server for tests and benchmarks: real HTTP, real SSE streaming.
 
 `with FakeUpstream() as fake:` serves on `fake.base_url`; `fake.behave(...)` steers it and
-`fake.requests` / `fake.max_in_flight` record what arrived. Standalone, until Ctrl-C:
-`python -m tests.fake_upstream --port 9999 --latency 0.3`.
+`fake.requests` / `fake.max_in_flight` record what arrived. `fake.limit_slots(1)` makes it
+answer one request at a time and queue the rest, as llama.cpp's server does with one slot.
+Standalone, until Ctrl-C: `python -m tests.fake_upstream --port 9999 --latency 0.3`.
 """
 
 from __future__ import annotations
@@ -102,6 +103,7 @@ class Behaviour:
     # Token probabilities, sent when the request asks (logprobs, top_logprobs): each chunk's
     # token at this probability, its alternatives at halving ones ("alt1", "alt2", ...).
     logprob: float = 0.5
+    timings: bool = False  # llama.cpp's `timings` (its own prompt/generation ms) at the end
 
 
 @dataclass(frozen=True)
@@ -195,6 +197,20 @@ def logprobs_for(token: str, b: Behaviour, body: dict[str, Any]) -> dict[str, An
     }
 
 
+def llama_timings(prompt: int, predicted: int, began: float, first: float) -> dict[str, Any]:
+    """llama.cpp's `timings` for an answer whose first chunk went at `first`: the time
+    before it counts as reading the prompt, the time after as generating."""
+    prompt_ms, predicted_ms = (first - began) * 1000, (time.perf_counter() - first) * 1000
+    per_second = predicted / predicted_ms * 1000 if predicted_ms > 0 else 0.0
+    return {
+        "prompt_n": prompt,
+        "prompt_ms": prompt_ms,
+        "predicted_n": predicted,
+        "predicted_ms": predicted_ms,
+        "predicted_per_second": per_second,
+    }
+
+
 def split_chunks(text: str) -> list[str]:
     """The stream chunks for `text`: about one word each; they join back to `text`."""
     return _WORDS.findall(text) or ([text] if text else [])
@@ -217,9 +233,20 @@ class FakeUpstream:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stops: set[asyncio.Event] = set()  # one per open chat request (loop thread only)
         self._closing = False
+        self._slots: int | None = None  # requests answered at once; None: all
+        self._report_slots = False
+        self._gate: tuple[int, asyncio.Semaphore] | None = None  # (slots, its semaphore)
         models_route = Route("/v1/models", self._models, methods=["GET"])
         chat_route = Route("/v1/chat/completions", _Asgi(self._chat), methods=["POST"])
-        self.app = Starlette(routes=[models_route, chat_route])
+        props_route = Route("/props", self._props, methods=["GET"])
+        self.app = Starlette(routes=[models_route, chat_route, props_route])
+
+    def limit_slots(self, slots: int | None, report: bool = False) -> None:
+        """Answer `slots` chat requests at once and queue the rest in arrival order (None:
+        all at once). With `report`, GET /props says so as llama.cpp does (`total_slots`);
+        else it answers 404, as servers without it do."""
+        with self._lock:
+            self._slots, self._report_slots = slots, report
 
     def behave(self, **knobs: Any) -> None:
         """Reset the default behaviour, then apply `knobs` (see Behaviour). Overrides stay."""
@@ -237,6 +264,7 @@ class FakeUpstream:
             self._default, self._rules, self._requests = _Rule(Behaviour()), {}, []
             self._max_in_flight, self._variant = self._in_flight, 0
             self.models = list(self._initial_models)
+            self._slots, self._report_slots = None, False
 
     @property
     def requests(self) -> list[Received]:
@@ -339,6 +367,23 @@ class FakeUpstream:
         for stop in self._stops:
             stop.set()
 
+    async def _props(self, request: Request) -> JSONResponse:
+        with self._lock:
+            slots = self._slots if self._report_slots else None
+        if slots is None:
+            return JSONResponse({"detail": "Not Found"}, status_code=404)
+        return JSONResponse({"total_slots": slots, "default_generation_settings": {}})
+
+    def _slot_gate(self) -> asyncio.Semaphore | None:
+        """The semaphore for the current number of slots (loop thread only)."""
+        with self._lock:
+            slots = self._slots
+        if slots is None:
+            return None
+        if self._gate is None or self._gate[0] != slots:
+            self._gate = (slots, asyncio.Semaphore(slots))
+        return self._gate[1]
+
     async def _models(self, request: Request) -> JSONResponse:
         data = [{"id": m, "object": "model", "owned_by": "fake"} for m in self.models]
         return JSONResponse({"object": "list", "data": data})
@@ -362,8 +407,13 @@ class FakeUpstream:
         if self._closing:
             stop.set()
         watcher = asyncio.create_task(_watch_disconnect(receive, stop))
+        gate = self._slot_gate()
         try:
-            await self._answer(body, send, stop)
+            if gate is None:
+                await self._answer(body, send, stop)
+            else:
+                async with gate:  # the server's own queue: a client's clock runs meanwhile
+                    await self._answer(body, send, stop)
         finally:
             watcher.cancel()
             self._stops.discard(stop)
@@ -435,6 +485,7 @@ class FakeUpstream:
                 held.clear()
 
         await send({"type": "http.response.start", "status": 200, "headers": _SSE})
+        began, first = time.perf_counter(), None
         cut = n if b.break_after is None else min(b.break_after, n)
         bad = None if b.malformed_after is None else min(b.malformed_after, cut)
         for piece in thoughts:
@@ -457,12 +508,16 @@ class FakeUpstream:
             if body.get("logprobs") is True:
                 choice["logprobs"] = {"content": [logprobs_for(piece, b, body)]}
             emit(choices=[choice])
+            first = first or time.perf_counter()
         if bad == cut:
             held.append(_MALFORMED)
         if b.break_after is not None:
             await flush()
             raise _Abort
-        emit(choices=[{"index": 0, "delta": {}, "finish_reason": reason}])
+        end: dict[str, Any] = {"choices": [{"index": 0, "delta": {}, "finish_reason": reason}]}
+        if b.timings:
+            end["timings"] = llama_timings(prompt, n, began, first or began)
+        emit(**end)
         if (body.get("stream_options") or {}).get("include_usage"):
             emit(choices=[], usage=usage)
         held.append(b"data: [DONE]\n\n")

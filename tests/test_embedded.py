@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import re
+import statistics
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
+from app.engine.presets import builtin_presets
+from app.engine.timing_notes import TTFT_FLOOR_MS
 from app.main import create_app
 from app.ops.embedded import MODEL_FILE, find_model_file
 from tests.conftest import settings_for
@@ -105,6 +108,23 @@ def test_probabilities_and_the_alternatives_at_the_split(embedded: TestClient):
         said,
     )
     assert "The likeliest tokens there:" in said
+
+
+def test_the_default_comparison_times_columns_alike_and_shows_the_queue(embedded: TestClient):
+    # The server answers one request at a time. Knobs sends it one at a time, round-robin
+    # across columns, and keeps the wait out of TTFT: with the wait in it, the last column's
+    # TTFT was 30 times the first's.
+    presets = [p.model_dump(exclude_none=True) for p in builtin_presets()]
+    body = {"prompt": "What is the capital of France?", "samples": 2, "presets": presets}
+    answer = embedded.post("/api/compare", json=body).json()
+    samples = [s for column in answer["columns"] for s in column["samples"]]
+    assert all(s["error"] is None for s in samples)
+    assert [s["queued_ms"] is None for s in samples].count(True) == 1
+    typical = [statistics.median(s["ttft_ms"] for s in c["samples"]) for c in answer["columns"]]
+    # Tolerant: a noisy machine, and a prompt the server has cached answers in a few ms.
+    assert max(typical) <= 5 * max(min(typical), TTFT_FLOOR_MS), typical
+    saved = embedded.get(answer["url"]).text
+    assert ">queued</th>" in saved
 
 
 def test_model_list_comes_from_the_server(embedded: TestClient):

@@ -261,3 +261,43 @@ def test_stream_options_rejected_as_azure_does(upstream: FakeUpstream, http: htt
     assert stream_lines(http)[-1] == "data: [DONE]"
     first = upstream.requests[0]
     assert json.loads(first.raw) == first.body == chat(stream=True, stream_options=opts)
+
+
+def test_timings_as_llama_cpp_sends_them(upstream: FakeUpstream, http: httpx2.Client) -> None:
+    upstream.behave(timings=True, chunk_delay=0.01)
+    finish = events(stream_lines(http))[-1]
+    assert finish["choices"][0]["finish_reason"] == "stop"
+    timings = finish["timings"]
+    assert timings["predicted_n"] == 9 and timings["prompt_n"] == 2
+    assert timings["predicted_ms"] > 0 and timings["prompt_ms"] >= 0
+    per_second = timings["predicted_n"] / timings["predicted_ms"] * 1000
+    assert timings["predicted_per_second"] == pytest.approx(per_second)
+    upstream.behave()
+    assert not any("timings" in c for c in events(stream_lines(http)))
+
+
+def test_one_slot_answers_one_request_at_a_time(upstream: FakeUpstream) -> None:
+    upstream.limit_slots(1)
+    upstream.behave_for("slow", chunk_delay=30)  # answers, then holds its slot
+    body = chat(model="slow", stream=True)
+    with (
+        httpx2.Client(base_url=upstream.base_url, timeout=5) as holder,
+        holder.stream("POST", "/chat/completions", json=body),
+        httpx2.Client(base_url=upstream.base_url, timeout=0.5) as waiter,
+    ):
+        # The slot is taken: the next request waits in the server's queue, unanswered.
+        with pytest.raises(httpx2.ReadTimeout):
+            waiter.post("/chat/completions", json=chat(stream=True))
+        assert upstream.max_in_flight == 2 and len(upstream.requests) == 2
+    wait_until(lambda: upstream.in_flight == 0)
+    with httpx2.Client(base_url=upstream.base_url, timeout=5) as http:
+        assert stream_lines(http)[-1] == "data: [DONE]"  # the slot is free again
+
+
+def test_props_reports_slots_only_when_asked(upstream: FakeUpstream, http: httpx2.Client) -> None:
+    root = upstream.base_url.removesuffix("/v1")
+    assert http.get(f"{root}/props").status_code == 404
+    upstream.limit_slots(3, report=True)
+    assert http.get(f"{root}/props").json()["total_slots"] == 3
+    upstream.reset()
+    assert http.get(f"{root}/props").status_code == 404

@@ -2,13 +2,15 @@
 
 The answer is `delta.content`; reasoning arrives as `delta.reasoning_content` (DeepSeek,
 older vLLM) or `delta.reasoning` (Ollama, OpenRouter, newer vLLM); a refusal as
-`delta.refusal`. Usage may carry `completion_tokens_details.reasoning_tokens`. Plain data
+`delta.refusal`. Usage may carry `completion_tokens_details.reasoning_tokens`. llama.cpp's
+server adds `timings` (its own prompt and generation times) to its last chunks. Plain data
 in, plain data out: upstream.py feeds it the lines it reads.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -42,6 +44,15 @@ class Chunk:
 
 
 @dataclass(frozen=True)
+class ServerTimings:
+    """What the server measured of its own work (llama.cpp's `timings`), where it says."""
+
+    prompt_ms: float | None
+    generation_ms: float | None
+    tokens_per_second: float | None
+
+
+@dataclass(frozen=True)
 class Finish:
     finish_reason: str | None
     prompt_tokens: int | None
@@ -52,6 +63,7 @@ class Finish:
     reasoning_tokens: int | None = None
     # Of prompt_tokens, how many were read from the provider's cache (billed at less).
     cached_tokens: int | None = None
+    timings: ServerTimings | None = None
 
 
 class StreamReader:
@@ -63,6 +75,7 @@ class StreamReader:
         self._fingerprint: str | None = None
         self._model: str | None = None
         self._usage: dict[str, Any] = {}
+        self._timings: dict[str, Any] = {}
         self._rest = b""  # a line cut across two reads, until its end arrives
 
     def feed_bytes(self, data: bytes) -> list[Chunk]:
@@ -101,6 +114,8 @@ class StreamReader:
         self._model = event.get("model") or self._model
         usage = event.get("usage")
         self._usage = usage if isinstance(usage, dict) else self._usage
+        timings = event.get("timings")
+        self._timings = timings if isinstance(timings, dict) else self._timings
         chunks = []
         for choice in event.get("choices") or ():
             delta = choice.get("delta") or {}
@@ -134,6 +149,7 @@ class StreamReader:
             model=self._model,
             reasoning_tokens=reasoning,
             cached_tokens=cached if isinstance(cached, int) else None,
+            timings=_server_timings(self._timings),
         )
 
 
@@ -165,3 +181,16 @@ def _scored(entry: object) -> bool:
 def _alternatives(entry: dict[str, Any]) -> list[dict[str, Any]]:
     top = entry.get("top_logprobs")
     return [t for t in top if _scored(t)] if isinstance(top, list) else []
+
+
+def _server_timings(timings: dict[str, Any]) -> ServerTimings | None:
+    def number(name: str) -> float | None:
+        value = timings.get(name)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return None
+        return round(float(value), 1) if math.isfinite(value) and value >= 0 else None
+
+    found = ServerTimings(
+        number("prompt_ms"), number("predicted_ms"), number("predicted_per_second")
+    )
+    return found if found != ServerTimings(None, None, None) else None

@@ -11,6 +11,11 @@ by KNOBS_ENDPOINTS_FILE or inline in KNOBS_ENDPOINTS::
 
     [endpoints.ollama]
     base_url = "http://127.0.0.1:11434/v1"
+    parallel = 1                          # optional; requests it answers at once
+
+Without `parallel`, Knobs asks the server (llama.cpp's /props reports its slots) and else
+sends up to KNOBS_CONCURRENCY_PER_ENDPOINT at once. More than the server takes would wait in
+its own queue, where that wait would count as time to first token (app/engine/slots.py).
 
 Without default_model, a preset that names no model gets the endpoint's first chat model
 (embeddings, speech, image and legacy completion models are passed over; see models.py).
@@ -64,8 +69,11 @@ _FIELDS = {
     "default_model",
     "capabilities",
     "prices",
+    "parallel",
 }
 Stated = TypeVar("Stated", bound=BaseModel)
+# As many as KNOBS_CONCURRENCY_PER_ENDPOINT may be.
+MAX_PARALLEL = 256
 # The name of the endpoint that OPENAI_BASE_URL, or the embedded model, defines.
 DEFAULT_NAME = "default"
 EMBEDDED_NAME = "embedded"
@@ -155,8 +163,25 @@ def _endpoint(name: str, table: object, source: str, environ: Mapping[str, str])
         ModelPrice,
         "fields: input, output and cached_input, US dollars per million tokens",
     )
+    parallel = table.get("parallel")
+    if parallel is not None and (
+        not isinstance(parallel, int)
+        or isinstance(parallel, bool)
+        or not 1 <= parallel <= MAX_PARALLEL
+    ):
+        raise EndpointConfigError(
+            f"{where}: parallel must be a whole number from 1 to {MAX_PARALLEL}: how many "
+            "requests the endpoint answers at once"
+        )
     return Endpoint(
-        name, base_url.rstrip("/"), api_key or None, tuple(models), default, capabilities, prices
+        name,
+        base_url.rstrip("/"),
+        api_key or None,
+        tuple(models),
+        default,
+        capabilities,
+        prices,
+        parallel=parallel,
     )
 
 

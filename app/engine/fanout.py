@@ -1,7 +1,9 @@
 """Run a comparison: every preset x sample request at once, events as they stream.
 
 `stream_comparison` yields events in arrival order; `run_comparison` waits for the end.
-Closing the stream early, or setting `stop`, closes every upstream request.
+Closing the stream early, or setting `stop`, closes every upstream request. Where an endpoint
+takes fewer requests at once than a comparison has, they wait their turn in round-robin order
+across columns (app/engine/slots.py), so every column gets its first answer early.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from app.engine.upstream import Sending, Upstream
 from app.ops import metrics
 
 STOPPED = "Stopped before the answer was complete."
+NEVER_SENT = "Stopped before it was sent: it was waiting for its turn at the endpoint."
 log = logging.getLogger("knobs.fanout")
 
 
@@ -59,7 +62,9 @@ async def stream_comparison(
     warnings = lint_all(request.presets)
     clients = [_client_for(preset, upstreams) for preset in request.presets]
     # Each sample's request and what it has received, kept here too: Stop cancels the task.
-    sendings = {(c, s): Sending() for c in range(n_columns) for s in range(n_samples)}
+    # Round-robin (the first sample of every column, then the second...): the order in which
+    # the tasks ask for their endpoint's slots, so no column is always measured last.
+    sendings = {(c, s): Sending() for s in range(n_samples) for c in range(n_columns)}
     received = {key: Received() for key in sendings}
     tasks = [
         asyncio.create_task(
@@ -100,7 +105,8 @@ async def stream_comparison(
                     continue
                 for s in range(n_samples):
                     if results[c][s] is None:
-                        sample = received[c, s].partial(STOPPED)
+                        got = received[c, s]
+                        sample = got.partial(STOPPED if got.sent else NEVER_SENT)
                         results[c][s] = ended = done(c, s, sample, sendings[c, s])
                         yield ended
                 column = _finish_column(request, c, results, warnings, clients)

@@ -41,13 +41,35 @@ class Sample(BaseModel):
     )
     finish_reason: str | None = None
     usage: Usage = Field(default_factory=Usage)
-    ttft_ms: float | None = Field(default=None, description="time to the first answer token")
+    queued_ms: float | None = Field(
+        default=None,
+        description="time the request waited for its turn before it was sent, because the "
+        "endpoint takes only so many at once; not part of ttft_ms, latency_ms or "
+        "tokens_per_second; null when it was sent at once",
+    )
+    ttft_ms: float | None = Field(
+        default=None, description="time to the first answer token, from sending the request"
+    )
     first_token_ms: float | None = Field(
         default=None, description="time to the first token of any kind, reasoning included"
     )
-    latency_ms: float | None = None
+    latency_ms: float | None = Field(
+        default=None, description="time from sending the request to its end, queue excluded"
+    )
     tokens_per_second: float | None = Field(
-        default=None, description="answer tokens per second, from the first answer token"
+        default=None,
+        description="answer tokens per second while generating: the endpoint's own figure "
+        "where it reports one (llama.cpp's timings), else counted from the first answer token",
+    )
+    prompt_ms: float | None = Field(
+        default=None,
+        description="the endpoint's own time reading the prompt, where it reports it "
+        "(llama.cpp's timings.prompt_ms)",
+    )
+    generation_ms: float | None = Field(
+        default=None,
+        description="the endpoint's own time generating, where it reports it "
+        "(llama.cpp's timings.predicted_ms)",
     )
     system_fingerprint: str | None = None
     model: str | None = None

@@ -7,7 +7,7 @@ import logging
 import time
 from typing import Protocol
 
-from app.engine.dialects import Chunk, Finish, TokenProb
+from app.engine.dialects import Chunk, Finish, ServerTimings, TokenProb
 from app.engine.events import Delta, SampleDone, Thinking
 from app.engine.presets import CompareRequest
 from app.engine.results import Sample, Usage
@@ -69,6 +69,8 @@ class Received:
         self.first_answer: float | None = None
         self.started: float | None = None  # when the request went out
         self.logprobs: list[TokenProb] = []  # only when the preset asked for them
+        self.sent = False  # False while it waits for its turn at the endpoint
+        self.queued_ms: float | None = None
 
     def add(self, chunk: Chunk, now: float) -> None:
         self.first = self.first or now
@@ -85,6 +87,8 @@ class Received:
     def partial(self, error: str) -> Sample:
         """A sample that ended early with `error`: what had arrived, marked incomplete, with
         the stats of that (a stopped sample's TTFT and tokens are still worth seeing)."""
+        if not self.sent:  # stopped while waiting for its turn: nothing was timed
+            return Sample(error=error, incomplete=True)
         now = time.perf_counter()
         return _sample_result(self, self.started or now, now, None, error)
 
@@ -99,7 +103,13 @@ async def _request_sample(
     sending: Sending,
 ) -> Sample:
     preset = request.presets[column]
-    async with upstream.limit:
+    await upstream.learn_slots()
+    # Waiting for a turn is measured apart: the clock for TTFT and total starts when sent.
+    waited = await upstream.slots.take()
+    metrics.UPSTREAM_QUEUED.labels(upstream.endpoint.name).observe(waited or 0.0)
+    got.queued_ms = round(waited * 1000, 1) if waited is not None else None
+    got.sent = True
+    try:
         with metrics.UPSTREAM_IN_FLIGHT.labels(upstream.endpoint.name).track_inprogress():
             started = got.started = time.perf_counter()
             finish: Finish | None = None
@@ -121,6 +131,8 @@ async def _request_sample(
             except UpstreamError as failure:
                 error = str(failure)
             ended = time.perf_counter()
+    finally:
+        upstream.slots.give_back()
     return _sample_result(got, started, ended, finish, error)
 
 
@@ -142,6 +154,7 @@ def _sample_result(
     reasoning = reported if reported is not None else (len(got.reasoning) or None)
     answer_tokens = max(completion - (reasoning or 0), 0)
     generating = ended - got.first_answer if got.first_answer else 0.0
+    measured = finish.timings if finish and finish.timings else ServerTimings(None, None, None)
     return Sample(
         text="".join(got.answer),
         reasoning="".join(got.reasoning),
@@ -156,10 +169,15 @@ def _sample_result(
             reasoning_tokens=reasoning,
             cached_tokens=finish.cached_tokens if finish else None,
         ),
+        queued_ms=got.queued_ms,
         ttft_ms=_ms(started, got.first_answer),
         first_token_ms=_ms(started, got.first),
         latency_ms=round((ended - started) * 1000, 1),
-        tokens_per_second=_rate(max(answer_tokens - 1, 0), generating),
+        # The server's own rate where it says: no network or event-loop jitter in it.
+        tokens_per_second=measured.tokens_per_second
+        or _rate(max(answer_tokens - 1, 0), generating),
+        prompt_ms=measured.prompt_ms,
+        generation_ms=measured.generation_ms,
         system_fingerprint=finish.system_fingerprint if finish else None,
         model=finish.model if finish else None,
         error=error,

@@ -31,6 +31,7 @@ from app.engine.dialects import Chunk, Finish, StreamReader
 from app.engine.models import NoChatModel, first_chat_model
 from app.engine.presets import Preset, request_params
 from app.engine.prices import ModelPrice
+from app.engine.slots import EndpointSlots
 from app.engine.upstream_errors import (
     UpstreamError,
     error_text,
@@ -64,6 +65,9 @@ class Endpoint:
     capabilities: tuple[tuple[str, Capabilities], ...] = ()
     # What the admin says models cost, by model name or glob (app/engine/prices.py).
     prices: tuple[tuple[str, ModelPrice], ...] = ()
+    # Requests it answers at once, where known (TOML `parallel`, the embedded server's 1);
+    # None: as the server reports (llama.cpp's /props), else KNOBS_CONCURRENCY_PER_ENDPOINT.
+    parallel: int | None = None
 
 
 @dataclass
@@ -76,7 +80,7 @@ class Sending:
 
 
 class Upstream:
-    """A client for one endpoint, with its concurrency limit and model list."""
+    """A client for one endpoint, with its slots (how many requests at once) and model list."""
 
     def __init__(
         self,
@@ -88,9 +92,10 @@ class Upstream:
         self.endpoint = endpoint
         self.memory = Memory(endpoint.base_url, store)
         self.settings = settings
-        self.limit = asyncio.Semaphore(settings.concurrency_per_endpoint)
+        self.slots = EndpointSlots(endpoint.parallel, settings.concurrency_per_endpoint)
         timeout = _timeout(settings)
-        self._http = http or httpx2.AsyncClient(timeout=timeout, limits=_limits(settings))
+        limits = _limits(settings, endpoint.parallel)
+        self._http = http or httpx2.AsyncClient(timeout=timeout, limits=limits)
         self.client = openai.AsyncOpenAI(
             base_url=endpoint.base_url,
             api_key=endpoint.api_key or NO_KEY,
@@ -111,10 +116,16 @@ class Upstream:
         http = guarded_client(
             policy, _timeout(settings), _limits(settings), api_key=api_key or NO_KEY
         )
-        return cls(Endpoint("custom", url, api_key), settings, http=http)
+        # Its slots are not asked for: a slow answer would hold up every comparison on it.
+        custom = Endpoint("custom", url, api_key, parallel=settings.concurrency_per_endpoint)
+        return cls(custom, settings, http=http)
 
     async def aclose(self) -> None:
         await self.client.close()
+
+    async def learn_slots(self) -> None:
+        """Size the line to the slots the server reports, once, unless they were stated."""
+        await self.slots.learn(self._http, self.endpoint.base_url, self.endpoint.api_key)
 
     async def models(self) -> list[str]:
         """Model ids from the endpoint's /v1/models, in its order, cached for a minute."""
@@ -278,6 +289,6 @@ def _timeout(settings: Settings) -> httpx2.Timeout:
     return httpx2.Timeout(settings.request_timeout, connect=settings.connect_timeout)
 
 
-def _limits(settings: Settings) -> httpx2.Limits:
-    n = settings.concurrency_per_endpoint
+def _limits(settings: Settings, parallel: int | None = None) -> httpx2.Limits:
+    n = max(settings.concurrency_per_endpoint, parallel or 0)
     return httpx2.Limits(max_connections=n, max_keepalive_connections=n)

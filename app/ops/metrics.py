@@ -1,4 +1,5 @@
-"""Prometheus metrics at /metrics: comparisons, upstream requests by status, latency, in flight.
+"""Prometheus metrics at /metrics: comparisons, upstream requests by status, latency, time
+queued, in flight.
 
 Each process counts its own; with several replicas, Prometheus scrapes each and sums.
 """
@@ -29,6 +30,11 @@ UPSTREAM_LATENCY = Histogram(
 UPSTREAM_TTFT = Histogram(
     "knobs_upstream_ttft_seconds", "Time to first token.", ["endpoint"], buckets=_BUCKETS
 )
+UPSTREAM_QUEUED = Histogram(
+    "knobs_upstream_queued_seconds",
+    "Time a request waited for its turn before it was sent (0 when sent at once).",
+    ["endpoint"], buckets=(0, *_BUCKETS),
+)  # fmt: skip
 
 
 def record_sample(

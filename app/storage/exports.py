@@ -28,10 +28,13 @@ SAMPLE_CELLS: tuple[tuple[str, Callable[[Sample], Any]], ...] = (
     ("prompt_tokens", lambda s: s.usage.prompt_tokens),
     ("completion_tokens", lambda s: s.usage.completion_tokens),
     ("reasoning_tokens", lambda s: s.usage.reasoning_tokens),
+    ("queued_ms", lambda s: s.queued_ms),
     ("ttft_ms", lambda s: s.ttft_ms),
     ("first_token_ms", lambda s: s.first_token_ms),
     ("latency_ms", lambda s: s.latency_ms),
     ("tokens_per_second", lambda s: s.tokens_per_second),
+    ("prompt_ms", lambda s: s.prompt_ms),
+    ("generation_ms", lambda s: s.generation_ms),
     ("system_fingerprint", lambda s: s.system_fingerprint),
     ("response_model", lambda s: s.model),
     ("error", lambda s: s.error),
@@ -139,14 +142,17 @@ def flags_text(column: Column) -> str:
 
 
 def stats_text(number: int, sample: Sample) -> str:
-    """`#2 stop · 12/40 tok · 30 reasoning tok · TTFT 85 ms · first token 20 ms · 1.20 s ·
-    33.3 tok/s`, unknowns left out; reasoning tokens are part of the 40."""
+    """`#2 stop · 12/40 tok · 30 reasoning tok · queued 6.20 s · TTFT 85 ms · first token
+    20 ms · 1.20 s · 33.3 tok/s`, unknowns left out; reasoning tokens are part of the 40, the
+    queue is part of neither TTFT nor the total."""
     usage = sample.usage
     parts = [f"#{number + 1} {sample.finish_reason or 'no finish'}"]
     if usage.completion_tokens is not None:
         parts.append(f"{usage.prompt_tokens or '?'}/{usage.completion_tokens} tok")
     if usage.reasoning_tokens is not None:
         parts.append(f"{usage.reasoning_tokens} reasoning tok")
+    if sample.queued_ms:
+        parts.append(f"queued {sample.queued_ms / 1000:.2f} s")
     if sample.ttft_ms is not None:
         parts.append(f"TTFT {sample.ttft_ms:.0f} ms")
     if sample.first_token_ms is not None and sample.first_token_ms != sample.ttft_ms:

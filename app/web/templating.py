@@ -19,6 +19,7 @@ from app.engine.diffs import Piece, counts, word_diff
 from app.engine.knobs import KNOB_BY_NAME, KNOBS, MAX_PRESETS, MIN_PRESETS, SAMPLES, knob_text
 from app.engine.probabilities import closest_call, first_split, level, probability
 from app.engine.results import Column, Sample
+from app.engine.timing_notes import timing_notes
 from app.storage.saved import COUNTED
 from app.web import snippets
 
@@ -39,6 +40,7 @@ templates.env.filters["sent_pretty"] = snippets.pretty
 templates.env.filters["curl"] = snippets.curl
 templates.env.filters["python_snippet"] = snippets.python
 templates.env.filters["base_url"] = snippets.base_url
+templates.env.filters["timing_notes"] = timing_notes
 
 
 def _refused_settings(column: Column) -> list[str]:
