@@ -146,7 +146,7 @@ class RunStore:
         return reason.replace(password, "***") if password else reason
 
     @contextmanager
-    def _connection(self, write: bool = False) -> Iterator[Connection]:
+    def connection(self, write: bool = False) -> Iterator[Connection]:
         """A connection, in a transaction committed on exit when `write`. A database out of
         reach raises StoreUnavailable; any other database error goes up as it is."""
         with (
@@ -157,7 +157,7 @@ class RunStore:
 
     def ping(self) -> None:
         """Raise StoreUnavailable unless the database answers and runs could be saved in it."""
-        with self._connection() as conn:
+        with self.connection() as conn:
             conn.execute(sa.text("SELECT 1"))
         # SQLite answers SELECT 1 from a pooled connection even when its file is gone or
         # read-only; saving needs the file and its folder (for the journal) writable.
@@ -179,7 +179,7 @@ class RunStore:
             models=json.dumps(summary.models),
             body=stored.model_dump_json(),
         )
-        with self._connection(write=True) as conn:
+        with self.connection(write=True) as conn:
             conn.execute(sa.insert(RUNS).values(row))
         return run_id
 
@@ -191,7 +191,7 @@ class RunStore:
         """The run, or None when there is none by that id (or it cannot be an id)."""
         if not valid_id(run_id):
             return None
-        with self._connection() as conn:
+        with self.connection() as conn:
             body = conn.scalar(sa.select(RUNS.c.body).where(RUNS.c.id == run_id))
         return None if body is None else SavedRun.model_validate_json(body)
 
@@ -209,7 +209,7 @@ class RunStore:
             .limit(per_page)
             .offset((page - 1) * per_page)
         )
-        with self._connection() as conn:
+        with self.connection() as conn:
             total = conn.scalar(sa.select(sa.func.count()).select_from(RUNS).where(mine)) or 0
             rows = conn.execute(query).mappings().all()
         return [_summary(dict(row)) for row in rows], total
@@ -218,7 +218,7 @@ class RunStore:
         """Delete the run; False when there was none."""
         if not valid_id(run_id):
             return False
-        with self._connection(write=True) as conn:
+        with self.connection(write=True) as conn:
             return conn.execute(sa.delete(RUNS).where(RUNS.c.id == run_id)).rowcount > 0
 
     def close(self) -> None:

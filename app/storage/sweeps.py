@@ -168,7 +168,7 @@ class SweepStore:
             "author": stored.author,
         }
         # The run store's own connection: same database, same outage handling.
-        with self.runs._connection(write=True) as conn:
+        with self.runs.connection(write=True) as conn:
             conn.execute(sa.insert(SWEEPS).values(row))
         return sweep_id
 
@@ -178,7 +178,7 @@ class SweepStore:
     def get(self, sweep_id: str) -> SavedSweep | None:
         if not valid_id(sweep_id):
             return None
-        with self.runs._connection() as conn:
+        with self.runs.connection() as conn:
             body = conn.scalar(sa.select(SWEEPS.c.body).where(SWEEPS.c.id == sweep_id))
         return None if body is None else SavedSweep.model_validate_json(body)
 
@@ -192,7 +192,7 @@ class SweepStore:
             .limit(per_page)
             .offset((page - 1) * per_page)
         )
-        with self.runs._connection() as conn:
+        with self.runs.connection() as conn:
             total = conn.scalar(sa.select(sa.func.count()).select_from(SWEEPS)) or 0
             rows = conn.execute(query).mappings().all()
         summaries = [
@@ -203,5 +203,5 @@ class SweepStore:
     def delete(self, sweep_id: str) -> bool:
         if not valid_id(sweep_id):
             return False
-        with self.runs._connection(write=True) as conn:
+        with self.runs.connection(write=True) as conn:
             return conn.execute(sa.delete(SWEEPS).where(SWEEPS.c.id == sweep_id)).rowcount > 0

@@ -124,7 +124,7 @@ def decode(query: str | Mapping[str, Sequence[str]]) -> Decoded:
             if presets <= MAX_PRESETS:
                 decoded.presets.append(decode_preset(value, presets, decoded.problems))
         elif key in seen:
-            decoded.problems.append(f"{_show(key)} appears more than once; the first was kept")
+            decoded.problems.append(f"{show(key)} appears more than once; the first was kept")
         else:
             seen.add(key)
             _read_param(decoded, key, value)
@@ -161,7 +161,7 @@ def _parse(query: str, problems: list[str]) -> list[tuple[str, str]]:
             continue
         raw_key, _, raw_value = chunk.partition("=")
         key = unquote_plus(raw_key, errors="replace")
-        what = _NAMES.get(key, f"part {_show(key)}")
+        what = _NAMES.get(key, f"part {show(key)}")
         pairs.append((key, _unescape(raw_value, what, problems, plus=True)))
     return pairs
 
@@ -183,7 +183,7 @@ def _read_param(decoded: Decoded, key: str, value: str) -> None:
     if key == "v":
         if value != VERSION:
             problems.append(
-                f"the link is in format v={_show(value)}, this Knobs reads v={VERSION}; "
+                f"the link is in format v={show(value)}, this Knobs reads v={VERSION}; "
                 "what could be read was read"
             )
     elif key == "prompt":
@@ -195,10 +195,10 @@ def _read_param(decoded: Decoded, key: str, value: str) -> None:
             decoded.samples = int(value)
         else:
             problems.append(
-                f"samples={_show(value)} is not {SAMPLES.describe()}; {DEFAULT_SAMPLES} used"
+                f"samples={show(value)} is not {SAMPLES.describe()}; {DEFAULT_SAMPLES} used"
             )
     else:
-        problems.append(f"unknown part {_show(key)} was ignored")
+        problems.append(f"unknown part {show(key)} was ignored")
 
 
 def decode_preset(value: str, number: int, problems: list[str]) -> Preset:
@@ -214,17 +214,17 @@ def decode_preset(value: str, number: int, problems: list[str]) -> Preset:
         if index == 0 and not has_value:
             name, raw = "name", part  # the first part is the name, unless it says otherwise
         elif not has_value:
-            problems.append(f"preset {number}: {_show(part)} is not name=value, ignored")
+            problems.append(f"preset {number}: {show(part)} is not name=value, ignored")
             continue
         item = _unescape(raw, f"preset {number}: {name}", problems)
         if name == "stop":
             stops.append(item)
         elif name in fields:
-            problems.append(f"preset {number}: {_show(name)} given twice, the first kept")
+            problems.append(f"preset {number}: {show(name)} given twice, the first kept")
         elif name in PRESET_FIELDS:
             fields[name] = _field(name, item, number, problems)
         else:
-            problems.append(f"preset {number}: unknown setting {_show(name)} ignored")
+            problems.append(f"preset {number}: unknown setting {show(name)} ignored")
     if len(stops) > MAX_STOP_SEQUENCES:
         problems.append(f"preset {number}: only the first {MAX_STOP_SEQUENCES} stops were kept")
     fields["stop"] = stops[:MAX_STOP_SEQUENCES] or None
@@ -252,7 +252,7 @@ def _field(name: str, raw: str, number: int, problems: list[str]) -> object:
             return value
         except ValidationError:
             pass
-    problems.append(f"preset {number}: {name}={_show(raw)} is not {knob.describe()}, left unset")
+    problems.append(f"preset {number}: {name}={show(raw)} is not {knob.describe()}, left unset")
     return None
 
 
@@ -263,7 +263,7 @@ def _cut(value: str, limit: int, what: str, problems: list[str]) -> str:
     return value[:limit]
 
 
-def _show(value: str) -> str:
+def show(value: str) -> str:
     """A value for a message: short, and quoted when blank or holding invisible characters."""
     short = value if len(value) <= 40 else value[:40] + "…"
     plain = short and short.isprintable() and short.strip() == short

@@ -175,7 +175,7 @@ def decode(query: str) -> tuple[SweepForm, list[str]]:
         elif key == "vary" and rows < MAX_SWEEP_KNOBS:
             knob, _, values = value.partition(":")
             if knob not in {k.name for k in SWEEPABLE}:
-                problems.append(f"vary: {sharelink._show(knob)} is not a knob that can be swept")
+                problems.append(f"vary: {sharelink.show(knob)} is not a knob that can be swept")
                 continue
             row = form.vary[rows]
             row["knob"] = knob
@@ -186,5 +186,5 @@ def decode(query: str) -> tuple[SweepForm, list[str]]:
                 row["values"] = values[:2000]
             rows += 1
         elif key not in ("prompt", "system", "p", "v", "vary"):
-            problems.append(f"unknown part {sharelink._show(key)} was ignored")
+            problems.append(f"unknown part {sharelink.show(key)} was ignored")
     return form, problems
