@@ -295,7 +295,7 @@ def test_a_stopped_column_still_says_what_it_sent_and_changed(fake: FakeUpstream
         try:
             async for event in stream_comparison(request, Upstreams.of(upstream), stop):
                 seen.append(event)
-                if isinstance(event, Delta) and event.tokens == 2:
+                if isinstance(event, Delta) and event.tokens >= 2:
                     answering.add(event.sample)
                     if len(answering) == 2:  # both are past their reasoning
                         stop.set()

@@ -52,9 +52,11 @@ async def stream_comparison(
     upstreams: Upstreams,
     stop: asyncio.Event | None = None,
     idle_every: float | None = None,
+    live: bool = True,
 ) -> AsyncGenerator[Event, None]:
     """Start every request at once and yield events until all have finished or `stop` is set.
-    With `idle_every`, an `Idle` event is also yielded that often."""
+    With `idle_every`, an `Idle` event is also yielded that often; without `live`, no text
+    as it streams (Delta, Thinking), only each sample's end."""
     # One queue, awaited plainly: a future per event (asyncio.wait on queue and stop) cost
     # more than parsing the chunk itself once two dozen streams run at once.
     queue: asyncio.Queue[Message] = asyncio.Queue()
@@ -68,7 +70,7 @@ async def stream_comparison(
     received = {key: Received() for key in sendings}
     tasks = [
         asyncio.create_task(
-            run_sample(clients[c], request, c, s, queue, sendings[c, s], received[c, s])
+            run_sample(clients[c], request, c, s, queue, sendings[c, s], received[c, s], live)
         )
         for c, s in sendings
     ]
@@ -207,7 +209,8 @@ async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
 
 async def run_comparison(request: CompareRequest, upstreams: Upstreams) -> Comparison:
     """Run a whole comparison and return its result."""
-    stream = stream_comparison(request, upstreams)
+    # Nobody watches the text stream in: reporting it token by token would only cost CPU.
+    stream = stream_comparison(request, upstreams, live=False)
     try:
         async for event in stream:
             if isinstance(event, ComparisonDone):

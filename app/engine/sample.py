@@ -37,13 +37,15 @@ async def run_sample(
     queue: Reports,
     sending: Sending,
     got: Received,
+    live: bool = True,
 ) -> None:
-    """One request; reports deltas and exactly one SampleDone unless cancelled, whatever
-    goes wrong: a comparison must never wait for a sample that died. `sending` and `got` are
-    filled in as the request goes out and the answer comes in, so that a sample cancelled
-    by Stop still says what it sent and what had arrived."""
+    """One request; reports exactly one SampleDone unless cancelled, whatever goes wrong: a
+    comparison must never wait for a sample that died. With `live`, also the text as it
+    streams (Delta, Thinking). `sending` and `got` are filled in as the request goes out and
+    the answer comes in, so that a sample cancelled by Stop still says what it sent and what
+    had arrived."""
     try:
-        result = await _request_sample(upstream, request, column, sample, queue, got, sending)
+        result = await _request_sample(upstream, request, column, sample, queue, got, sending, live)
     except Exception as failure:  # noqa: BLE001 - a surprise fails this sample, not the run
         log.exception("sample %d of column %d failed unexpectedly", sample + 1, column + 1)
         message = f"Knobs could not handle this answer ({type(failure).__name__}: {failure})."
@@ -101,6 +103,7 @@ async def _request_sample(
     queue: Reports,
     got: Received,
     sending: Sending,
+    live: bool,
 ) -> Sample:
     preset = request.presets[column]
     await upstream.learn_slots()
@@ -120,20 +123,31 @@ async def _request_sample(
                         finish = item
                         continue
                     now = time.perf_counter()
-                    got.add(item, now)
-                    if item.kind == "reasoning":
-                        queue.put_nowait(Thinking(column, sample, item.text, len(got.reasoning)))
-                    elif item.kind == "answer":
-                        assert got.first_answer is not None
-                        count = len(got.answer)
-                        rate = _rate(count - 1, now - got.first_answer)
-                        queue.put_nowait(Delta(column, sample, item.text, count, rate))
+                    answer, reasoning = len(got.answer), len(got.reasoning)
+                    for chunk in item:
+                        got.add(chunk, now)
+                    if live:  # one report per read and kind, not per token
+                        _report(column, sample, got, answer, reasoning, now, queue)
             except UpstreamError as failure:
                 error = str(failure)
             ended = time.perf_counter()
     finally:
         upstream.slots.give_back()
     return _sample_result(got, started, ended, finish, error)
+
+
+def _report(
+    column: int, sample: int, got: Received, answer: int, reasoning: int, now: float, queue: Reports
+) -> None:
+    """What a read added, reasoning first, as it streamed: text, count so far and rate."""
+    if len(got.reasoning) > reasoning:
+        text = "".join(got.reasoning[reasoning:])
+        queue.put_nowait(Thinking(column, sample, text, len(got.reasoning)))
+    if len(got.answer) > answer:
+        assert got.first_answer is not None
+        count = len(got.answer)
+        rate = _rate(count - 1, now - got.first_answer)
+        queue.put_nowait(Delta(column, sample, "".join(got.answer[answer:]), count, rate))
 
 
 def _rate(tokens: int, seconds: float) -> float | None:

@@ -157,9 +157,10 @@ class Upstream:
 
     async def stream_chat(
         self, preset: Preset, messages: list[dict[str, str]], sending: Sending | None = None
-    ) -> AsyncIterator[Chunk | Finish]:
-        """Stream one chat completion: chunks as they arrive, then one Finish. `sending`
-        receives the body as sent and what was changed so that this model accepts it."""
+    ) -> AsyncIterator[list[Chunk] | Finish]:
+        """Stream one chat completion: the chunks of each read as they arrive, then one
+        Finish. `sending` receives the body as sent and what was changed so that this model
+        accepts it."""
         sending = Sending() if sending is None else sending
         model = preset.model or await self.default_model()
         body = await self._body(model, messages, preset, sending)
@@ -237,7 +238,9 @@ class Upstream:
 
     async def _stream(
         self, body: dict[str, Any], sending: Sending
-    ) -> AsyncIterator[Chunk | Finish]:
+    ) -> AsyncIterator[list[Chunk] | Finish]:
+        # The chunks of a read go on together: a fast endpoint sends dozens per read, and
+        # passing each through every generator on its way cost more than parsing it.
         # The raw bytes, not the SDK's typed chunks: parsing every chunk into models costs
         # more than the request itself once two dozen streams run at once.
         # The body goes in the extra body, sent as it is: the SDK's conversion of typed
@@ -252,10 +255,10 @@ class Upstream:
             # The bytes that went out, not a rebuilt copy: "exactly what was sent".
             sending.sent = response.http_request.content.decode()
             async for data in response.iter_bytes():
-                for chunk in reader.feed_bytes(data):
-                    yield chunk
-            for chunk in reader.feed_bytes(b"\n"):  # a last line without its line break
-                yield chunk
+                if chunks := reader.feed_bytes(data):
+                    yield chunks
+            if chunks := reader.feed_bytes(b"\n"):  # a last line without its line break
+                yield chunks
         yield reader.finish()
 
     def _retry_delay(self, error: Exception, attempt: int) -> float | None:
