@@ -25,6 +25,31 @@ function showStatus(message) {
   status.replaceChildren(line);
 }
 
+// A swap replaces the form, and with it the button just pressed: focus goes back to that
+// button in the new form (Run, + Column, ...), so a keyboard or screen reader user stays where
+// they were. One task later: focusing lays the whole new form out, and the live view's event
+// stream should be asked for first.
+// The button is taken from the submit event: htmx disables Run while the request is out,
+// which takes the focus off it before the answer comes.
+let pressed = null;
+document.addEventListener("submit", (event) => {
+  const button = event.submitter;
+  pressed = button instanceof HTMLButtonElement && button.name
+    ? `button[name="${CSS.escape(button.name)}"][value="${CSS.escape(button.value)}"]`
+    : null;
+}, true);
+document.addEventListener("htmx:afterSettle", () => {
+  const selector = pressed;
+  pressed = null;
+  if (!selector) return;
+  setTimeout(() => {
+    const button = document.querySelector(`#playground ${selector}`);
+    if (button && (document.activeElement === document.body || !document.activeElement)) {
+      button.focus({preventScroll: true});
+    }
+  });
+});
+
 // "Copy link": put the text on the clipboard. The link stays on the page, selected, in
 // case the clipboard is not available (plain http on another host, say).
 document.addEventListener("click", (event) => {

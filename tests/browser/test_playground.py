@@ -217,3 +217,20 @@ def test_preset_link_and_permalink_round_trip(page: Page, live_server, fake: Fak
     expect(fresh.locator("textarea[name=prompt]")).to_have_value("Share me ✓")
     expect(fresh.locator("input[name='p-1-top_k']")).to_have_value("40")
     fresh.close()
+
+
+def test_focus_stays_on_the_pressed_button_when_the_form_comes_back(page: Page, live_server, fake):
+    """A keyboard or screen reader user who presses Run (or + Column) stays on that button,
+    in the form htmx swaps in; the prompt has focus only when the page opens."""
+    fake.behave(text="Blue.")
+    page.goto(live_server.url)
+    expect(page.locator("textarea[name=prompt]")).to_be_focused()
+    page.fill("textarea[name=prompt]", "Sky colour?")
+    page.get_by_role("button", name="+ Column").focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("section.column")).to_have_count(5)
+    expect(page.get_by_role("button", name="+ Column")).to_be_focused()
+    page.locator("button.run").focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("#status")).to_contain_text("Finished", timeout=15_000)
+    expect(page.locator("button.run")).to_be_focused()
