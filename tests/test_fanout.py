@@ -140,3 +140,15 @@ async def test_run_comparison_reports_no_text_on_the_way(fake: FakeUpstream, ups
     assert [s.text for c in comparison.columns for s in c.samples] == ["a b c"] * 4
     assert not any(isinstance(e, Delta) for e in reported)
     assert sum(isinstance(e, SampleDone) for e in reported) == 4
+
+
+async def test_the_live_rate_waits_until_the_answer_has_streamed_a_while(
+    fake: FakeUpstream, upstream
+):
+    # Tokens read together at the start would make thousands a second: no rate then.
+    fake.behave(text="a b c d e f g", chunk_delay=0.1)
+    events = [e async for e in stream_comparison(request(1, 1), Upstreams.of(upstream))]
+    deltas = [e for e in events if isinstance(e, Delta)]
+    assert deltas[0].tokens_per_second is None
+    rated = [d.tokens_per_second for d in deltas if d.tokens_per_second is not None]
+    assert rated and all(1 <= r <= 20 for r in rated)  # about 10 a second

@@ -70,7 +70,7 @@ def test_posted_on_one_replica_streamed_on_another_and_stopped_from_the_first(
             with http.stream("GET", f"{two.url}/compare/{token}/events") as events:
                 lines = events.iter_lines()
                 read_until(lines, "event: text")
-                assert ">slow <" in next(lines)  # the answers arrive
+                assert ">slow " in next(lines)  # the answers arrive (a read may hold several)
                 assert http.post(f"{one.url}/compare/{token}/stop").status_code == 204
                 read_until(lines, "event: done")
                 assert "Stopped after" in "\n".join(lines)  # the done frame, then the end

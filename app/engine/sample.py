@@ -16,6 +16,8 @@ from app.engine.upstream_errors import UpstreamError, redact
 from app.ops import metrics
 
 log = logging.getLogger("knobs.fanout")
+# The live tokens/s is shown once the answer has streamed this long (seconds).
+LIVE_RATE_AFTER = 0.25
 
 
 class Reports(Protocol):
@@ -145,8 +147,9 @@ def _report(
         queue.put_nowait(Thinking(column, sample, text, len(got.reasoning)))
     if len(got.answer) > answer:
         assert got.first_answer is not None
-        count = len(got.answer)
-        rate = _rate(count - 1, now - got.first_answer)
+        count, seconds = len(got.answer), now - got.first_answer
+        # Early on, a few tokens read together would make a rate of thousands a second.
+        rate = _rate(count - 1, seconds) if seconds >= LIVE_RATE_AFTER else None
         queue.put_nowait(Delta(column, sample, "".join(got.answer[answer:]), count, rate))
 
 
