@@ -8,7 +8,7 @@ import time
 import pytest
 
 from app.engine.endpoints import Upstreams
-from app.engine.events import ColumnDone, ComparisonDone, Delta, SampleDone
+from app.engine.events import ColumnDone, ComparisonDone, Delta, SampleDone, Sent
 from app.engine.fanout import run_comparison, stream_comparison
 from app.engine.presets import CompareRequest, Preset
 from app.engine.upstream import Endpoint, Upstream
@@ -52,9 +52,9 @@ async def test_events_arrive_in_order_per_sample(fake: FakeUpstream, upstream):
                 for e in events
                 if getattr(e, "column", None) == c and getattr(e, "sample", s) == s
             ]
-            # Text as it was read (one Delta per read, however many tokens), then the end.
+            # Sent, the text as it was read (one Delta per read, however many tokens), the end.
             kinds = [type(e) for e in mine if not isinstance(e, ColumnDone)]
-            assert kinds[-1] is SampleDone and set(kinds[:-1]) == {Delta}
+            assert kinds[0] is Sent and kinds[-1] is SampleDone and set(kinds[1:-1]) == {Delta}
             deltas = [e for e in mine if isinstance(e, Delta)]
             assert "".join(e.text for e in deltas) == "a b c" and deltas[-1].tokens == 3
     assert sum(isinstance(e, ColumnDone) for e in events) == 2
@@ -138,7 +138,7 @@ async def test_run_comparison_reports_no_text_on_the_way(fake: FakeUpstream, ups
     monkeypatch.setattr(asyncio.Queue, "put_nowait", spy)
     comparison = await run_comparison(request(), Upstreams.of(upstream))
     assert [s.text for c in comparison.columns for s in c.samples] == ["a b c"] * 4
-    assert not any(isinstance(e, Delta) for e in reported)
+    assert not any(isinstance(e, Delta | Sent) for e in reported)
     assert sum(isinstance(e, SampleDone) for e in reported) == 4
 
 

@@ -7,11 +7,12 @@ from collections.abc import AsyncGenerator, Sequence
 
 import pytest
 
+from app.engine.events import Sent
 from app.engine.fanout import ColumnDone, Delta, Event, Idle
 from app.engine.presets import Preset
 from app.engine.results import Comparison
 from app.web.comparisons import Finished
-from app.web.stream import HEARTBEAT, relay
+from app.web.stream import HEARTBEAT, SENT, relay
 from tests.sample_runs import column, sample
 
 pytestmark = pytest.mark.anyio
@@ -72,6 +73,12 @@ async def test_text_goes_out_escaped_and_before_its_columns_results_and_the_end(
     # A line break in the text becomes a second data line, which EventSource joins back.
     assert 'data: <span hx-swap-oob="beforeend:#text-5-0">b\ndata: c</span>' in sent[3]
     assert "Saved run" in sent[4]
+
+
+async def test_a_sent_request_stops_its_sample_saying_queued():
+    (sent,) = [f for f in await frames([Sent(1, 0)], columns=[2, 5]) if "text" in f]
+    assert sent.startswith("event: text\n")
+    assert f'<span hx-swap-oob="innerHTML:#progress-5-0">{SENT}</span>' in sent
 
 
 async def test_a_client_that_leaves_closes_the_comparison():

@@ -12,7 +12,7 @@ import pytest
 
 from app.engine.dialects import ServerTimings, StreamReader
 from app.engine.endpoints import EndpointConfigError, Upstreams, parse
-from app.engine.events import ComparisonDone
+from app.engine.events import ComparisonDone, Delta, SampleDone, Sent
 from app.engine.fanout import NEVER_SENT, run_comparison, stream_comparison
 from app.engine.presets import CompareRequest, Preset
 from app.engine.slots import EndpointSlots, Slots, props_url
@@ -194,3 +194,24 @@ def test_llama_cpp_timings_are_read_and_nonsense_is_not():
     reader = StreamReader()
     reader.feed('data: {"choices": [{"finish_reason": "stop"}], "timings": {"predicted_ms": NaN}}')
     assert reader.finish().timings is None
+
+
+async def test_the_page_hears_when_each_waiting_request_goes_out(fake: FakeUpstream, tmp_path):
+    # With one slot, a sample's Sent comes when its turn does, before any of its text, and
+    # in the same round-robin order: the page can show which samples are still queued.
+    fake.limit_slots(1, report=True)
+    fake.behave(text="a b", latency=0.02)
+    upstream = Upstream(Endpoint("fake", fake.base_url), Settings(data_dir=tmp_path))
+    try:
+        events = [e async for e in stream_comparison(four_by_two(), Upstreams.of(upstream))]
+    finally:
+        await upstream.aclose()
+    sent = [(e.column, e.sample) for e in events if isinstance(e, Sent)]
+    assert sent == [(c, s) for s in range(2) for c in range(4)]
+    for key in sent:
+        mine = [
+            type(e)
+            for e in events
+            if (getattr(e, "column", None), getattr(e, "sample", None)) == key
+        ]
+        assert mine.index(Sent) < mine.index(Delta) < mine.index(SampleDone)

@@ -9,6 +9,14 @@ from app.engine.results import Column, Comparison, Sample
 
 
 @dataclass(frozen=True)
+class Sent:
+    """One sample's request went out: it had its turn at the endpoint (see slots.py)."""
+
+    column: int
+    sample: int
+
+
+@dataclass(frozen=True)
 class Delta:
     """New text for one sample, with its progress so far."""
 
@@ -58,4 +66,4 @@ class Idle:
     """Nothing arrived for a while; lets a consumer check that its client is still there."""
 
 
-Event = Delta | Thinking | SampleDone | ColumnDone | ComparisonDone | Idle
+Event = Sent | Delta | Thinking | SampleDone | ColumnDone | ComparisonDone | Idle

@@ -17,7 +17,16 @@ from collections.abc import AsyncGenerator
 from app.engine.analysis import SampleView, analyze
 from app.engine.capabilities import Adjustment, refused_knobs
 from app.engine.endpoints import Upstreams
-from app.engine.events import ColumnDone, ComparisonDone, Delta, Event, Idle, SampleDone, Thinking
+from app.engine.events import (
+    ColumnDone,
+    ComparisonDone,
+    Delta,
+    Event,
+    Idle,
+    SampleDone,
+    Sent,
+    Thinking,
+)
 from app.engine.presets import CompareRequest, Preset, lint_all
 from app.engine.results import Column, Comparison
 from app.engine.sample import Received, done, run_sample
@@ -33,7 +42,7 @@ class _StopPressed:
     """Put on the queue when `stop` is set, so the loop below only ever awaits the queue."""
 
 
-Message = Delta | Thinking | SampleDone | Idle | _StopPressed
+Message = Sent | Delta | Thinking | SampleDone | Idle | _StopPressed
 
 
 async def _relay_stop(stop: asyncio.Event, queue: asyncio.Queue[Message]) -> None:
@@ -55,8 +64,9 @@ async def stream_comparison(
     live: bool = True,
 ) -> AsyncGenerator[Event, None]:
     """Start every request at once and yield events until all have finished or `stop` is set.
-    With `idle_every`, an `Idle` event is also yielded that often; without `live`, no text
-    as it streams (Delta, Thinking), only each sample's end."""
+    With `idle_every`, an `Idle` event is also yielded that often; without `live`, neither
+    when each request goes out (Sent) nor its text as it streams (Delta, Thinking), only each
+    sample's end."""
     # One queue, awaited plainly: a future per event (asyncio.wait on queue and stop) cost
     # more than parsing the chunk itself once two dozen streams run at once.
     queue: asyncio.Queue[Message] = asyncio.Queue()
@@ -90,7 +100,7 @@ async def stream_comparison(
             if isinstance(event, _StopPressed):
                 stopped = True
                 break
-            if isinstance(event, Idle | Delta | Thinking):
+            if isinstance(event, Idle | Sent | Delta | Thinking):
                 yield event
                 continue
             remaining -= 1

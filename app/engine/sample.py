@@ -8,7 +8,7 @@ import time
 from typing import Protocol
 
 from app.engine.dialects import Chunk, Finish, ServerTimings, TokenProb
-from app.engine.events import Delta, SampleDone, Thinking
+from app.engine.events import Delta, SampleDone, Sent, Thinking
 from app.engine.presets import CompareRequest
 from app.engine.results import Sample, Usage
 from app.engine.upstream import Sending, Upstream
@@ -23,7 +23,7 @@ LIVE_RATE_AFTER = 0.25
 class Reports(Protocol):
     """Where a sample reports: the fan-out's queue."""
 
-    def put_nowait(self, item: Delta | Thinking | SampleDone, /) -> None: ...
+    def put_nowait(self, item: Sent | Delta | Thinking | SampleDone, /) -> None: ...
 
 
 def messages_for(request: CompareRequest) -> list[dict[str, str]]:
@@ -114,6 +114,8 @@ async def _request_sample(
     metrics.UPSTREAM_QUEUED.labels(upstream.endpoint.name).observe(waited or 0.0)
     got.queued_ms = round(waited * 1000, 1) if waited is not None else None
     got.sent = True
+    if live:  # a page shows which samples are still waiting their turn
+        queue.put_nowait(Sent(column, sample))
     try:
         with metrics.UPSTREAM_IN_FLIGHT.labels(upstream.endpoint.name).track_inprogress():
             started = got.started = time.perf_counter()

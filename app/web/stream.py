@@ -1,7 +1,8 @@
 """The live view of a comparison: Server-Sent Events that htmx's SSE extension swaps in.
 
 Event names address spots on the page: `text` carries, as out-of-band swaps, the text that
-arrived for each sample since the last `text` frame and its progress line; `c-C` replaces
+arrived for each sample since the last `text` frame and its progress line (and, as a queued
+sample's request goes out, that progress line alone); `c-C` replaces
 column C with its finished results and `done` ends the stream. Text is coalesced (at most one
 `text` frame every FLUSH_EVERY seconds) because a browser that swaps every token falls behind
 a fast endpoint. Leaving the page closes the stream, which closes every request.
@@ -18,7 +19,7 @@ from fastapi import APIRouter
 from fastapi.responses import Response, StreamingResponse
 from markupsafe import escape
 
-from app.engine.events import ColumnDone, Delta, Event, Idle, Thinking
+from app.engine.events import ColumnDone, Delta, Event, Idle, Sent, Thinking
 from app.guard.limits import StreamSlot
 from app.web import diffs
 from app.web.coalescer import Coalescer, Held
@@ -31,6 +32,10 @@ router = APIRouter()
 # text it changes: at 20 a second a page of 40 samples took up to half as much CPU again.
 FLUSH_EVERY = 0.1
 HEARTBEAT = ": still working\n\n"
+# A live sample's progress line until its first token: queued (the page renders it so) until
+# its request goes out, then this. With an endpoint that takes one request at a time (the
+# embedded model), most samples of a comparison wait their turn.
+SENT = "sent, waiting for the first token…"
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
@@ -71,6 +76,12 @@ def text_frame(deltas: list[Held], columns: list[int]) -> str:
     return frame("text", "".join(swaps))
 
 
+def sent_frame(event: Sent, columns: list[int]) -> str:
+    """A sample's request went out: its progress line stops saying it is queued."""
+    where = f"{columns[event.column]}-{event.sample}"
+    return frame("text", f'<span hx-swap-oob="innerHTML:#progress-{where}">{SENT}</span>')
+
+
 async def relay(
     events: AsyncGenerator[Event | Finished, None],
     columns: list[int],
@@ -97,6 +108,8 @@ async def relay(
                 held.add(event)
                 if timer is None:
                     timer = loop.call_later(held.due_in(loop.time()), flush)
+            elif isinstance(event, Sent):
+                out.put_nowait(sent_frame(event, columns))
             elif isinstance(event, Idle):
                 out.put_nowait(HEARTBEAT)
             elif isinstance(event, ColumnDone):

@@ -234,3 +234,17 @@ def test_focus_stays_on_the_pressed_button_when_the_form_comes_back(page: Page, 
     page.keyboard.press("Enter")
     expect(page.locator("#status")).to_contain_text("Finished", timeout=15_000)
     expect(page.locator("button.run")).to_be_focused()
+
+
+def test_samples_waiting_their_turn_say_queued(page: Page, live_server, fake: FakeUpstream):
+    """An endpoint that answers one request at a time (as the embedded model does): the page
+    says which samples are still queued while another streams, then every one finishes."""
+    fake.limit_slots(1, report=True)
+    fake.behave(text=" ".join(["slow"] * 20), chunk_delay=0.05)
+    page.goto(live_server.url)
+    page.fill("textarea[name=prompt]", "One at a time.")
+    page.get_by_role("button", name="Run").click()
+    expect(page.locator("#text-0-0")).to_contain_text("slow slow")
+    expect(page.locator("#progress-3-1")).to_have_text("queued…")
+    expect(page.locator("#status")).to_contain_text("Finished", timeout=30_000)
+    expect(page.locator("#col-3 .sample").first).to_contain_text("queued")  # the stats say it
