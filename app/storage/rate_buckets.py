@@ -65,6 +65,14 @@ class StoredBuckets:
 
     def take_now(self, client: str, per_minute: int, peek: bool = False) -> float:
         now = self.clock()
+        if peek:
+            # A plain read: every request with a Bearer token asks, and a look must not take
+            # the write lock, nor make a row for a client who has none.
+            with outages_raised(_UNREACHABLE), self.engine.connect() as conn:
+                row = conn.execute(_select(client)).one_or_none()
+            if row is None:  # no row: a full bucket
+                return 0.0
+            return take_one(_refilled(row, per_minute, now), per_minute / 60, peek=True)
         self._takes += 1
         with (
             outages_raised(_UNREACHABLE),
@@ -76,16 +84,26 @@ class StoredBuckets:
                 stale = RATE_BUCKETS.c.updated < now - FULL_AFTER_SECONDS
                 conn.execute(sa.delete(RATE_BUCKETS).where(stale))
             _insert_full(conn, client, per_minute, now)
-            where = RATE_BUCKETS.c.client == client
-            query = sa.select(RATE_BUCKETS.c.tokens, RATE_BUCKETS.c.updated).where(where)
-            row = conn.execute(query.with_for_update()).one()
-            refilled = row.tokens + max(0.0, now - row.updated) * per_minute / 60
-            bucket = Bucket(min(float(per_minute), refilled), now)
-            wait = take_one(bucket, per_minute / 60, peek)
-            if not wait and not peek:
+            bucket = _refilled(
+                conn.execute(_select(client).with_for_update()).one(), per_minute, now
+            )
+            wait = take_one(bucket, per_minute / 60)
+            if not wait:
                 values = {"tokens": bucket.tokens, "updated": now}
+                where = RATE_BUCKETS.c.client == client
                 conn.execute(sa.update(RATE_BUCKETS).where(where).values(**values))
             return wait
+
+
+def _select(client: str) -> sa.Select[tuple[float, float]]:
+    columns = (RATE_BUCKETS.c.tokens, RATE_BUCKETS.c.updated)
+    return sa.select(*columns).where(RATE_BUCKETS.c.client == client)
+
+
+def _refilled(row: sa.Row[tuple[float, float]], per_minute: int, now: float) -> Bucket:
+    """The stored bucket as it stands at `now`, refilled at `per_minute` since last taken."""
+    refilled = row.tokens + max(0.0, now - row.updated) * per_minute / 60
+    return Bucket(min(float(per_minute), refilled), now)
 
 
 def _insert_full(conn: Connection, client: str, per_minute: int, now: float) -> None:
