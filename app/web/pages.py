@@ -232,4 +232,5 @@ async def render(
         context.update(index=solo, values=form.columns[solo], status_oob=True)
         return templates.TemplateResponse(request, "_column.html", context)
     template = "_playground.html" if partial else "index.html"
+    context["swapped"] = partial  # htmx swaps it into a page already open
     return templates.TemplateResponse(request, template, context, status_code=status_code)
