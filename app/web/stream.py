@@ -71,15 +71,19 @@ def text_frame(deltas: list[Held], columns: list[int]) -> str:
             target, progress = "text", f"{delta.tokens} tokens{rate}"
         swaps.append(
             f'<span hx-swap-oob="beforeend:#{target}-{where}">{escape(delta.text)}</span>'
-            f'<span hx-swap-oob="innerHTML:#progress-{where}">{progress}</span>'
+            + progress_swap(where, progress)
         )
     return frame("text", "".join(swaps))
 
 
 def sent_frame(event: Sent, columns: list[int]) -> str:
     """A sample's request went out: its progress line stops saying it is queued."""
-    where = f"{columns[event.column]}-{event.sample}"
-    return frame("text", f'<span hx-swap-oob="innerHTML:#progress-{where}">{SENT}</span>')
+    return frame("text", progress_swap(f"{columns[event.column]}-{event.sample}", SENT))
+
+
+def progress_swap(where: str, progress: str) -> str:
+    """Replaces the progress line of the sample at `where` ("column-sample")."""
+    return f'<span hx-swap-oob="innerHTML:#progress-{where}">{progress}</span>'
 
 
 async def relay(
