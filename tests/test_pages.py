@@ -135,13 +135,13 @@ def test_lint_endpoint_checks_one_column(client):
 
 
 def test_htmx_submit_returns_the_playground_wired_to_a_stream(client, fake: FakeUpstream):
+    fake.behave(text="Teal.")  # the comparison starts with the POST
     response = client.post("/", data=form_fields(builtin_presets()), headers={"HX-Request": "true"})
     html = response.text
     assert html.lstrip().startswith("<form")
     token = stream_token(html)
     assert 'id="text-3-1"' in html and 'sse-swap="c-0"' in html
     assert html.count('sse-swap="text"') == 1  # one listener takes every text frame
-    fake.behave(text="Teal.")
     with client.stream("GET", f"/compare/{token}/events") as events:
         body = "".join(events.iter_text())
     assert "event: text\n" in body and 'beforeend:#text-0-0">Teal.</span>' in body

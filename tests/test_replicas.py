@@ -1,6 +1,6 @@
 """A live view that any replica can serve: the page's POST on one process, its event stream
 and Stop on another. Two whole Knobs on one PostgreSQL, `uvicorn --workers 2` on SQLite, and
-the live table itself: claimed once, expired, and never holding a user's key in clear."""
+the live tables themselves: claimed once, read in order, stopped from anywhere, expired."""
 
 from __future__ import annotations
 
@@ -16,13 +16,21 @@ import httpx2
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
-from pydantic import SecretStr
 
-from app.engine.presets import CompareRequest, Preset, builtin_presets
+from app.engine.presets import Preset, builtin_presets
 from app.main import create_app
-from app.storage.live import LIVE, UNCLAIMED_SECONDS, LiveStore, new_token
+from app.storage.live import (
+    FRAMES,
+    UNCLAIMED_SECONDS,
+    VIEWS,
+    FollowerView,
+    LiveStore,
+    RunnerView,
+    new_token,
+)
 from app.storage.outages import StoreUnavailable
 from app.storage.store import RunStore
+from app.web import live as live_module
 from app.web.live import LiveComparisons
 from tests import postgres, test_store
 from tests.conftest import LiveServer, settings_for
@@ -50,7 +58,7 @@ def read_until(lines: Iterator[str], marker: str, seconds: float = 30.0) -> str:
 
 def rows(store: RunStore) -> list[dict[str, object]]:
     with store.engine.connect() as conn:
-        return [dict(row) for row in conn.execute(sa.select(LIVE)).mappings()]
+        return [dict(row) for row in conn.execute(sa.select(VIEWS)).mappings()]
 
 
 # --- two whole Knobs on one PostgreSQL ------------------------------------------------------
@@ -81,7 +89,7 @@ def test_posted_on_one_replica_streamed_on_another_and_stopped_from_the_first(
             try:
                 assert rows(store) == []
                 (summary,), _ = store.list_runs()
-                assert summary.stopped  # the stopped run was saved, by the replica that streamed
+                assert summary.stopped  # the stopped run was saved, by the replica that ran it
             finally:
                 store.close()
     deadline = time.monotonic() + 5
@@ -125,77 +133,78 @@ def test_two_workers_stream_each_others_comparisons(fake: FakeUpstream, tmp_path
 url = test_store.url  # the same two databases, empty: a SQLite file, a PostgreSQL schema
 
 
-def custom(key: str | None = USER_KEY) -> CompareRequest:
-    api_key = SecretStr(key) if key else None
-    preset = Preset(name="mine", base_url="https://llm.example.com/v1", api_key=api_key)
-    return CompareRequest(prompt="hi", samples=1, presets=[Preset(name="ours"), preset])
-
-
-def test_a_token_is_claimed_once_whichever_replica_asks(replicas):
+def test_a_view_is_claimed_once_whichever_replica_asks(replicas):
     here, there = LiveStore(replicas[0].engine), LiveStore(replicas[1].engine)
-    request = custom()
-    token = here.add(request, [2, 5])
-    claimed = there.claim(token)
-    assert claimed is not None and claimed.request == request and claimed.columns == [2, 5]
-    assert claimed.request.presets[1].api_key == SecretStr(USER_KEY)
-    assert not claimed.stopped
-    assert here.claim(token) is None and there.claim(token) is None
+    token = here.add()
+    assert there.claim(token)
+    assert not here.claim(token) and not there.claim(token)
     here.finish(token)
     assert rows(replicas[0]) == []
-    assert there.claim("not-a-token") is None
+    assert not there.claim("not-a-token")
 
 
-def test_stop_reaches_the_replica_that_streams(replicas):
-    here, there = LiveStore(replicas[0].engine), LiveStore(replicas[1].engine)
-    token = here.add(custom(None), [0, 1])
-    assert not there.stopped(token)
-    assert here.stop(token)
-    assert there.stopped(token)
-    claimed = there.claim(token)  # Stop before the stream connected: it starts stopped
-    assert claimed is not None and claimed.stopped
-    assert not here.stop("unknown-token")
+def test_frames_written_on_one_replica_are_read_on_another_in_order(replicas):
+    runner, follower = LiveStore(replicas[0].engine), LiveStore(replicas[1].engine)
+    token = runner.add()
+    assert runner.write(token, 0, ["a", "b"], ended=False) == RunnerView(False, False)
+    first = follower.read(token, 0)
+    assert first is not None and first.frames == ["ab"] and not first.ended
+    assert follower.claim(token)
+    runner.write(token, 1, ["c"], ended=False)
+    assert runner.write(token, 2, ["d"], ended=True) == RunnerView(claimed=True, stopped=False)
+    rest = follower.read(token, first.next_batch)
+    assert rest is not None and rest.frames == ["c", "d"] and rest.ended
+    assert follower.read(token, rest.next_batch) == FollowerView([], 3, True, rest.touched)
+    follower.finish(token)
+    assert follower.read(token, 0) is None
 
 
-def test_an_unclaimed_comparison_expires_and_is_then_deleted(replicas):
+def test_stop_reaches_the_replica_that_runs_it(replicas):
+    runner, other = LiveStore(replicas[0].engine), LiveStore(replicas[1].engine)
+    token = runner.add()
+    assert runner.write(token, 0, [], ended=False) == RunnerView(False, False)
+    assert other.stop(token)
+    assert runner.write(token, 0, [], ended=False).stopped
+    assert not other.stop("unknown-token")
+    runner.write(token, 0, [], ended=True)
+    assert not other.stop(token)  # it has ended: nothing to stop
+
+
+def test_an_unclaimed_view_expires_and_is_then_deleted(replicas):
     now = [1_000_000.0]
     store = LiveStore(replicas[0].engine, clock=lambda: now[0])
-    late = store.add(custom(), [0, 1])
+    late = store.add()
+    store.write(late, 0, ["frame"], ended=False)
     now[0] += UNCLAIMED_SECONDS + 1
-    assert store.claim(late) is None
-    fresh = store.add(custom(), [0, 1])  # adding clears out what has expired
+    assert not store.claim(late)
+    fresh = store.add()  # adding clears out what has expired, frames and all
     assert len(rows(replicas[0])) == 1
-    assert store.claim(fresh) is not None
+    with replicas[0].engine.connect() as conn:
+        assert conn.scalar(sa.select(sa.func.count()).select_from(FRAMES)) == 0
+    assert store.claim(fresh)
+    assert store.write(late, 1, [], ended=False).stopped  # its runner learns it is gone
 
 
-def test_a_custom_endpoints_key_is_never_stored_in_clear(replicas, url: str, tmp_path: Path):
-    store = LiveStore(replicas[0].engine)
-    token = store.add(custom(), [0, 1])
-    (row,) = rows(replicas[0])
-    assert USER_KEY not in str(row) and token not in str(row)
-    assert row["sealed_keys"]  # sealed, so a replica can open it with the token
-    for file in tmp_path.rglob("*"):
-        if file.is_file():
-            assert USER_KEY.encode() not in file.read_bytes(), file
-    claimed = LiveStore(replicas[1].engine).claim(token)
-    assert claimed is not None and claimed.request.presets[1].api_key == SecretStr(USER_KEY)
-    (row,) = rows(replicas[0])
-    assert row["sealed_keys"] is None  # wiped once claimed: the stream holds the key now
+def test_a_stream_on_another_replica_says_so_when_the_runner_dies(replicas, monkeypatch):
+    monkeypatch.setattr(live_module, "LOST_AFTER", 0.3)
+    silent = LiveStore(replicas[0].engine, clock=lambda: time.time() - 60)  # wrote long ago
+    token = silent.add()
+    silent.write(token, 0, ["event: text\ndata: so far\n\n"], ended=False)
 
+    async def follow() -> list[str]:
+        frames = await LiveComparisons(LiveStore(replicas[1].engine)).follow(token)
+        assert frames is not None
+        return [f async for f in frames]
 
-def test_a_key_is_not_handed_to_an_altered_request(replicas):
-    store = LiveStore(replicas[0].engine)
-    token = store.add(custom(), [0, 1])
-    altered = custom().model_copy(deep=True)
-    altered.presets[1].base_url = "https://attacker.example.com/v1"
-    with replicas[0].engine.begin() as conn:
-        conn.execute(sa.update(LIVE).values(request=altered.model_dump_json()))
-    assert store.claim(token) is None
+    got = asyncio.run(follow())
+    assert got[0].startswith("event: text") and "stopped answering" in got[-1]
 
 
 def test_a_live_view_with_a_custom_endpoint_streams_from_another_replica(
     fake: FakeUpstream, tmp_path: Path
 ):
-    """Two Knobs on one SQLite file: the key travels sealed and reaches only the endpoint."""
+    """Two Knobs on one SQLite file: the key stays in the memory of the replica that runs the
+    comparison, and reaches only the endpoint."""
     settings = settings_for(
         "http://127.0.0.1:9/v1", tmp_path, allow_custom_endpoints=True, allowed_hosts="127.0.0.1"
     )
@@ -225,10 +234,13 @@ def test_without_the_database_no_live_view_is_promised():
     )
     live = LiveComparisons(LiveStore(down))
 
+    async def never_runs(feed: object) -> None:
+        raise AssertionError("a comparison started without its live view")
+
     async def scenario() -> None:
         with pytest.raises(StoreUnavailable):
-            await live.add(custom(), [3, 4])
-        assert await live.claim(new_token()) is None  # "ended or expired", not a 500
+            await live.start(never_runs)
+        assert await live.follow(new_token()) is None  # "ended or expired", not a 500
         assert not await live.stop(new_token())
 
     try:

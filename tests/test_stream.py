@@ -12,7 +12,7 @@ from app.engine.fanout import ColumnDone, Delta, Event, Idle
 from app.engine.presets import Preset
 from app.engine.results import Comparison
 from app.web.comparisons import Finished
-from app.web.stream import HEARTBEAT, SENT, relay
+from app.web.stream import SENT, relay
 from tests.sample_runs import column, sample
 
 pytestmark = pytest.mark.anyio
@@ -30,12 +30,8 @@ async def scripted(events: Sequence[Event | Finished]) -> AsyncGenerator[Event |
 
 
 async def frames(events: Sequence[Event | Finished], columns: list[int]) -> list[str]:
-    out: asyncio.Queue[str | None] = asyncio.Queue()
-    await relay(scripted(events), columns, out)
-    sent = []
-    while (item := out.get_nowait()) is not None:
-        sent.append(item)
-    assert out.empty()
+    sent: list[str] = []
+    await relay(scripted(events), columns, sent.append)
     return sent
 
 
@@ -53,7 +49,6 @@ async def test_text_goes_out_escaped_and_before_its_columns_results_and_the_end(
             Delta(0, 0, "ipt>&", 2, 12.5),
             ColumnDone(0, done_column),
             Delta(1, 0, "b\nc", 1, None),
-            Idle(),
             finished(),
         ],
         columns=[2, 5],
@@ -61,7 +56,6 @@ async def test_text_goes_out_escaped_and_before_its_columns_results_and_the_end(
     assert [f.splitlines()[0] for f in sent] == [
         "event: text",
         "event: c-2",
-        HEARTBEAT.splitlines()[0],
         "event: text",
         "event: done",
     ]
@@ -71,8 +65,8 @@ async def test_text_goes_out_escaped_and_before_its_columns_results_and_the_end(
     assert '<span hx-swap-oob="beforeend:#text-2-1">a</span>' in first
     assert "<script" not in "".join(sent)
     # A line break in the text becomes a second data line, which EventSource joins back.
-    assert 'data: <span hx-swap-oob="beforeend:#text-5-0">b\ndata: c</span>' in sent[3]
-    assert "Saved run" in sent[4]
+    assert 'data: <span hx-swap-oob="beforeend:#text-5-0">b\ndata: c</span>' in sent[2]
+    assert "Saved run" in sent[3]
 
 
 async def test_a_sent_request_stops_its_sample_saying_queued():
@@ -81,7 +75,7 @@ async def test_a_sent_request_stops_its_sample_saying_queued():
     assert f'<span hx-swap-oob="innerHTML:#progress-5-0">{SENT}</span>' in sent
 
 
-async def test_a_client_that_leaves_closes_the_comparison():
+async def test_a_relay_that_is_cancelled_closes_the_comparison():
     closed = asyncio.Event()
     started = asyncio.Event()
 
@@ -94,8 +88,8 @@ async def test_a_client_that_leaves_closes_the_comparison():
         finally:
             closed.set()
 
-    out: asyncio.Queue[str | None] = asyncio.Queue()
-    task = asyncio.create_task(relay(endless(), [0], out))
+    sent: list[str] = []
+    task = asyncio.create_task(relay(endless(), [0], sent.append))
     await started.wait()
     task.cancel()
     with pytest.raises(asyncio.CancelledError):

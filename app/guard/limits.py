@@ -3,8 +3,8 @@
 The body limit is pure ASGI middleware: it must see the bytes as they arrive. The two
 comparison limits live in one ComparisonLimiter that the routes enter where a comparison
 starts, `async with comparison_slot(request):`, since only a route knows (POST / starts one
-for "run" but not for "+ Column"). The event stream takes its slot through `StreamSlot`, which
-holds it until the stream is over.
+for "run" but not for "+ Column"). A live comparison, which outlives the POST that starts it,
+takes its slot with `admit(request)` and releases it when it ends.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Protocol
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import HTTPException, Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -187,8 +187,8 @@ class ComparisonLimiter:
         self.buckets: Buckets = buckets or MemoryBuckets()
         self.inflight = 0
 
-    async def admit(self, client: str, *, charge: bool = True) -> Slot:
-        """A slot for one comparison, charged to `client` unless `charge` is false; else 429.
+    async def admit(self, client: str) -> Slot:
+        """A slot for one comparison, charged to `client`; else 429.
 
         The in-flight check and count happen before the first await: asyncio only switches
         tasks at an await, so they are one step for every other coroutine, and a limit of 5
@@ -204,7 +204,7 @@ class ComparisonLimiter:
         self.inflight += 1
         slot = Slot(self)
         try:
-            wait = await self.buckets.take(client, self.per_minute) if charge else 0.0
+            wait = await self.buckets.take(client, self.per_minute)
         except BaseException:
             slot.release()
             raise
@@ -219,28 +219,22 @@ class ComparisonLimiter:
         return slot
 
 
-@asynccontextmanager
-async def comparison_slot(request: Request, *, charge: bool = True) -> AsyncIterator[None]:
-    """Hold a comparison slot for the block, or raise TooManyComparisons (429)."""
+async def admit(request: Request) -> Slot:
+    """A comparison slot for `request`'s client, or raise TooManyComparisons (429)."""
     limiter: ComparisonLimiter = request.app.state.limiter
     # Behind a proxy, uvicorn's --proxy-headers puts the real address here.
     client = request.client.host if request.client else "unknown"
-    slot = await limiter.admit(client, charge=charge)
+    return await limiter.admit(client)
+
+
+@asynccontextmanager
+async def comparison_slot(request: Request) -> AsyncIterator[None]:
+    """Hold a comparison slot for the block, or raise TooManyComparisons (429)."""
+    slot = await admit(request)
     try:
         yield
     finally:
         slot.release()
-
-
-async def _hold_stream(request: Request) -> AsyncIterator[None]:
-    # The page was charged when it asked for the stream's token; the stream holds the slot.
-    async with comparison_slot(request, charge=False):
-        yield
-
-
-# For the stream route's `dependencies=[...]`. FastAPI (0.118 on) closes such a dependency after the
-# response has been sent, so the slot is held until the stream ends or the client leaves.
-StreamSlot = Depends(_hold_stream)
 
 
 async def explain_too_many(request: Request, error: Exception) -> Response:

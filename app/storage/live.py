@@ -1,23 +1,18 @@
-"""Comparisons started from the page and not yet streamed to the end, kept in the database so
-that whichever process the event stream or Stop reaches can find them.
+"""Live views that any replica can serve: the frames of comparisons the page started, kept in
+the database while they run, so that whichever process the event stream or Stop reaches can
+follow or stop them.
 
-The token in the page's stream URL is the only way in. The table holds a hash of it, never
-the token itself, so reading the table (or a backup of it) neither opens a stream nor stops
-one. A custom endpoint's key, which `CompareRequest`'s JSON leaves out by design, is sealed
-with a key derived from the token: SHAKE-256 keystream, then HMAC-SHA256 over the sealed
-bytes and the request they belong to. Every token is random and used once, so no nonce is
-needed, and the database alone can never open the seal. No shared server secret is needed
-either: whoever holds the token (the person who typed the key) brings it to any replica.
-The seal is wiped as the token is claimed, before the stream's response (and so its access
-log line, which carries the token) has even begun.
+The process that took the page's POST runs the comparison at once (the request, with any key
+a person typed, never leaves its memory) and appends the view's frames here as they are made;
+the event stream reads them back, from the runner's memory when it reaches the same process
+and from here when it reaches another. The token in the stream's URL is the only way in: the
+table holds a hash of it, never the token, so reading the table (or a backup of it) neither
+opens a stream nor stops one.
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import hmac
-import json
 import secrets
 import time
 from collections.abc import Callable, Iterator
@@ -27,120 +22,163 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from app.engine.presets import CompareRequest
 from app.storage.outages import outages_raised, unreachable
 from app.storage.store import ID_BYTES
 
-# A comparison whose tab never connected is refused (and then deleted) after this long.
+# A view whose tab never connected is refused after this long (and its comparison stopped).
 UNCLAIMED_SECONDS = 300.0
-# A claimed row outlives its stream only when its process died mid-stream; no comparison
-# runs this long, so older rows are deleted too.
+# A view outlives its stream only when its runner died or its tab never came; no comparison
+# runs this long, so older views are deleted as new ones are added.
 ABANDONED_SECONDS = 86_400.0
-TAG_BYTES = 32
 
 _UNREACHABLE = unreachable("live comparisons")
-LIVE = sa.Table(
-    "live_comparisons",
-    sa.MetaData(),
+_metadata = sa.MetaData()
+VIEWS = sa.Table(
+    "live_views",
+    _metadata,
     sa.Column("token_hash", sa.String(64), primary_key=True),
-    sa.Column("request", sa.Text),
-    sa.Column("sealed_keys", sa.Text),
-    sa.Column("page_columns", sa.Text),
-    sa.Column("created", sa.Float),
-    sa.Column("claimed", sa.Boolean),
-    sa.Column("stopped", sa.Boolean),
+    sa.Column("created", sa.Float),  # seconds since the epoch, comparable across replicas
+    sa.Column("touched", sa.Float),  # the runner's last sign of life
+    sa.Column("claimed", sa.Boolean),  # a stream is following it
+    sa.Column("stopped", sa.Boolean),  # Stop was pressed, on whichever replica
+    sa.Column("ended", sa.Boolean),  # every frame is in
+)
+FRAMES = sa.Table(
+    "live_frames",
+    _metadata,
+    sa.Column("token_hash", sa.String(64), primary_key=True),
+    sa.Column("batch", sa.Integer, primary_key=True),  # numbered from 0 by the runner
+    sa.Column("frames", sa.Text),  # consecutive SSE frames, written together
 )
 
 
 def new_token() -> str:
-    """A live comparison's token: as unguessable as a run id."""
+    """A live view's token: as unguessable as a run id."""
     return secrets.token_urlsafe(ID_BYTES)
 
 
 @dataclass(frozen=True)
-class Claimed:
-    """What the stream needs: the request (custom endpoints' keys restored), the page column
-    each preset fills, and whether Stop was pressed before the stream connected."""
+class RunnerView:
+    """What the runner learns each time it writes: whether a stream follows, and Stop."""
 
-    request: CompareRequest
-    columns: list[int]
+    claimed: bool
     stopped: bool
 
 
+@dataclass(frozen=True)
+class FollowerView:
+    """What a stream on another replica reads: the frames after the ones it has, whether
+    they are all in, and when the runner last wrote."""
+
+    frames: list[str]
+    next_batch: int
+    ended: bool
+    touched: float
+
+
 class LiveStore:
-    """The `live_comparisons` table. Synchronous like `RunStore`; every method raises
-    StoreUnavailable when the database is out of reach."""
+    """The `live_views` and `live_frames` tables. Synchronous like `RunStore`; every method
+    raises StoreUnavailable when the database is out of reach."""
 
     def __init__(self, engine: Engine, clock: Callable[[], float] = time.time) -> None:
         self.engine = engine
-        # Wall-clock seconds, comparable across replicas (unlike time.monotonic).
         self.clock = clock
 
-    def add(self, request: CompareRequest, columns: list[int]) -> str:
-        """Keep `request` for its event stream; the token that finds it again."""
+    def add(self) -> str:
+        """A new live view; the token that finds it again."""
         token = new_token()
-        request_json = request.model_dump_json()
-        keys = [p.api_key.get_secret_value() if p.api_key else None for p in request.presets]
         now = self.clock()
         row = dict(
-            token_hash=_derive(token, "lookup").hex(),
-            request=request_json,
-            sealed_keys=_seal(token, request_json, keys) if any(keys) else None,
-            page_columns=json.dumps(columns),
+            token_hash=_hash(token),
             created=now,
+            touched=now,
             claimed=False,
             stopped=False,
+            ended=False,
         )
         expired = sa.or_(
-            sa.and_(LIVE.c.claimed.is_(False), LIVE.c.created < now - UNCLAIMED_SECONDS),
-            LIVE.c.created < now - ABANDONED_SECONDS,
+            sa.and_(VIEWS.c.claimed.is_(False), VIEWS.c.created < now - UNCLAIMED_SECONDS),
+            VIEWS.c.created < now - ABANDONED_SECONDS,
         )
         with self._begin() as conn:
-            conn.execute(sa.delete(LIVE).where(expired))
-            conn.execute(sa.insert(LIVE).values(row))
+            gone = sa.select(VIEWS.c.token_hash).where(expired)
+            conn.execute(sa.delete(FRAMES).where(FRAMES.c.token_hash.in_(gone)))
+            conn.execute(sa.delete(VIEWS).where(expired))
+            conn.execute(sa.insert(VIEWS).values(row))
         return token
 
-    def claim(self, token: str, shape: type[CompareRequest] = CompareRequest) -> Claimed | None:
-        """The comparison for its one event stream; None when the token is unknown, expired
-        or already claimed, so only the first of two streams gets it. `shape` is the kind of
-        request that was added (a sweep's is a CompareRequest with more presets)."""
-        key = _where(token)
-        fresh = LIVE.c.created >= self.clock() - UNCLAIMED_SECONDS
+    def write(self, token: str, batch: int, frames: list[str], ended: bool) -> RunnerView:
+        """The runner appends `frames` as its `batch`th batch (none is just a sign of life)
+        and learns whether a stream follows and whether Stop was pressed."""
+        key = _hash(token)
         with self._begin() as conn:
-            # The update comes first: it takes the row's lock, so of two replicas claiming
-            # at once only one sees claimed = false.
-            won = conn.execute(
-                sa.update(LIVE).where(key, LIVE.c.claimed.is_(False), fresh).values(claimed=True)
+            if frames:
+                conn.execute(
+                    sa.insert(FRAMES).values(token_hash=key, batch=batch, frames="".join(frames))
+                )
+            conn.execute(
+                sa.update(VIEWS)
+                .where(VIEWS.c.token_hash == key)
+                .values(touched=self.clock(), ended=ended)
             )
-            if won.rowcount != 1:
-                return None
-            row = conn.execute(sa.select(LIVE).where(key)).mappings().one()
-            if row["sealed_keys"] is not None:
-                conn.execute(sa.update(LIVE).where(key).values(sealed_keys=None))
-        keys = _open(token, row["request"], row["sealed_keys"])
-        if keys is None:
-            return None  # the row was altered: its request is not the one the keys came with
-        data = json.loads(row["request"])
-        for preset, api_key in zip(data["presets"], keys, strict=True):
-            preset["api_key"] = api_key
-        request = shape.model_validate_json(json.dumps(data))
-        return Claimed(request, json.loads(row["page_columns"]), bool(row["stopped"]))
+            row = conn.execute(
+                sa.select(VIEWS.c.claimed, VIEWS.c.stopped).where(VIEWS.c.token_hash == key)
+            ).one_or_none()
+        if row is None:  # deleted under it (expired): nobody can follow or stop it any more
+            return RunnerView(claimed=False, stopped=True)
+        return RunnerView(bool(row.claimed), bool(row.stopped))
 
-    def stopped(self, token: str) -> bool:
-        """True once Stop was pressed for the comparison, whichever process took it."""
+    def claim(self, token: str) -> bool:
+        """True for the first stream that asks for a fresh view, on whichever replica: only
+        one stream follows a view."""
+        fresh = VIEWS.c.created >= self.clock() - UNCLAIMED_SECONDS
+        with self._begin() as conn:
+            won = conn.execute(
+                sa.update(VIEWS)
+                .where(VIEWS.c.token_hash == _hash(token), VIEWS.c.claimed.is_(False), fresh)
+                .values(claimed=True)
+            )
+            return won.rowcount == 1
+
+    def read(self, token: str, batch: int) -> FollowerView | None:
+        """The frames from the `batch`th batch on; None for a view that is gone."""
+        key = _hash(token)
         with self._connect() as conn:
-            return bool(conn.scalar(sa.select(LIVE.c.stopped).where(_where(token))))
+            view = conn.execute(
+                sa.select(VIEWS.c.ended, VIEWS.c.touched).where(VIEWS.c.token_hash == key)
+            ).one_or_none()
+            if view is None:
+                return None
+            rows = conn.execute(
+                sa.select(FRAMES.c.batch, FRAMES.c.frames)
+                .where(FRAMES.c.token_hash == key, FRAMES.c.batch >= batch)
+                .order_by(FRAMES.c.batch)
+            ).all()
+        # The view's row is read first: frames written after it are read next time, and
+        # `ended` is never seen before the frames that came before it.
+        return FollowerView(
+            [r.frames for r in rows],
+            rows[-1].batch + 1 if rows else batch,
+            bool(view.ended),
+            float(view.touched),
+        )
 
     def stop(self, token: str) -> bool:
-        """Ask the process streaming the comparison to stop it; False for an unknown token."""
+        """Ask the runner to stop; False for an unknown or finished view."""
         with self._begin() as conn:
-            done = conn.execute(sa.update(LIVE).where(_where(token)).values(stopped=True))
+            done = conn.execute(
+                sa.update(VIEWS)
+                .where(VIEWS.c.token_hash == _hash(token), VIEWS.c.ended.is_(False))
+                .values(stopped=True)
+            )
             return done.rowcount > 0
 
     def finish(self, token: str) -> None:
-        """Forget a comparison whose stream has ended."""
+        """Forget a view whose stream has read it to the end."""
+        key = _hash(token)
         with self._begin() as conn:
-            conn.execute(sa.delete(LIVE).where(_where(token)))
+            conn.execute(sa.delete(FRAMES).where(FRAMES.c.token_hash == key))
+            conn.execute(sa.delete(VIEWS).where(VIEWS.c.token_hash == key))
 
     @contextmanager
     def _begin(self) -> Iterator[sa.Connection]:
@@ -153,41 +191,5 @@ class LiveStore:
             yield conn
 
 
-def _where(token: str) -> sa.ColumnElement[bool]:
-    return LIVE.c.token_hash == _derive(token, "lookup").hex()
-
-
-def _derive(token: str, purpose: str) -> bytes:
-    """One 32-byte key per purpose from the token: finding the row, sealing, authenticating."""
-    return hmac.digest(token.encode(), f"knobs live comparison: {purpose}".encode(), "sha256")
-
-
-def _xor_keystream(token: str, data: bytes) -> bytes:
-    """Seals and unseals: `data` XOR the token's SHAKE-256 keystream."""
-    stream = hashlib.shake_256(_derive(token, "seal")).digest(len(data))
-    return bytes(a ^ b for a, b in zip(data, stream, strict=True))
-
-
-def _tag(token: str, request_json: str, sealed: bytes) -> bytes:
-    message = len(sealed).to_bytes(4, "big") + sealed + request_json.encode()
-    return hmac.digest(_derive(token, "authenticate"), message, "sha256")
-
-
-def _seal(token: str, request_json: str, keys: list[str | None]) -> str:
-    """The presets' keys, readable only with the token, and bound to this request."""
-    sealed = _xor_keystream(token, json.dumps(keys).encode())
-    return base64.b64encode(_tag(token, request_json, sealed) + sealed).decode()
-
-
-def _open(token: str, request_json: str, stored: str | None) -> list[str | None] | None:
-    """The keys `_seal` sealed (all None when there were none); None when the seal does not
-    match the token and request."""
-    n_presets = len(json.loads(request_json)["presets"])
-    if stored is None:
-        return [None] * n_presets
-    blob = base64.b64decode(stored)
-    tag, sealed = blob[:TAG_BYTES], blob[TAG_BYTES:]
-    if not hmac.compare_digest(tag, _tag(token, request_json, sealed)):
-        return None
-    keys: list[str | None] = json.loads(_xor_keystream(token, sealed))
-    return keys if len(keys) == n_presets else None
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()

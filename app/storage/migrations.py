@@ -208,3 +208,33 @@ def m009_rate_buckets(conn: Connection) -> None:
         sa.Column("updated", sa.Float, nullable=False),  # seconds since the epoch
     )
     buckets.create(conn)
+
+
+@migration
+def m010_live_frames(conn: Connection) -> None:
+    """Live views as frames, not requests: the process that takes the page's POST runs the
+    comparison at once and writes the view's frames for whichever replica streams it. The
+    old table held requests for the streaming replica to run; any still in it were views
+    whose tab had not yet connected, and their tab is told the view has ended."""
+    sa.Table("live_comparisons", sa.MetaData()).drop(conn, checkfirst=True)
+    metadata = sa.MetaData()
+    sa.Table(
+        "live_views",
+        metadata,
+        # A hash of the token; the token itself is never stored.
+        sa.Column("token_hash", sa.String(64), primary_key=True),
+        # Seconds since the epoch: replicas' monotonic clocks cannot be compared.
+        sa.Column("created", sa.Float, nullable=False, index=True),
+        sa.Column("touched", sa.Float, nullable=False),
+        sa.Column("claimed", sa.Boolean, nullable=False),
+        sa.Column("stopped", sa.Boolean, nullable=False),
+        sa.Column("ended", sa.Boolean, nullable=False),
+    )
+    sa.Table(
+        "live_frames",
+        metadata,
+        sa.Column("token_hash", sa.String(64), primary_key=True),
+        sa.Column("batch", sa.Integer, primary_key=True),
+        sa.Column("frames", sa.Text, nullable=False),
+    )
+    metadata.create_all(conn)

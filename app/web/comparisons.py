@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -26,23 +26,20 @@ from app.engine.presets import CompareRequest
 from app.engine.prices import PriceList
 from app.engine.results import Column, Comparison
 from app.engine.review import review, review_column
-from app.guard.limits import comparison_slot
+from app.guard.limits import Slot, admit, comparison_slot
 from app.settings import Settings
 from app.storage.outages import StoreUnavailable
 from app.storage.saved import SavedRun
 from app.storage.store import RunStore
 from app.web.deps import get_identity
 from app.web.hangup import unless_client_leaves
-from app.web.live import LiveComparison, LiveComparisons
+from app.web.live import Feed, LiveComparisons
 
 log = logging.getLogger("knobs.comparisons")
 NOT_SAVED = (
     "Not saved: the database is unavailable, so this run has no permalink and is not in the "
     "history. The answers above are complete; run again later to save them."
 )
-# A comment frame this often while nothing streams: writing is how a departed client is
-# noticed (and then every upstream request is closed), and it keeps proxies from timing out.
-HEARTBEAT_EVERY = 1.0
 
 
 @dataclass(frozen=True)
@@ -82,6 +79,10 @@ class Finished:
         return f"{verb} {self.seconds:.1f} s.{tail}"
 
 
+# What a live view shows: turns the comparison's events into frames, and publishes them.
+Show = Callable[[AsyncGenerator[Event | Finished, None], Callable[[str], None]], Awaitable[None]]
+
+
 class Comparisons:
     """What a route needs to run comparisons, taken from the app once per request."""
 
@@ -106,18 +107,32 @@ class Comparisons:
             comparison = await self._run_to_end(compare)
         return await self._save(compare, comparison, stopped=False, started=started)
 
-    async def start_live(self, compare: CompareRequest, columns: list[int]) -> str | Finished:
-        """Charge the client for a comparison and hold it for its event stream: the token.
-        With the store that holds it down, run it to the end at once (charged once) instead:
-        the answers come back whole, as they do without JavaScript, marked if not saved."""
+    async def start_live(self, compare: CompareRequest, show: Show) -> str | Finished:
+        """Charge the client, start the comparison and return its live view's token; `show`
+        turns its events into the view's frames. With the store that holds live views down,
+        run it to the end at once (charged once) instead: the answers come back whole, as they
+        do without JavaScript, marked if not saved."""
         started = time.perf_counter()
-        async with comparison_slot(self.request):
+        slot = await admit(self.request)
+        try:
+            return await self.live.start(lambda feed: self._show(compare, feed, show, slot))
+        except StoreUnavailable as error:
+            log.warning("no live view, running to the end instead: %s", error)
             try:
-                return await self.live.add(compare, columns)
-            except StoreUnavailable as error:
-                log.warning("no live view, running to the end instead: %s", error)
                 comparison = await self._run_to_end(compare)
+            finally:
+                slot.release()
+        except BaseException:
+            slot.release()
+            raise
         return await self._save(compare, comparison, stopped=False, started=started)
+
+    async def _show(self, compare: CompareRequest, feed: Feed, show: Show, slot: Slot) -> None:
+        """The live comparison, holding its slot until it ends."""
+        try:
+            await show(self.stream(compare, feed.stop), feed.publish)
+        finally:
+            slot.release()
 
     async def _run_to_end(self, compare: CompareRequest) -> Comparison:
         comparison = await unless_client_leaves(
@@ -136,19 +151,12 @@ class Comparisons:
         free = embedded is not None and endpoint.base_url == embedded.base_url
         return PriceList(endpoint.base_url, endpoint.prices, free=free)
 
-    async def claim(self, token: str) -> LiveComparison | None:
-        """The comparison the page started under `token`, for its one event stream; None
-        when the token is unknown, expired or already streaming elsewhere."""
-        return await self.live.claim(token)
-
     async def stream(
-        self, token: str, live: LiveComparison
+        self, compare: CompareRequest, stop: asyncio.Event
     ) -> AsyncGenerator[Event | Finished, None]:
-        """The claimed comparison's events as they happen, ending with `Finished`."""
+        """The comparison's events as they happen, ending with `Finished`."""
         started = time.perf_counter()
-        events = stream_comparison(
-            live.request, self.upstreams, live.stop, idle_every=HEARTBEAT_EVERY
-        )
+        events = stream_comparison(compare, self.upstreams, stop)
         reviewed: dict[int, Column] = {}  # each finished column, looked over once
         try:
             async for event in events:
@@ -161,13 +169,17 @@ class Comparisons:
                     columns = [reviewed.get(i, c) for i, c in enumerate(event.result.columns)]
                     whole = event.result.model_copy(update={"columns": columns})
                     result = await asyncio.to_thread(review, whole, self.prices_for)
-                    yield await self._save(live.request, result, event.stopped, started)
+                    yield await self._save(compare, result, event.stopped, started)
                 else:
                     yield event
         finally:
             # Closing the comparison closes every upstream request it still has open.
             await events.aclose()
-            await self.live.finish(token)
+
+    async def follow(self, token: str) -> AsyncIterator[str] | None:
+        """The frames of the live view the page started under `token`, for its one event
+        stream; None when the token is unknown, expired or already followed."""
+        return await self.live.follow(token)
 
     async def stop(self, token: str) -> None:
         await self.live.stop(token)

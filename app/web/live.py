@@ -1,102 +1,123 @@
-"""Comparisons started from the page and waiting for, or streaming to, their browser tab.
+"""Live views of comparisons started from the page, which any replica can stream or stop.
 
-The page POSTs the form and gets back columns wired to an event stream; the stream's URL
-carries a random token that finds the comparison in the database (app/storage/live.py), so
-any replica or worker can serve the stream, and Stop can reach any of them. The process that
-streams a comparison watches its stop flag there; a Stop that reaches that same process
-stops it at once.
+The page's POST starts the comparison at once, in the process that took it, and its frames
+gather in a `Feed`; the tab's event stream, which connects a moment later, reads them from the
+start. A stream that reaches the same process reads the feed in memory; one that reaches
+another replica or worker reads the copy the runner writes to the database
+(app/storage/live.py). Starting at the POST rather than when the stream connects means the
+requests are out while the browser is still swapping in the form and opening the stream.
+
+Stop reaches the runner at once on its own process, and within WATCH_EVERY through the
+database from any other. A tab that leaves stops its comparison (open requests are closed,
+partial answers saved); one that never connects stops it after UNCLAIMED_SECONDS.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from dataclasses import dataclass, field
-from typing import Literal
-from weakref import WeakValueDictionary
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from fastapi.concurrency import run_in_threadpool
 
-from app.engine.presets import CompareRequest
-from app.storage.live import LiveStore
+from app.storage.live import UNCLAIMED_SECONDS, LiveStore
 from app.storage.outages import StoreUnavailable
+from app.web.frames import HEARTBEAT, end_frame
 
 log = logging.getLogger("knobs.live")
-# How often a streaming process looks for a Stop pressed through another process.
-POLL_EVERY = 0.5
+# How often the runner writes a sign of life and reads whether Stop was pressed elsewhere.
+WATCH_EVERY = 0.5
+# The runner writes new frames at most this often: a text frame comes every 0.1 s anyway.
+WRITE_EVERY = 0.1
+# How often a stream on another replica reads new frames.
+FOLLOW_EVERY = 0.1
+# With nothing to send, a stream writes a heartbeat this often.
+HEARTBEAT_EVERY = 1.0
+# A runner that has not written for this long has died (its process ended mid-comparison).
+LOST_AFTER = 15.0
+LOST = (
+    "The Knobs process running this comparison stopped answering, so its live view ended. "
+    "Press Run to compare again."
+)
+CRASHED = "Something went wrong while running this comparison (the server log says what)."
 
 
-class StopSignal(asyncio.Event):
-    """Set at once by a Stop on this process, or within POLL_EVERY of one on another: while
-    (and only while) the comparison waits on it, it also watches the stored stop flag."""
+class Feed:
+    """The frames of one live view, as its comparison makes them, and its Stop."""
 
-    def __init__(self, store: LiveStore, token: str) -> None:
-        super().__init__()
-        self._store = store
-        self._token = token
+    def __init__(self) -> None:
+        self.frames: list[str] = []
+        self.ended = False
+        self.followed = False  # a stream on this process reads it
+        self.claimed = False  # a stream on any process reads it
+        self.stop = asyncio.Event()
+        self._changed = asyncio.Event()
 
-    async def wait(self) -> Literal[True]:
-        warned = False
-        while not self.is_set():
-            try:
-                return await asyncio.wait_for(super().wait(), POLL_EVERY)
-            except TimeoutError:
-                pass
-            try:
-                if await run_in_threadpool(self._store.stopped, self._token):
-                    self.set()
-            except StoreUnavailable as error:
-                if not warned:  # once per stream, not every half second of an outage
-                    log.warning("%s; until it is back, only this process can stop it", error)
-                warned = True
-        return True
+    def publish(self, frame: str) -> None:
+        self.frames.append(frame)
+        self._wake()
+
+    def end(self) -> None:
+        self.ended = True
+        self._wake()
+
+    async def changes_after(self, seen: int, at_most: float) -> None:
+        """Until there are more than `seen` frames or the feed ended, or `at_most` seconds."""
+        if len(self.frames) > seen or self.ended:
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._changed.wait(), at_most)
+
+    def _wake(self) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()
 
 
-@dataclass
-class LiveComparison:
-    request: CompareRequest
-    # The page column each of the request's presets fills (a rerun fills just one).
-    columns: list[int]
-    stop: asyncio.Event = field(default_factory=asyncio.Event)
+# What a live view shows: reads the comparison's events and publishes frames.
+Produce = Callable[[Feed], Awaitable[None]]
 
 
 class LiveComparisons:
-    """The page's live comparisons, kept in the database. While it is out of reach, `add`
-    raises StoreUnavailable and the page runs the comparison to the end instead (see
-    app/web/comparisons.py): a live view kept in one process's memory would be lost to a
-    stream that reaches another replica."""
+    """The live views: those this process runs (in memory) and every replica's (in `store`)."""
 
     def __init__(self, store: LiveStore) -> None:
         self.store = store
-        # The streams this process serves, for an immediate Stop; weak, so a stream whose
-        # client left before it began is not kept.
-        self._streaming: WeakValueDictionary[str, asyncio.Event] = WeakValueDictionary()
+        self._feeds: dict[str, Feed] = {}
+        self._tasks: set[asyncio.Task[None]] = set()  # held: asyncio keeps only weak ones
 
-    async def add(self, request: CompareRequest, columns: list[int]) -> str:
-        """Keep `request` for its stream; `columns` are the page columns its presets fill."""
-        return await run_in_threadpool(self.store.add, request, columns)
+    async def start(self, produce: Produce) -> str:
+        """Start a live view on this process; the token its stream and Stop use. Raises
+        StoreUnavailable when the database is out of reach: a view only one process could
+        serve would be lost to a stream that reaches another."""
+        token = await run_in_threadpool(self.store.add)
+        feed = self._feeds[token] = Feed()
+        task = asyncio.create_task(self._run(token, feed, produce))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return token
 
-    async def claim(
-        self, token: str, shape: type[CompareRequest] = CompareRequest
-    ) -> LiveComparison | None:
-        """The comparison for its one event stream; a second claim gets None."""
+    async def follow(self, token: str) -> AsyncIterator[str] | None:
+        """The view's frames for its one stream, from the first; None when the token is
+        unknown or expired, or another stream already follows it."""
+        feed = self._feeds.get(token)
         try:
-            claimed = await run_in_threadpool(self.store.claim, token, shape)
+            claimed = await run_in_threadpool(self.store.claim, token)
         except StoreUnavailable as error:
-            log.warning("cannot look up a live comparison: %s", error)
+            log.warning("cannot look up a live view: %s", error)
+            claimed = feed is not None and not feed.followed  # its own views still stream
+        if not claimed:
             return None
-        if claimed is None:
-            return None
-        live = LiveComparison(claimed.request, claimed.columns, StopSignal(self.store, token))
-        if claimed.stopped:  # Stop was pressed before the stream connected
-            live.stop.set()
-        self._streaming[token] = live.stop
-        return live
+        if feed is None:
+            return self._from_store(token)
+        feed.followed = True
+        return self._from_memory(token, feed)
 
     async def stop(self, token: str) -> bool:
-        local = self._streaming.get(token)
-        if local is not None:
-            local.set()
+        feed = self._feeds.get(token)
+        if feed is not None:
+            feed.stop.set()
             return True
         try:
             return await run_in_threadpool(self.store.stop, token)
@@ -104,9 +125,108 @@ class LiveComparisons:
             log.warning("cannot stop a live comparison: %s", error)
             return False
 
-    async def finish(self, token: str) -> None:
-        self._streaming.pop(token, None)
+    async def _run(self, token: str, feed: Feed, produce: Produce) -> None:
+        mirror = asyncio.create_task(self._mirror(token, feed))
+        try:
+            await produce(feed)
+        except Exception:  # a bug: the view still ends, saying so, and nothing else is hurt
+            log.exception("a live comparison failed")
+            feed.publish(end_frame(CRASHED))
+        finally:
+            feed.end()
+            await mirror
+            if feed.claimed or feed.followed:  # the stream reading it holds it
+                self._feeds.pop(token, None)
+            else:  # kept a while for a tab that connects late
+                loop = asyncio.get_running_loop()
+                loop.call_later(UNCLAIMED_SECONDS, self._feeds.pop, token, None)
+
+    async def _mirror(self, token: str, feed: Feed) -> None:
+        """Copy the feed to the database for streams on other replicas, with a sign of life
+        every WATCH_EVERY; learn from it of a Stop pressed elsewhere, and of a stream."""
+        written, batches, warned = 0, 0, False
+        begun = time.monotonic()
+        while True:
+            await feed.changes_after(written, WATCH_EVERY)
+            ended, batch = feed.ended, feed.frames[written:]
+            try:
+                seen = await run_in_threadpool(self.store.write, token, batches, batch, ended)
+            except StoreUnavailable as error:
+                if not warned:  # once per comparison, not every half second of an outage
+                    log.warning("%s; until it is back, only this process can stream it", error)
+                warned = True
+                if ended:
+                    return
+                await asyncio.sleep(WATCH_EVERY)
+                continue
+            written += len(batch)
+            batches += 1 if batch else 0
+            feed.claimed = feed.claimed or seen.claimed
+            unwatched = time.monotonic() - begun > UNCLAIMED_SECONDS and not feed.claimed
+            if seen.stopped or unwatched:
+                feed.stop.set()
+            if ended:
+                return
+            await asyncio.sleep(WRITE_EVERY)
+
+    async def _from_memory(self, token: str, feed: Feed) -> AsyncIterator[str]:
+        seen = 0
+        try:
+            while True:
+                await feed.changes_after(seen, HEARTBEAT_EVERY)
+                if len(feed.frames) > seen:
+                    new, seen = feed.frames[seen:], len(feed.frames)
+                    yield "".join(new)
+                elif feed.ended:
+                    break
+                else:
+                    yield HEARTBEAT
+        finally:
+            if not feed.ended:  # the tab left: the comparison stops, its requests close
+                feed.stop.set()
+        await self._finish(token)
+
+    async def _from_store(self, token: str) -> AsyncIterator[str]:
+        batch, ended, warned = 0, False, False
+        heard = beat = time.monotonic()  # the runner's last news, this stream's last write
+        try:
+            while True:
+                try:
+                    view = await run_in_threadpool(self.store.read, token, batch)
+                except StoreUnavailable as error:
+                    if not warned:
+                        log.warning("a live view waits for the database: %s", error)
+                    warned, view = True, None
+                else:
+                    if view is None:  # deleted: it expired, or its runner is long gone
+                        yield end_frame(LOST)
+                        return
+                    if time.time() - view.touched < LOST_AFTER:
+                        heard = time.monotonic()
+                if view is not None and view.frames:
+                    batch = view.next_batch
+                    beat = time.monotonic()
+                    yield "".join(view.frames)
+                    continue  # there may be more: read again at once
+                if view is not None and view.ended:
+                    ended = True
+                    break
+                if time.monotonic() - heard > LOST_AFTER:
+                    yield end_frame(LOST)
+                    return
+                if time.monotonic() - beat >= HEARTBEAT_EVERY:
+                    beat = time.monotonic()
+                    yield HEARTBEAT
+                await asyncio.sleep(FOLLOW_EVERY)
+        finally:
+            if not ended:  # the tab left (or the runner is gone): ask the runner to stop
+                with contextlib.suppress(StoreUnavailable):
+                    await run_in_threadpool(self.store.stop, token)
+        await self._finish(token)
+
+    async def _finish(self, token: str) -> None:
+        self._feeds.pop(token, None)
         try:
             await run_in_threadpool(self.store.finish, token)
-        except StoreUnavailable as error:  # its row is deleted by a later add()
-            log.warning("%s; a finished live comparison stays in the table for now", error)
+        except StoreUnavailable as error:  # its rows are deleted by a later start()
+            log.warning("%s; a finished live view stays in the table for now", error)

@@ -28,6 +28,7 @@ from app.web import diffs, sharelink, snippets
 from app.web.comparisons import Comparisons, ComparisonsDep
 from app.web.deps import UpstreamsDep
 from app.web.forms import PlaygroundForm, column_values, form_name, read_form, to_request
+from app.web.stream import show_columns
 from app.web.templating import templates
 
 router = APIRouter()
@@ -104,7 +105,8 @@ async def run(
     if solo is not None:
         compare = compare.model_copy(update={"presets": [compare.presets[solo]]})
     if request.headers.get("HX-Request"):
-        live = await comparisons.start_live(compare, columns)
+        show = show_columns(columns, snippets.endpoint_urls(upstreams))
+        live = await comparisons.start_live(compare, show)
         if isinstance(live, str):
             return await render(request, upstreams, form, live_token=live, solo=solo)
         finished = live  # no live view just now: the whole results, as without JavaScript

@@ -1,52 +1,40 @@
 """The live view of a comparison: Server-Sent Events that htmx's SSE extension swaps in.
 
+The comparison runs from the page's POST (app/web/live.py); `show_columns` turns its events
+into frames as they happen, and the stream sends them to the tab from the first.
+
 Event names address spots on the page: `text` carries, as out-of-band swaps, the text that
 arrived for each sample since the last `text` frame and its progress line (and, as a queued
-sample's request goes out, that progress line alone); `c-C` replaces
-column C with its finished results and `done` ends the stream. Text is coalesced (at most one
-`text` frame every FLUSH_EVERY seconds) because a browser that swaps every token falls behind
-a fast endpoint. Leaving the page closes the stream, which closes every request.
+sample's request goes out, that progress line alone); `c-C` replaces column C with its
+finished results and `done` ends the stream. Text is coalesced (at most one `text` frame
+every FLUSH_EVERY seconds) because a browser that swaps every token falls behind a fast
+endpoint. Leaving the page closes the stream, which stops the comparison.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import re
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 
 from fastapi import APIRouter
 from fastapi.responses import Response, StreamingResponse
 from markupsafe import escape
 
-from app.engine.events import ColumnDone, Delta, Event, Idle, Sent, Thinking
-from app.guard.limits import StreamSlot
+from app.engine.events import ColumnDone, Delta, Event, Sent, Thinking
 from app.web import diffs
 from app.web.coalescer import Coalescer, Held
-from app.web.comparisons import ComparisonsDep, Finished
-from app.web.snippets import endpoint_urls
-from app.web.templating import templates
+from app.web.comparisons import ComparisonsDep, Finished, Show
+from app.web.frames import end_frame, frame, render
 
 router = APIRouter()
 # Ten frames a second read as smooth streaming. Each frame costs the browser a layout of the
 # text it changes: at 20 a second a page of 40 samples took up to half as much CPU again.
 FLUSH_EVERY = 0.1
-HEARTBEAT = ": still working\n\n"
 # A live sample's progress line until its first token: queued (the page renders it so) until
 # its request goes out, then this. With an endpoint that takes one request at a time (the
 # embedded model), most samples of a comparison wait their turn.
 SENT = "sent, waiting for the first token…"
-_LINE_BREAK = re.compile(r"\r\n|\r|\n")
-
-
-def frame(event: str, data: str) -> str:
-    """One SSE frame; every line of data gets its own `data:` field."""
-    lines = "".join(f"data: {line}\n" for line in _LINE_BREAK.split(data))
-    return f"event: {event}\n{lines}\n"
-
-
-def render(name: str, **context: object) -> str:
-    return templates.get_template(name).render(**context)
+EXPIRED = "This live view has ended or expired. Press Run to compare again."
 
 
 def review(finished: Finished) -> str:
@@ -86,14 +74,26 @@ def progress_swap(where: str, progress: str) -> str:
     return f'<span hx-swap-oob="innerHTML:#progress-{where}">{progress}</span>'
 
 
+def show_columns(columns: list[int], endpoint_urls: Mapping[str, str] | None = None) -> Show:
+    """How a comparison's live view shows it, filling the page's `columns` (a rerun fills
+    one); `endpoint_urls` are for the "what was sent" snippets."""
+
+    async def show(
+        events: AsyncGenerator[Event | Finished, None], publish: Callable[[str], None]
+    ) -> None:
+        await relay(events, columns, publish, endpoint_urls)
+
+    return show
+
+
 async def relay(
     events: AsyncGenerator[Event | Finished, None],
     columns: list[int],
-    out: asyncio.Queue[str | None],
+    publish: Callable[[str], None],
     endpoint_urls: Mapping[str, str] | None = None,
 ) -> None:
-    """Turn a comparison's events into frames on `out`, then None. Text is held and sent
-    by a timer; what a column holds goes out before its results, all of it before `done`."""
+    """Turn a comparison's events into frames for `publish`. Text is held and sent by a
+    timer; what a column holds goes out before its results, all of it before `done`."""
     loop = asyncio.get_running_loop()
     held = Coalescer(FLUSH_EVERY)
     timer: asyncio.TimerHandle | None = None
@@ -104,7 +104,7 @@ async def relay(
             timer.cancel()  # a no-op when the timer is what called
             timer = None
         if deltas := held.take(loop.time()):
-            out.put_nowait(text_frame(deltas, columns))
+            publish(text_frame(deltas, columns))
 
     try:
         async for event in events:
@@ -113,12 +113,10 @@ async def relay(
                 if timer is None:
                     timer = loop.call_later(held.due_in(loop.time()), flush)
             elif isinstance(event, Sent):
-                out.put_nowait(sent_frame(event, columns))
-            elif isinstance(event, Idle):
-                out.put_nowait(HEARTBEAT)
+                publish(sent_frame(event, columns))
             elif isinstance(event, ColumnDone):
                 if deltas := held.take_column(event.column):
-                    out.put_nowait(text_frame(deltas, columns))
+                    publish(text_frame(deltas, columns))
                 index = columns[event.column]
                 html = render(
                     "_column_result.html",
@@ -126,46 +124,31 @@ async def relay(
                     index=index,
                     endpoint_urls=endpoint_urls,
                 )
-                out.put_nowait(frame(f"c-{index}", html))
+                publish(frame(f"c-{index}", html))
             elif isinstance(event, Finished):
                 flush()
-                out.put_nowait(
-                    frame("done", render("_status.html", finished=event) + review(event))
-                )
+                publish(frame("done", render("_status.html", finished=event) + review(event)))
     finally:
         if timer is not None:
             timer.cancel()
-        out.put_nowait(None)
         await events.aclose()
 
 
-@router.get("/compare/{token}/events", include_in_schema=False, dependencies=[StreamSlot])
+@router.get("/compare/{token}/events", include_in_schema=False)
 async def stream_events(token: str, comparisons: ComparisonsDep) -> StreamingResponse:
     """Stream one page-started comparison to the tab that started it."""
-    live = await comparisons.claim(token)
+    return live_stream(await comparisons.follow(token), EXPIRED)
 
-    async def events() -> AsyncIterator[str]:
-        if live is None:
-            message = "This live view has ended or expired. Press Run to compare again."
-            yield frame("done", render("_status.html", message=message, stopped=True))
-            return
-        out: asyncio.Queue[str | None] = asyncio.Queue()
-        # The comparison runs in a task of its own so that held text can go out on a timer
-        # while no event arrives; this generator only writes what the task queues.
-        urls = endpoint_urls(comparisons.upstreams)  # for the "what was sent" snippets
-        task = asyncio.create_task(relay(comparisons.stream(token, live), live.columns, out, urls))
-        try:
-            while (chunk := await out.get()) is not None:
-                yield chunk
-            await task  # what ended the comparison early, if anything did, is raised here
-        finally:
-            if not task.done():  # the client left: end the comparison, and every request
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+
+def live_stream(frames: AsyncIterator[str] | None, expired: str) -> StreamingResponse:
+    """A live view's frames as an event stream; `expired` says why there are none."""
+
+    async def ended() -> AsyncIterator[str]:
+        yield end_frame(expired)
 
     headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
-    return StreamingResponse(events(), media_type="text/event-stream", headers=headers)
+    body = ended() if frames is None else frames
+    return StreamingResponse(body, media_type="text/event-stream", headers=headers)
 
 
 @router.post("/compare/{token}/stop", status_code=204, include_in_schema=False)

@@ -2,14 +2,14 @@
 save, and the live view's event stream.
 
 A sweep is a comparison, so it takes the same path: caps, a slot (rate and in-flight limits),
-the fan-out, the live table that lets any replica stream or stop it, and Stop itself (the
+the fan-out, the live view that any replica can stream or stop, and Stop itself (the
 comparison's `/compare/{token}/stop`). What differs is its own caps, that it is saved as a
 sweep, and what the live view shows: a row per point as it finishes, and done / total.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -17,16 +17,15 @@ from fastapi.responses import StreamingResponse
 
 from app.engine import sweep_caps
 from app.engine.analysis import FLAG_LABELS
-from app.engine.events import ColumnDone, Idle, SampleDone
+from app.engine.events import ColumnDone, Event, SampleDone
 from app.engine.presets import CompareRequest
 from app.engine.results import Comparison
 from app.engine.sweep import SweepComparison
 from app.engine.sweep_stats import shown_measures
-from app.guard.limits import StreamSlot
 from app.storage.sweeps import SavedSweep, SweepPoint, SweepStore
-from app.web.comparisons import Comparisons, Finished
-from app.web.live import LiveComparison
-from app.web.stream import HEARTBEAT, frame, render
+from app.web.comparisons import Comparisons, Finished, Show
+from app.web.frames import frame, render
+from app.web.stream import live_stream
 from app.web.sweep_chart import format_value, heatmap, line_panels
 from app.web.templating import templates
 
@@ -47,9 +46,6 @@ class SweepRuns(Comparisons):
         """Over a cap, or naming an endpoint it may not use: messages by the sweep's fields."""
         assert isinstance(compare, SweepComparison)
         return sweep_caps.problems(compare, self.settings, self.upstreams.names)
-
-    async def claim(self, token: str) -> LiveComparison | None:
-        return await self.live.claim(token, SweepComparison)
 
     async def _keep(self, compare: CompareRequest, comparison: Comparison, stopped: bool) -> str:
         assert isinstance(compare, SweepComparison)
@@ -74,44 +70,45 @@ def progress(done: int, total: int) -> str:
     return f"{done} of {total} requests done"
 
 
-@router.get("/sweep/{token}/events", include_in_schema=False, dependencies=[StreamSlot])
-async def stream_sweep(token: str, runs: SweepRunsDep) -> StreamingResponse:
-    """Stream one page-started sweep to its tab: a row and the chart so far as each point
-    finishes, then the whole result. Leaving the page ends the stream, which closes every
-    request."""
-    live = await runs.claim(token)
+def show_points(sweep: SweepComparison) -> Show:
+    """How a sweep's live view shows it: a row and the chart so far as each point finishes,
+    done / total as each request does, then the whole result."""
+    points, total = sweep.points(), len(sweep.presets) * sweep.samples
 
-    async def events() -> AsyncIterator[str]:
-        if live is None:
-            yield frame("done", render("_status.html", message=EXPIRED, stopped=True))
-            return
-        sweep = live.request
-        assert isinstance(sweep, SweepComparison)
-        points, total, done = sweep.points(), len(sweep.presets) * sweep.samples, 0
-        finished: list[SweepPoint] = []
-        stream = runs.stream(token, live)
+    async def show(
+        events: AsyncGenerator[Event | Finished, None], publish: Callable[[str], None]
+    ) -> None:
+        done, finished = 0, []
         try:
-            async for event in stream:
-                if isinstance(event, Idle):
-                    yield HEARTBEAT
-                elif isinstance(event, SampleDone):
+            async for event in events:
+                if isinstance(event, SampleDone):
                     done += 1
-                    yield frame("progress", progress(done, total))
+                    publish(frame("progress", progress(done, total)))
                 elif isinstance(event, ColumnDone):
                     point = SweepPoint(values=points[event.column], column=event.result)
-                    row = render("_sweep_row.html", point=point, index=event.column)
-                    yield frame(f"p-{event.column}", row)
+                    publish(
+                        frame(
+                            f"p-{event.column}",
+                            render("_sweep_row.html", point=point, index=event.column),
+                        )
+                    )
                     finished.append(point)
                     so_far = SavedSweep.of(sweep, finished)  # the chart so far, not saved
-                    yield frame("chart", render("_sweep_chart.html", **sweep_context(so_far)))
+                    publish(frame("chart", render("_sweep_chart.html", **sweep_context(so_far))))
                 elif isinstance(event, Finished):
                     context = sweep_context(finished_sweep(sweep, event), event)
-                    yield frame("done", render("_sweep_result.html", **context))
+                    publish(frame("done", render("_sweep_result.html", **context)))
         finally:
-            await stream.aclose()
+            await events.aclose()
 
-    headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
-    return StreamingResponse(events(), media_type="text/event-stream", headers=headers)
+    return show
+
+
+@router.get("/sweep/{token}/events", include_in_schema=False)
+async def stream_sweep(token: str, runs: SweepRunsDep) -> StreamingResponse:
+    """Stream one page-started sweep to its tab. Leaving the page ends the stream, which
+    stops the sweep."""
+    return live_stream(await runs.follow(token), EXPIRED)
 
 
 def sweep_context(

@@ -24,7 +24,13 @@ from app.web.errors import not_found_page
 from app.web.forms import column_values
 from app.web.runs import PER_PAGE, when
 from app.web.sweep_form import SweepForm, decode, encode, read_sweep_form, to_sweep
-from app.web.sweep_runs import SweepRuns, SweepRunsDep, finished_sweep, sweep_context
+from app.web.sweep_runs import (
+    SweepRuns,
+    SweepRunsDep,
+    finished_sweep,
+    show_points,
+    sweep_context,
+)
 from app.web.templating import templates
 
 router = APIRouter()
@@ -74,7 +80,7 @@ async def submit_sweep(request: Request, runs: SweepRunsDep) -> HTMLResponse:
     if sweep is None or form.errors:
         return await render(request, runs, form, status_code=422)
     if request.headers.get("HX-Request"):
-        live = await runs.start_live(sweep, list(range(len(sweep.presets))))
+        live = await runs.start_live(sweep, show_points(sweep))
         if isinstance(live, str):
             points = [p.name for p in sweep.presets]
             return await render(request, runs, form, live_token=live, live_points=points)
