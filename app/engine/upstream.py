@@ -27,6 +27,7 @@ from app.engine.capabilities import (
     refusal,
     stated,
 )
+from app.engine.connections import keep_sockets
 from app.engine.dialects import Chunk, Finish, StreamReader
 from app.engine.models import NoChatModel, first_chat_model
 from app.engine.presets import Preset, request_params
@@ -95,7 +96,7 @@ class Upstream:
         self.slots = EndpointSlots(endpoint.parallel, settings.concurrency_per_endpoint)
         timeout = _timeout(settings)
         limits = _limits(settings, endpoint.parallel)
-        self._http = http or httpx2.AsyncClient(timeout=timeout, limits=limits)
+        self._http = keep_sockets(http or httpx2.AsyncClient(timeout=timeout, limits=limits))
         self.client = openai.AsyncOpenAI(
             base_url=endpoint.base_url,
             api_key=endpoint.api_key or NO_KEY,
