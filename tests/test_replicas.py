@@ -98,6 +98,25 @@ def test_posted_on_one_replica_streamed_on_another_and_stopped_from_the_first(
     assert fake.in_flight == 0  # Stop closed every upstream request
 
 
+def test_a_tab_that_leaves_a_stream_on_another_replica_stops_the_comparison(
+    fake: FakeUpstream, tmp_path: Path
+):
+    fake.behave(text=" ".join(["slow"] * 400), chunk_delay=0.1)
+    with postgres.fresh_schema(postgres.server_url()) as url:
+        a, b = (
+            create_app(settings_for(fake.base_url, tmp_path / n, database_url=url)) for n in "ab"
+        )
+        with LiveServer(a) as one, LiveServer(b) as two, httpx2.Client(timeout=30) as http:
+            page = http.post(f"{one.url}/", data=form_fields([Preset(name="only")]), headers=HX)
+            token = stream_token(page.text)
+            with http.stream("GET", f"{two.url}/compare/{token}/events") as events:
+                read_until(events.iter_lines(), ">slow ")
+            deadline = time.monotonic() + 5  # 40 s of answer left; Stop within about 1 s
+            while fake.in_flight and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert fake.in_flight == 0
+
+
 # --- uvicorn --workers 2 on one SQLite file -----------------------------------------------
 
 
@@ -183,6 +202,11 @@ def test_an_unclaimed_view_expires_and_is_then_deleted(replicas):
         assert conn.scalar(sa.select(sa.func.count()).select_from(FRAMES)) == 0
     assert store.claim(fresh)
     assert store.write(late, 1, [], ended=False).stopped  # its runner learns it is gone
+    # A view whose tab left before the end: deleted once it has ended a while ago.
+    store.write(fresh, 0, ["frame"], ended=True)
+    now[0] += UNCLAIMED_SECONDS + 1
+    store.add()
+    assert len(rows(replicas[0])) == 1
 
 
 def test_a_stream_on_another_replica_says_so_when_the_runner_dies(replicas, monkeypatch):

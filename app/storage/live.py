@@ -27,8 +27,8 @@ from app.storage.store import ID_BYTES
 
 # A view whose tab never connected is refused after this long (and its comparison stopped).
 UNCLAIMED_SECONDS = 300.0
-# A view outlives its stream only when its runner died or its tab never came; no comparison
-# runs this long, so older views are deleted as new ones are added.
+# A view outlives its stream when its tab left before the end, never came, or its runner
+# died; no comparison runs this long, so older views are deleted as new ones are added.
 ABANDONED_SECONDS = 86_400.0
 
 _UNREACHABLE = unreachable("live comparisons")
@@ -98,6 +98,8 @@ class LiveStore:
         )
         expired = sa.or_(
             sa.and_(VIEWS.c.claimed.is_(False), VIEWS.c.created < now - UNCLAIMED_SECONDS),
+            # Ended a while ago: its stream has read it, or left before the end.
+            sa.and_(VIEWS.c.ended.is_(True), VIEWS.c.touched < now - UNCLAIMED_SECONDS),
             VIEWS.c.created < now - ABANDONED_SECONDS,
         )
         with self._begin() as conn:

@@ -20,6 +20,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
+import anyio
 from fastapi.concurrency import run_in_threadpool
 
 from app.storage.live import UNCLAIMED_SECONDS, LiveStore
@@ -220,7 +221,8 @@ class LiveComparisons:
                 await asyncio.sleep(FOLLOW_EVERY)
         finally:
             if not ended:  # the tab left (or the runner is gone): ask the runner to stop
-                with contextlib.suppress(StoreUnavailable):
+                # Shielded: the stream's own cancellation would cancel this await too.
+                with anyio.CancelScope(shield=True), contextlib.suppress(StoreUnavailable):
                     await run_in_threadpool(self.store.stop, token)
         await self._finish(token)
 
