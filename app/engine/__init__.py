@@ -1,7 +1,8 @@
 """The comparison engine: presets and caps in, streamed answers and flags out.
 
 `upstream` is the only module that talks to an endpoint (`upstream_errors` says its failures
-in plain terms, `dialects` reads its stream, `capabilities` knows what each model refuses);
+in plain terms, `dialects` reads its stream, `capabilities` knows what each model refuses,
+`connections` keeps its kept-alive connections cheap to check);
 `fanout` runs preset x sample requests, each (`sample`) waiting its turn at its endpoint
 (`slots`: how many it takes at once); `analysis` and `timing_notes` are pure, and so are
 `review`'s parts: `agreement`, word `diffs`, token `probabilities` and `prices`; a sweep
