@@ -63,7 +63,7 @@ def test_a_tab_that_leaves_stops_its_comparison_and_the_answers_so_far_are_saved
 def test_a_tab_that_never_connects_stops_its_comparison(
     client: TestClient, fake: FakeUpstream, monkeypatch: pytest.MonkeyPatch
 ):
-    monkeypatch.setattr(live_module, "UNCLAIMED_SECONDS", 0.5)
+    monkeypatch.setattr(live_module, "UNWATCHED_SECONDS", 0.5)
     fake.behave(text=" ".join(["slow"] * 400), chunk_delay=0.05)
     client.post("/", data=form_fields([Preset()]), headers=HX)
     wait_for(lambda: fake.in_flight == 2)

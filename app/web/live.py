@@ -9,7 +9,7 @@ requests are out while the browser is still swapping in the form and opening the
 
 Stop reaches the runner at once on its own process, and within WATCH_EVERY through the
 database from any other. A tab that leaves stops its comparison (open requests are closed,
-partial answers saved); one that never connects stops it after UNCLAIMED_SECONDS.
+partial answers saved); one that never connects stops it after UNWATCHED_SECONDS.
 """
 
 from __future__ import annotations
@@ -28,6 +28,10 @@ from app.storage.outages import StoreUnavailable
 from app.web.frames import HEARTBEAT, end_frame
 
 log = logging.getLogger("knobs.live")
+# A comparison whose tab has not connected this long is stopped: tabs connect within a
+# second, and one that never does (closed at once, or its script failed) should not run up
+# a bill for minutes.
+UNWATCHED_SECONDS = 30.0
 # How often the runner writes a sign of life and reads whether Stop was pressed elsewhere.
 WATCH_EVERY = 0.5
 # The runner writes new frames at most this often: a text frame comes every 0.1 s anyway.
@@ -163,7 +167,7 @@ class LiveComparisons:
             written += len(batch)
             batches += 1 if batch else 0
             feed.claimed = feed.claimed or seen.claimed
-            unwatched = time.monotonic() - begun > UNCLAIMED_SECONDS and not feed.claimed
+            unwatched = time.monotonic() - begun > UNWATCHED_SECONDS and not feed.claimed
             if seen.stopped or unwatched:
                 feed.stop.set()
             if ended:
