@@ -99,14 +99,15 @@ async def test_a_stopped_sample_keeps_the_stats_of_what_had_arrived(fake: FakeUp
 async def test_leaving_early_closes_every_upstream_request(fake: FakeUpstream, upstream):
     fake.behave(text=" ".join(["word"] * 200), chunk_delay=0.05)
     before = asyncio.all_tasks()
-    stream = stream_comparison(request(presets=3), Upstreams.of(upstream), idle_every=0.1)
+    stop = asyncio.Event()
+    stream = stream_comparison(request(presets=3), Upstreams.of(upstream), stop)
     async for event in stream:
         if isinstance(event, Delta):
             break
     assert fake.in_flight > 0
-    assert len(asyncio.all_tasks() - before) >= 6  # one per request, plus the ticker
+    assert len(asyncio.all_tasks() - before) >= 7  # one per request, plus the Stop watcher
     await stream.aclose()
-    # No task outlives the comparison: requests, the ticker, nothing left running.
+    # No task outlives the comparison: requests, the Stop watcher, nothing left running.
     assert asyncio.all_tasks() - before == set()
     await wait_until_idle(fake)
     assert fake.in_flight == 0

@@ -8,7 +8,7 @@ from collections.abc import AsyncGenerator, Sequence
 import pytest
 
 from app.engine.events import Sent
-from app.engine.fanout import ColumnDone, Delta, Event, Idle
+from app.engine.fanout import ColumnDone, Delta, Event
 from app.engine.presets import Preset
 from app.engine.results import Comparison
 from app.web.comparisons import Finished
@@ -84,7 +84,7 @@ async def test_a_relay_that_is_cancelled_closes_the_comparison():
             yield Delta(0, 0, "x", 1, None)
             started.set()
             await asyncio.Event().wait()  # an endpoint that never answers again
-            yield Idle()  # pragma: no cover
+            yield Delta(0, 0, "y", 2, None)  # pragma: no cover
         finally:
             closed.set()
 

@@ -61,9 +61,4 @@ class ComparisonDone:
     stopped: bool
 
 
-@dataclass(frozen=True)
-class Idle:
-    """Nothing arrived for a while; lets a consumer check that its client is still there."""
-
-
-Event = Sent | Delta | Thinking | SampleDone | ColumnDone | ComparisonDone | Idle
+Event = Sent | Delta | Thinking | SampleDone | ColumnDone | ComparisonDone

@@ -22,7 +22,6 @@ from app.engine.events import (
     ComparisonDone,
     Delta,
     Event,
-    Idle,
     SampleDone,
     Sent,
     Thinking,
@@ -42,7 +41,7 @@ class _StopPressed:
     """Put on the queue when `stop` is set, so the loop below only ever awaits the queue."""
 
 
-Message = Sent | Delta | Thinking | SampleDone | Idle | _StopPressed
+Message = Sent | Delta | Thinking | SampleDone | _StopPressed
 
 
 async def _relay_stop(stop: asyncio.Event, queue: asyncio.Queue[Message]) -> None:
@@ -50,23 +49,15 @@ async def _relay_stop(stop: asyncio.Event, queue: asyncio.Queue[Message]) -> Non
     queue.put_nowait(_StopPressed())
 
 
-async def _tick(every: float, queue: asyncio.Queue[Message]) -> None:
-    while True:
-        await asyncio.sleep(every)
-        queue.put_nowait(Idle())
-
-
 async def stream_comparison(
     request: CompareRequest,
     upstreams: Upstreams,
     stop: asyncio.Event | None = None,
-    idle_every: float | None = None,
     live: bool = True,
 ) -> AsyncGenerator[Event, None]:
     """Start every request at once and yield events until all have finished or `stop` is set.
-    With `idle_every`, an `Idle` event is also yielded that often; without `live`, neither
-    when each request goes out (Sent) nor its text as it streams (Delta, Thinking), only each
-    sample's end."""
+    Without `live`, neither when each request goes out (Sent) nor its text as it streams
+    (Delta, Thinking), only each sample's end."""
     # One queue, awaited plainly: a future per event (asyncio.wait on queue and stop) cost
     # more than parsing the chunk itself once two dozen streams run at once.
     queue: asyncio.Queue[Message] = asyncio.Queue()
@@ -85,8 +76,6 @@ async def stream_comparison(
         for c, s in sendings
     ]
     helpers = [asyncio.create_task(_relay_stop(stop, queue))] if stop else []
-    if idle_every:
-        helpers.append(asyncio.create_task(_tick(idle_every, queue)))
     results: list[list[SampleDone | None]] = [[None] * n_samples for _ in range(n_columns)]
     columns: list[Column | None] = [None] * n_columns
     stopped = False
@@ -100,7 +89,7 @@ async def stream_comparison(
             if isinstance(event, _StopPressed):
                 stopped = True
                 break
-            if isinstance(event, Idle | Sent | Delta | Thinking):
+            if isinstance(event, Sent | Delta | Thinking):
                 yield event
                 continue
             remaining -= 1
