@@ -92,17 +92,25 @@ async def test_stop_cancels_queued_requests_without_sending_them(fake: FakeUpstr
     fake.behave(hang=True)
     upstream = Upstream(Endpoint("fake", fake.base_url, parallel=1), Settings(data_dir=tmp_path))
     stop = asyncio.Event()
-    events = stream_comparison(four_by_two(), Upstreams.of(upstream), stop, idle_every=0.02)
+    events = stream_comparison(four_by_two(), Upstreams.of(upstream), stop)
+
+    async def stop_once_one_is_out() -> None:
+        for _ in range(500):  # the fake records requests in a thread of its own
+            if fake.requests:
+                break
+            await asyncio.sleep(0.02)
+        stop.set()
+
+    stopper = asyncio.create_task(stop_once_one_is_out())
     end = None
     try:
         async for event in events:
-            if fake.requests:
-                stop.set()
             if isinstance(event, ComparisonDone):
                 end = event
     finally:
         await events.aclose()
         await upstream.aclose()
+        stopper.cancel()
     assert end is not None and end.stopped
     samples = [s for c in end.result.columns for s in c.samples]
     # One request was out; the seven waiting for their turn never opened a connection.
