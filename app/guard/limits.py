@@ -125,6 +125,12 @@ class Bucket:
     tokens: float
     updated: float
 
+    def refilled(self, per_minute: int, now: float) -> Bucket:
+        """The bucket as it stands at `now`: refilled at `per_minute` since it was last
+        taken from, up to full (a clock that stepped back refills nothing)."""
+        tokens = self.tokens + max(0.0, now - self.updated) * per_minute / 60
+        return Bucket(min(float(per_minute), tokens), now)
+
 
 class MemoryBuckets:
     """Buckets in this process's memory: right for one process, and what the store's buckets
@@ -142,17 +148,15 @@ class MemoryBuckets:
 
     def take_now(self, client: str, per_minute: int, peek: bool = False) -> float:
         now = self.clock()
-        rate = per_minute / 60
-        if len(self._buckets) > MAX_TRACKED_CLIENTS:
+        if len(self._buckets) > MAX_TRACKED_CLIENTS:  # a full bucket is the same as none
             self._buckets = {
                 key: b
                 for key, b in self._buckets.items()
-                if b.tokens + (now - b.updated) * rate < per_minute
+                if b.refilled(per_minute, now).tokens < per_minute
             }
-        bucket = self._buckets.setdefault(client, Bucket(per_minute, now))
-        bucket.tokens = min(per_minute, bucket.tokens + (now - bucket.updated) * rate)
-        bucket.updated = now
-        return take_one(bucket, rate, peek)
+        full = Bucket(per_minute, now)
+        bucket = self._buckets[client] = self._buckets.get(client, full).refilled(per_minute, now)
+        return take_one(bucket, per_minute / 60, peek)
 
 
 def take_one(bucket: Bucket, rate: float, peek: bool = False) -> float:

@@ -101,9 +101,8 @@ def _select(client: str) -> sa.Select[tuple[float, float]]:
 
 
 def _refilled(row: sa.Row[tuple[float, float]], per_minute: int, now: float) -> Bucket:
-    """The stored bucket as it stands at `now`, refilled at `per_minute` since last taken."""
-    refilled = row.tokens + max(0.0, now - row.updated) * per_minute / 60
-    return Bucket(min(float(per_minute), refilled), now)
+    """The stored bucket as it stands at `now`."""
+    return Bucket(row.tokens, row.updated).refilled(per_minute, now)
 
 
 def _insert_full(conn: Connection, client: str, per_minute: int, now: float) -> None:
