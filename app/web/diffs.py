@@ -17,6 +17,7 @@ from app.engine.diffs import Piece, counts, word_diff
 from app.engine.probabilities import Split, first_split
 from app.engine.results import Column, Sample
 from app.storage.saved import SavedRun
+from app.web.comparisons import Finished
 from app.web.deps import StoreDep
 from app.web.errors import not_found_page
 from app.web.templating import templates
@@ -71,6 +72,15 @@ def review(
     # B: the first sample of another column, else the second of the same one.
     b = next((v for v in values if not v.startswith("1.")), (values[1:] or [""])[0])
     return Review(columns, cost, matrix, run_id, picks, values[0], b)
+
+
+def review_of(finished: Finished) -> Review | None:
+    """The review of a comparison the page just ran; None for a rerun of one column, where
+    the run's review stays as it was."""
+    done = finished.comparison
+    if len(done.columns) < 2:
+        return None
+    return review(done.columns, done.cost, done.agreement, finished.run_id)
 
 
 def diff(columns: list[Column], a: str, b: str) -> DiffView | str:

@@ -113,12 +113,7 @@ async def run(
     else:
         finished = await comparisons.run(compare)
     results = dict(zip(columns, finished.comparison.columns, strict=True))
-    done = finished.comparison
-    shown = (
-        None
-        if solo is not None
-        else diffs.review(done.columns, done.cost, done.agreement, finished.run_id)
-    )
+    shown = diffs.review_of(finished)
     return await render(
         request, upstreams, form, results=results, finished=finished, solo=solo, review=shown
     )

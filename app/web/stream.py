@@ -39,11 +39,8 @@ EXPIRED = "This live view has ended or expired. Press Run to compare again."
 
 def review(finished: Finished) -> str:
     """The run's cost, agreement and sample picker, out of band beside the `done` status."""
-    done = finished.comparison
-    if len(done.columns) < 2:  # a rerun of one column: the run's review stays as it was
-        return ""
-    shown = diffs.review(done.columns, done.cost, done.agreement, finished.run_id)
-    return render("_review.html", review=shown, oob=True)
+    shown = diffs.review_of(finished)
+    return "" if shown is None else render("_review.html", review=shown, oob=True)
 
 
 def text_frame(deltas: list[Held], columns: list[int]) -> str:
