@@ -91,8 +91,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     # Shared through the database, so any replica can stream or stop what another started.
     app.state.live = LiveComparisons(LiveStore(store.transient))
     # Rate limits too: a client's allowance is the same whichever replica it reaches.
-    app.state.limiter.buckets = StoredBuckets(store.transient)
-    app.state.access.throttle = SigninThrottle(StoredBuckets(store.transient))
+    # One table for both (the sign-in throttle's keys are its own), so an outage is said once.
+    buckets = StoredBuckets(store.transient)
+    app.state.limiter.buckets = buckets
+    app.state.access.throttle = SigninThrottle(buckets)
     for config in configs:
         log.info("endpoint %s at %s", config.name, config.base_url)
     watcher = asyncio.create_task(watch_listening(access))

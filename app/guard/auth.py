@@ -151,8 +151,12 @@ class Access:
                 self.token,
             )
 
-    def check_token(self, candidate: str) -> bool:
-        return self.token_in_force and hmac.compare_digest(candidate.encode(), self.token.encode())
+    def check_token(self, candidate: str) -> Identity | None:
+        if not self.token_in_force:
+            return None
+        if not hmac.compare_digest(candidate.encode(), self.token.encode()):
+            return None
+        return self.identity(TOKEN_USER, "token")
 
     def check_password(self, name: str, password: str) -> Identity | None:
         if self.users is None or not self.users.check(name, password):
@@ -192,4 +196,4 @@ class Access:
             return None
         if not self.sessions.matches(session, self._credential(session.name, session.kind)):
             return None  # the token or password changed, or the user was removed
-        return self.identity(session.name, "token" if session.kind == "token" else "password")
+        return self.identity(session.name, session.kind)

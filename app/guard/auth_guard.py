@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.guard.auth import ANONYMOUS, Access, Identity, client_host, is_loopback
 from app.guard.auth_listening import listeners
+from app.guard.auth_throttle import too_many_failures
 from app.guard.refusal import wants_json
 
 # Open to everyone: liveness and readiness (health checks carry no credentials), the
@@ -101,8 +102,8 @@ class AccessGuard:
             address = client_host(scope)
             if wait := await access.throttle.wait(address):
                 return throttled(wait), None
-            if access.check_token(token.strip()):
-                return None, access.identity("token", "token")
+            if (who := access.check_token(token.strip())) is not None:
+                return None, who
             await access.throttle.failed(address)
             return unauthorized(WRONG_TOKEN), None
         return None, access.from_session(headers)
@@ -114,7 +115,7 @@ def unauthorized(message: str) -> Response:
 
 
 def throttled(wait: int) -> Response:
-    message = f"Too many failed sign-ins from your address. Try again in {wait} s."
+    message = too_many_failures(wait)
     headers = {"Retry-After": str(wait), "Cache-Control": "no-store"}
     return JSONResponse({"detail": message}, 429, headers=headers)
 

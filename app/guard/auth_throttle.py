@@ -31,6 +31,10 @@ class SigninThrottle:
         await self.buckets.take(_key(address), self.max_failures)
 
 
+def too_many_failures(wait: int) -> str:
+    return f"Too many failed sign-ins from your address. Try again in {wait} s."
+
+
 def _key(address: str) -> str:
     # Kept apart from the same address's allowance of comparisons in the same table.
     return f"sign-in {address}"

@@ -11,9 +11,10 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from app.guard.auth import TOKEN_USER, Access, Identity, client_host
+from app.guard.auth import Access, Identity, client_host
 from app.guard.auth_guard import safe_next
 from app.guard.auth_sessions import cleared_cookie
+from app.guard.auth_throttle import too_many_failures
 from app.web.templating import templates
 
 router = APIRouter()
@@ -56,13 +57,12 @@ async def _attempt(
     access = _access(request)
     address = client_host(request.scope)
     if wait := await access.throttle.wait(address):
-        message = f"Too many failed sign-ins from your address. Try again in {wait} s."
-        response = _page(request, next_url, message, 429, name)
+        response = _page(request, next_url, too_many_failures(wait), 429, name)
         response.headers["Retry-After"] = str(wait)
         return response
     who: Identity | None = None
     if token:
-        who = access.identity(TOKEN_USER, "token") if access.check_token(token) else None
+        who = access.check_token(token)
     elif name and access.users is not None:
         # argon2 takes tens of milliseconds of CPU on purpose: off the event loop.
         who = await run_in_threadpool(access.check_password, name, password)
