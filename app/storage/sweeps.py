@@ -57,6 +57,14 @@ class SweepPoint(BaseModel):
         return point_label(self.values)
 
 
+def sweep_points(sweep: SweepComparison, comparison: Comparison) -> list[SweepPoint]:
+    """Each point of `sweep` with the column the comparison ran for it."""
+    return [
+        SweepPoint(values=values, column=column)
+        for values, column in zip(sweep.points(), comparison.columns, strict=True)
+    ]
+
+
 class SavedSweep(BaseModel):
     """Everything a sweep's permalink shows; its JSON is the `.json` export."""
 
@@ -80,11 +88,7 @@ class SavedSweep(BaseModel):
         stopped: bool = False,
         author: str | None = None,
     ) -> SavedSweep:
-        points = [
-            SweepPoint(values=values, column=column)
-            for values, column in zip(sweep.points(), comparison.columns, strict=True)
-        ]
-        return cls.of(sweep, points, stopped=stopped, author=author)
+        return cls.of(sweep, sweep_points(sweep, comparison), stopped=stopped, author=author)
 
     @classmethod
     def of(

@@ -25,7 +25,7 @@ from app.web.templating import templates
 NO_SUCH_RUN: dict[int | str, dict[str, Any]] = {404: {"description": "No run has that id."}}
 router = APIRouter()
 PER_PAGE = 25
-_NO_SNIFF = {"X-Content-Type-Options": "nosniff"}
+NO_SNIFF = {"X-Content-Type-Options": "nosniff"}
 NOT_YOURS = (
     "Only the person who ran this comparison, or an admin (KNOBS_ADMINS), can delete it. "
     "It stays in the history."
@@ -46,7 +46,7 @@ def playground_link(run: SavedRun) -> str:
     return "/?" + sharelink.encode(run.system, run.prompt, run.samples, presets)
 
 
-def _page(request: Request, name: str, context: dict[str, Any]) -> HTMLResponse:
+def badged_page(request: Request, name: str, context: dict[str, Any]) -> HTMLResponse:
     """A page with the header's endpoint badge, as the playground shows it."""
     upstreams = request.app.state.upstreams
     context.setdefault("endpoint", upstreams.default.endpoint)
@@ -76,7 +76,7 @@ def _settings(run: SavedRun) -> list[list[tuple[str, str]]]:
 
 def _export(run: SavedRun, body: str, media_type: str, suffix: str) -> Response:
     disposition = f'inline; filename="knobs-{run.id}.{suffix}"'
-    headers = {**_NO_SNIFF, "Content-Disposition": disposition}
+    headers = {**NO_SNIFF, "Content-Disposition": disposition}
     return Response(body, media_type=media_type, headers=headers)
 
 
@@ -86,7 +86,7 @@ def export_json(run_id: str, store: StoreDep) -> JSONResponse:
     run = store.get(run_id)
     if run is None:
         return JSONResponse({"detail": NO_RUN}, status_code=404)
-    return JSONResponse(run.model_dump(mode="json"), headers=_NO_SNIFF)
+    return JSONResponse(run.model_dump(mode="json"), headers=NO_SNIFF)
 
 
 @router.get("/r/{run_id}.csv", include_in_schema=False)
@@ -127,7 +127,7 @@ def show_run(
         "read_only": True,
         **diffs.for_run(run, a, b),
     }
-    return _page(request, "run.html", context)
+    return badged_page(request, "run.html", context)
 
 
 @router.get("/r/{run_id}/delete", response_class=HTMLResponse, include_in_schema=False)
@@ -139,7 +139,7 @@ def confirm_delete(request: Request, run_id: str, store: StoreDep, who: Identity
     if not who.may_delete(run.author):
         return refusal(request.url.path, 403, "Not yours to delete", NOT_YOURS)
     context = {"run": run, "title": excerpt(run.prompt, 80), "created": when(run.created_at)}
-    return _page(request, "delete_run.html", context)
+    return badged_page(request, "delete_run.html", context)
 
 
 @router.post("/r/{run_id}/delete", include_in_schema=False)
@@ -176,7 +176,7 @@ def list_runs(
         "signed_in": who.signed_in,
         "show": "all" if everyone and who.signed_in else "mine",
     }
-    return _page(request, "runs.html", context)
+    return badged_page(request, "runs.html", context)
 
 
 @router.get("/api/runs/{run_id}", response_model=SavedRun, tags=["api"], responses=NO_SUCH_RUN)

@@ -6,7 +6,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from app.engine.sweep import SweepRequest, Vary
-from app.storage.sweeps import SweepPoint
+from app.storage.sweeps import SweepPoint, sweep_points
 from app.web.api import ERRORS, refuse_over_caps
 from app.web.sweep_runs import SweepRunsDep
 
@@ -38,10 +38,7 @@ async def sweep(body: SweepRequest, runs: SweepRunsDep) -> SweepAnswer:
     url = None
     if finished.run_id:
         url = str(runs.request.url_for("show_sweep", sweep_id=finished.run_id))
-    points = [
-        SweepPoint(values=values, column=column)
-        for values, column in zip(compare.points(), finished.comparison.columns, strict=True)
-    ]
+    points = sweep_points(compare, finished.comparison)
     return SweepAnswer(
         id=finished.run_id, url=url, not_saved=finished.not_saved, vary=body.vary, points=points
     )

@@ -140,18 +140,18 @@ def line_panels(sweep: SavedSweep) -> list[Panel]:
         series = []
         for measure, (colour, dash) in zip(mine, SERIES_STYLES, strict=False):
             dots = []
-            for index, point in enumerate(sweep.points):
-                value = point.stats.value(measure.name)
+            for index, (point, point_stats) in enumerate(zip(sweep.points, stats, strict=True)):
+                value = point_stats.value(measure.name)
                 if value is not None:
                     x, text = xs[point.values[knob]], format_value(value, unit)
                     dots.append(Dot(x, y(value), index, point.label, text))
             series.append(Series(measure, colour, dash, dots))
-        summary = "; ".join(_trend(s, unit, knob) for s in series)
+        summary = "; ".join(_trend(s) for s in series)
         panels.append(Panel(unit, UNIT_TITLES[unit], knob, x_ticks, y_ticks, series, summary))
     return panels
 
 
-def _trend(series: Series, unit: Unit, knob: str) -> str:
+def _trend(series: Series) -> str:
     """`distinct answers ÷ samples: 33% at temperature=0 to 100% at temperature=1.2`"""
     if not series.dots:
         return f"{series.measure.label}: no values"

@@ -56,13 +56,9 @@ class SweepRuns(Comparisons):
 SweepRunsDep = Annotated[SweepRuns, Depends(SweepRuns)]
 
 
-def saved(sweep: SweepComparison, comparison: Comparison, stopped: bool) -> SavedSweep:
-    return SavedSweep.from_comparison(sweep, comparison, stopped=stopped)
-
-
 def finished_sweep(sweep: SweepComparison, finished: Finished) -> SavedSweep:
     """The sweep as its page shows it once finished: saved under its id, or not saved."""
-    shown = saved(sweep, finished.comparison, finished.stopped)
+    shown = SavedSweep.from_comparison(sweep, finished.comparison, stopped=finished.stopped)
     return shown.model_copy(update={"id": finished.run_id or ""})
 
 

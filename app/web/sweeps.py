@@ -12,8 +12,8 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
-from app.engine.knobs import MAX_SWEEP_REQUESTS, SWEEP_SAMPLES, knob_text
-from app.engine.sweep import BUILTIN_SWEEPS, MAX_SWEEP_POINTS, SWEEPABLE
+from app.engine.knobs import SWEEP_SAMPLES, knob_text
+from app.engine.sweep import BUILTIN_SWEEPS, SWEEPABLE
 from app.engine.sweep_caps import preview
 from app.guard.refusal import refusal
 from app.storage.saved import excerpt
@@ -22,7 +22,7 @@ from app.web import snippets
 from app.web.deps import IdentityDep
 from app.web.errors import not_found_page
 from app.web.forms import column_values
-from app.web.runs import PER_PAGE, when
+from app.web.runs import NO_SNIFF, PER_PAGE, badged_page, when
 from app.web.sweep_form import SweepForm, decode, encode, read_sweep_form, to_sweep
 from app.web.sweep_runs import (
     SweepRuns,
@@ -39,7 +39,6 @@ NOT_YOURS = (
     "Only the person who ran this sweep, or an admin (KNOBS_ADMINS), can delete it. "
     "It stays in the history."
 )
-_NO_SNIFF = {"X-Content-Type-Options": "nosniff"}
 
 
 def default_form() -> SweepForm:
@@ -133,8 +132,6 @@ async def render(
         "builtins": list(enumerate(BUILTIN_SWEEPS)),
         "sweepable": SWEEPABLE,
         "SWEEP_SAMPLES": SWEEP_SAMPLES,
-        "MAX_SWEEP_POINTS": MAX_SWEEP_POINTS,
-        "MAX_SWEEP_REQUESTS": MAX_SWEEP_REQUESTS,
         "models": [(n, m, "") for n, x in listed.items() for m in x.shown()],
         "default_models": {name: x.default for name, x in listed.items()},
         "endpoint_names": upstreams.names,
@@ -151,13 +148,6 @@ async def render(
     return templates.TemplateResponse(request, template, context, status_code=status_code)
 
 
-def _page(request: Request, name: str, context: dict[str, Any]) -> HTMLResponse:
-    upstreams = request.app.state.upstreams
-    context.setdefault("endpoint", upstreams.default.endpoint)
-    context.setdefault("endpoint_urls", snippets.endpoint_urls(upstreams))
-    return templates.TemplateResponse(request, name, context)
-
-
 def _store(request: Request) -> SweepStore:
     return SweepStore(request.app.state.store)
 
@@ -168,13 +158,8 @@ def form_link(sweep: SavedSweep) -> str:
         sweep.system or "", sweep.prompt, str(sweep.samples), column_values(sweep.base)
     )
     for row, vary in zip(form.vary, sweep.vary, strict=False):
-        row.update(knob=vary.knob, values=", ".join(_text(v) for v in vary.values))
+        row.update(knob=vary.knob, values=", ".join(knob_text(v) for v in vary.values))
     return "/sweep?" + encode(form)
-
-
-def _text(value: object) -> str:
-    assert isinstance(value, int | float | str)
-    return knob_text(value)
 
 
 @router.get("/sweeps/{sweep_id}.json", include_in_schema=False)
@@ -183,7 +168,7 @@ def sweep_json(sweep_id: str, request: Request) -> JSONResponse:
     sweep = _store(request).get(sweep_id)
     if sweep is None:
         return JSONResponse({"detail": NO_SWEEP}, status_code=404)
-    return JSONResponse(sweep.model_dump(mode="json"), headers=_NO_SNIFF)
+    return JSONResponse(sweep.model_dump(mode="json"), headers=NO_SNIFF)
 
 
 @router.get("/sweeps/{sweep_id}.csv", include_in_schema=False)
@@ -192,7 +177,7 @@ def sweep_csv(sweep_id: str, request: Request) -> Response:
     sweep = _store(request).get(sweep_id)
     if sweep is None:
         return not_found_page(request, NO_SWEEP)
-    headers = {**_NO_SNIFF, "Content-Disposition": f'inline; filename="knobs-sweep-{sweep.id}.csv"'}
+    headers = {**NO_SNIFF, "Content-Disposition": f'inline; filename="knobs-sweep-{sweep.id}.csv"'}
     return Response(to_csv(sweep), media_type="text/csv; charset=utf-8", headers=headers)
 
 
@@ -205,7 +190,7 @@ def show_point(request: Request, sweep_id: str, index: int) -> Response:
     if sweep is None or not 0 <= index < len(sweep.points):
         return not_found_page(request, NO_SWEEP)
     context = {"sweep": sweep, "point": index}
-    return _page(request, "_sweep_point.html", context)
+    return badged_page(request, "_sweep_point.html", context)
 
 
 @router.get("/sweeps/{sweep_id}", response_class=HTMLResponse, include_in_schema=False)
@@ -229,7 +214,7 @@ def show_sweep(
         "deletable": who.may_delete(sweep.author),
         "permalink": str(request.url_for("show_sweep", sweep_id=sweep.id)),
     }
-    return _page(request, "sweep_run.html", context)
+    return badged_page(request, "sweep_run.html", context)
 
 
 @router.get("/sweeps/{sweep_id}/delete", response_class=HTMLResponse, include_in_schema=False)
@@ -245,7 +230,7 @@ def confirm_delete(request: Request, sweep_id: str, who: IdentityDep) -> Respons
         "title": excerpt(sweep.prompt, 80),
         "created": when(sweep.created_at),
     }
-    return _page(request, "delete_sweep.html", context)
+    return badged_page(request, "delete_sweep.html", context)
 
 
 @router.post("/sweeps/{sweep_id}/delete", include_in_schema=False)
@@ -277,4 +262,4 @@ def list_sweeps(request: Request, who: IdentityDep, page: str = "1") -> HTMLResp
         "page": max(number, 1),
         "pages": max(1, -(-total // PER_PAGE)),
     }
-    return _page(request, "sweeps.html", context)
+    return badged_page(request, "sweeps.html", context)
