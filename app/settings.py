@@ -12,6 +12,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from app.guard.auth import AccessRules, networks
 from app.guard.egress import EgressPolicy
 
+# The most requests in flight to one endpoint, however set (here, or a TOML `parallel`).
+MAX_PARALLEL = 256
+
 
 class Settings(BaseSettings):
     """Every setting Knobs reads. The README's configuration table documents each one."""
@@ -55,7 +58,7 @@ class Settings(BaseSettings):
     concurrency_per_endpoint: int = Field(
         default=40,
         ge=1,
-        le=256,
+        le=MAX_PARALLEL,
         description="Most requests in flight at once to one endpoint; the rest wait their turn.",
     )
     request_timeout: float = Field(

@@ -162,7 +162,7 @@ def _logprobs(choice: dict[str, Any]) -> tuple[TokenProb, ...]:
         return ()
     tokens = []
     for entry in content:
-        if not isinstance(entry, dict) or not _scored(entry):
+        if not _scored(entry):
             continue
         top = [Alternative(token=t["token"], logprob=t["logprob"]) for t in _alternatives(entry)]
         tokens.append(TokenProb(token=entry["token"], logprob=entry["logprob"], top=top))

@@ -58,7 +58,7 @@ from app.engine.models import cannot_chat, chat_models
 from app.engine.presets import Preset
 from app.engine.prices import ModelPrice
 from app.engine.upstream import Endpoint, Upstream, UpstreamError
-from app.settings import Settings
+from app.settings import MAX_PARALLEL, Settings
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 _FIELDS = {
@@ -72,8 +72,6 @@ _FIELDS = {
     "parallel",
 }
 Stated = TypeVar("Stated", bound=BaseModel)
-# As many as KNOBS_CONCURRENCY_PER_ENDPOINT may be.
-MAX_PARALLEL = 256
 # The name of the endpoint that OPENAI_BASE_URL, or the embedded model, defines.
 DEFAULT_NAME = "default"
 EMBEDDED_NAME = "embedded"

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from fastapi.templating import Jinja2Templates
 
+from app.engine.agreement import percent
 from app.engine.analysis import (
     FLAG_LABELS,
     count_answered,
@@ -123,7 +124,7 @@ def _money(value: float | None) -> str:
 
 templates.env.filters["sample_diffs"] = _sample_diffs
 templates.env.filters["money"] = _money
-templates.env.filters["percent"] = lambda score: "–" if score is None else f"{round(score * 100)}%"
+templates.env.filters["percent"] = lambda score: "–" if score is None else percent(score)
 templates.env.filters["first_split"] = lambda column: first_split(
     [s.logprobs if s.error is None else None for s in column.samples]
 )
