@@ -73,8 +73,12 @@ class Received:
         self.first_answer: float | None = None
         self.started: float | None = None  # when the request went out
         self.logprobs: list[TokenProb] = []  # only when the preset asked for them
-        self.sent = False  # False while it waits for its turn at the endpoint
         self.queued_ms: float | None = None
+
+    @property
+    def sent(self) -> bool:
+        """False while it waits for its turn at the endpoint."""
+        return self.started is not None
 
     def add(self, chunk: Chunk, now: float) -> None:
         self.first = self.first or now
@@ -113,7 +117,6 @@ async def _request_sample(
     waited = await upstream.slots.take()
     metrics.UPSTREAM_QUEUED.labels(upstream.endpoint.name).observe(waited or 0.0)
     got.queued_ms = round(waited * 1000, 1) if waited is not None else None
-    got.sent = True
     if live:  # a page shows which samples are still waiting their turn
         queue.put_nowait(Sent(column, sample))
     try:
