@@ -50,9 +50,12 @@ class Agreement(BaseModel):
 
 def similarity(a: str, b: str) -> float:
     """Word-level similarity, 0-1, the same whichever text comes first."""
-    if a == b:
-        return 1.0
-    wa, wb = words(a), words(b)
+    return 1.0 if a == b else _similarity(words(a), words(b))
+
+
+def _similarity(wa: list[str], wb: list[str]) -> float:
+    """`similarity` of two texts already cut into words: each text is cut once for all its
+    pairs (for 1,000 words the cut takes ~0.26 ms, the bag-of-words ratio ~0.4 ms)."""
     if not wa and not wb:
         return 1.0
     if max(len(wa), len(wb)) > ORDERED_UP_TO:
@@ -71,8 +74,9 @@ def mean_similarity(texts: Sequence[str]) -> float | None:
     counted = Counter(texts)
     identical = sum(n * (n - 1) // 2 for n in counted.values())  # pairs at similarity 1
     total, weight = float(identical), identical
-    for (a, n), (b, m) in combinations(counted.items(), 2):
-        total += similarity(a, b) * n * m
+    cut = {text: words(text) for text in counted}
+    for (a, n), (b, m) in combinations(counted.items(), 2):  # distinct, so never a == b
+        total += _similarity(cut[a], cut[b]) * n * m
         weight += n * m
     return total / weight
 
@@ -82,8 +86,9 @@ def cross_similarity(xs: Sequence[str], ys: Sequence[str]) -> float | None:
     often it came (the MOST_COMMON commonest of each column)."""
     total, weight = 0.0, 0
     ones, others = Counter(xs).most_common(MOST_COMMON), Counter(ys).most_common(MOST_COMMON)
+    cut = {text: words(text) for text, _ in ones + others}
     for (x, n), (y, m) in product(ones, others):
-        total += similarity(x, y) * n * m
+        total += (1.0 if x == y else _similarity(cut[x], cut[y])) * n * m
         weight += n * m
     return total / weight if weight else None
 
