@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from app.engine.knobs import KNOB_BY_NAME, MAX_SWEEP_POINTS
 from app.engine.presets import Preset
 from app.engine.results import Comparison
-from app.engine.sweep import SweepRequest, values_in_range
+from app.engine.sweep import SWEEPABLE, SweepRequest, values_in_range
 from app.engine.sweep_caps import problems
 from app.settings import Settings
 from app.storage.sweeps import SavedSweep
@@ -83,6 +83,20 @@ def test_an_unknown_endpoint_is_named_at_the_base_preset():
     found = problems(sweep, Settings(), ["default"])
     assert list(found) == ["base.endpoint"]
     assert "No endpoint is called 'nope'" in found["base.endpoint"]
+
+
+def test_every_knob_offered_can_be_swept_and_logprobs_is_not_offered():
+    # logprobs (true or false) was offered, and every value it could take was refused.
+    with pytest.raises(ValueError, match="'logprobs' cannot be swept"):
+        SweepRequest.model_validate(
+            {"prompt": "Hi", "vary": [{"knob": "logprobs", "values": [True, False]}]}
+        )
+    for knob in SWEEPABLE:
+        low = knob.options[0] if knob.kind == "choice" else knob.low or 0
+        sweep = SweepRequest.model_validate(
+            {"prompt": "Hi", "vary": [{"knob": knob.name, "values": [low]}]}
+        )
+        assert sweep.vary[0].values == [low]
 
 
 def saved(vary, columns) -> SavedSweep:

@@ -32,8 +32,9 @@ from app.engine.knobs import (
 from app.engine.presets import CompareRequest, Preset
 
 Value = float | int | str
-# Every knob but the stop sequences, which have no order to sweep along.
-SWEEPABLE: tuple[Knob, ...] = tuple(k for k in KNOBS if k.kind != "stop")
+# Every knob but the stop sequences, which have no order to sweep along, and logprobs (on or
+# off), which changes what comes back about an answer, not the answer a sweep measures.
+SWEEPABLE: tuple[Knob, ...] = tuple(k for k in KNOBS if k.kind not in ("stop", "bool"))
 DEFAULT_SWEEP_SAMPLES = 3
 # The error type whose message app/web/validation.py shows as it is written here.
 MESSAGE = "knobs_message"
