@@ -41,6 +41,32 @@ def test_refused_without_upstream_calls(client, fake: FakeUpstream, raw):
     assert fake.requests == []
 
 
+@pytest.mark.parametrize(
+    ("path", "raw", "words"),
+    [
+        ("/api/compare", b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+        (
+            "/api/compare",
+            b'{"prompt": "hi", "presets": ' + b"[" * 5_000 + b"]" * 5_000 + b"}",
+            "nested too deeply",
+        ),
+        ("/api/sweep", b"{" + b'"a":{' * 50_000 + b"}" * 50_001, "nested too deeply"),
+        (
+            "/api/compare",
+            '{"prompt": "caf\xe9", "presets": [{}]}'.encode("latin-1"),
+            "not valid UTF-8",
+        ),
+    ],
+)
+def test_a_body_that_cannot_be_read_says_why(client, fake: FakeUpstream, path, raw, words):
+    response = client.post(path, content=raw, headers={"content-type": "application/json"})
+    # 400, as FastAPI answers it: nothing was read, so there is no field to name as a 422 does.
+    assert response.status_code == 400
+    detail = response.json()["detail"]
+    assert words in detail and "error parsing the body" not in detail
+    assert fake.requests == []
+
+
 def test_huge_body_gets_413(client, fake: FakeUpstream):
     body = '{"prompt": "' + "x" * 2_000_000 + '", "presets": [{}]}'
     response = client.post(
