@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
+from app.engine.knobs import MAX_PRESETS
 from app.engine.presets import Preset, builtin_presets
 from app.web.forms import column_values
 from tests.fake_upstream import FakeUpstream
@@ -160,3 +163,43 @@ def test_streamed_text_is_escaped(client, fake: FakeUpstream):
     with client.stream("GET", f"/compare/{token}/events") as events:
         body = "".join(events.iter_text())
     assert "<img" not in body and "&lt;img" in body
+
+
+@pytest.mark.parametrize(
+    ("indexes", "action"),
+    [
+        (range(9), "run"),
+        (range(900), "run"),  # indexes of three digits were once skipped without a word
+        ([*range(8), 100], "run"),
+        (range(9), "link"),  # every button: nothing is made of a form cut short
+    ],
+)
+def test_more_presets_than_knobs_compares_are_refused_at_the_form(
+    client, fake: FakeUpstream, indexes, action
+):
+    fields = {"prompt": "Name a colour.", "samples": "1", "action": action}
+    fields |= {f"p-{i}-name": f"Column {i}" for i in indexes}
+    fields["p-2-temperature"] = "0.3"
+    response = client.post("/", data=fields)
+    assert response.status_code == 422
+    html = response.text
+    message = f"The form sent {len(indexes)} presets; Knobs compares at most {MAX_PRESETS} at once."
+    assert f'<p class="error">{message}' in html
+    # What was typed comes back: the first eight columns, as the form sent them.
+    assert column_count(html) == MAX_PRESETS
+    assert all(f'value="Column {i}"' in html for i in list(indexes)[:MAX_PRESETS])
+    assert f'value="Column {list(indexes)[MAX_PRESETS]}"' not in html
+    assert 'name="p-2-temperature" value="0.3"' in html
+    assert fake.requests == []
+    # The API refuses the same comparison.
+    body = {"prompt": "Name a colour.", "presets": [{"name": "x"}] * len(indexes)}
+    assert client.post("/api/compare", json=body).status_code == 422
+
+
+def test_eight_presets_with_far_apart_indexes_still_run(client, fake: FakeUpstream):
+    fields = {"prompt": "Name a colour.", "samples": "1", "action": "run"}
+    fields |= {f"p-{i}-name": f"Column {i}" for i in (0, 1, 2, 3, 4, 5, 12, 100)}
+    response = client.post("/", data=fields)
+    assert response.status_code == 200 and len(fake.requests) == 8
+    html = response.text
+    assert column_count(html) == 8 and html.index("Column 12") < html.index("Column 100")

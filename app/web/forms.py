@@ -19,7 +19,8 @@ from app.web.validation import by_field, message_for
 PRESET_FIELDS = ("name", "endpoint", "model", *(k.name for k in KNOBS))
 # Only shown when custom endpoints are on; never put in links or saved runs.
 ENDPOINT_FIELDS = ("base_url", "api_key")
-_FIELD = re.compile(r"^p-(\d{1,2})-([a-z_]+)$")
+# Any number of digits: a column is counted however far its index is, never silently dropped.
+_FIELD = re.compile(r"^p-(\d+)-([a-z_]+)$")
 _SAMPLES = str(DEFAULT_SAMPLES)  # form fields stay strings until validation
 
 
@@ -48,21 +49,41 @@ def column_values(preset: Preset) -> dict[str, str]:
     return values
 
 
+def too_many_presets(sent: int) -> str:
+    """The message at the top of a form that sent more columns than Knobs compares."""
+    return (
+        f"The form sent {sent:,} presets; Knobs compares at most {MAX_PRESETS} at once. "
+        f"The first {MAX_PRESETS} are kept below: press Run to compare them."
+    )
+
+
+def _numeric_order(index: str) -> tuple[int, str]:
+    # Compared as text, not int(): int() itself refuses a 5,000-digit index.
+    return len(index), index
+
+
 def read_form(form: Any) -> PlaygroundForm:
-    """Collect the fields of a submitted playground form (a Starlette FormData or dict)."""
-    columns: dict[int, dict[str, str]] = {}
+    """Collect the fields of a submitted playground form (a Starlette FormData or dict).
+
+    More than MAX_PRESETS columns keeps the first ones and sets `errors["presets"]`, shown at
+    the top of the form: the comparison is refused, as the API refuses it, not run short.
+    """
+    columns: dict[str, dict[str, str]] = {}
     for key in form:
         match = _FIELD.match(key)
         if match and match.group(2) in PRESET_FIELDS + ENDPOINT_FIELDS:
-            index = int(match.group(1))
+            index = match.group(1).lstrip("0") or "0"  # `p-01-` is `p-1-`, as int() read it
             columns.setdefault(index, {n: "" for n in PRESET_FIELDS})
             columns[index][match.group(2)] = str(form.get(key) or "")
-    return PlaygroundForm(
+    read = PlaygroundForm(
         system=str(form.get("system") or ""),
         prompt=str(form.get("prompt") or ""),
         samples=str(form.get("samples") or _SAMPLES),
-        columns=[columns[i] for i in sorted(columns)][:MAX_PRESETS],
+        columns=[columns[i] for i in sorted(columns, key=_numeric_order)][:MAX_PRESETS],
     )
+    if len(columns) > MAX_PRESETS:
+        read.errors["presets"] = too_many_presets(len(columns))
+    return read
 
 
 def _number(raw: str, kind: str) -> float | int | str | None:

@@ -53,6 +53,8 @@ async def submit_playground(request: Request, comparisons: ComparisonsDep) -> HT
     data = await request.form()
     form = read_form(data)
     upstreams = comparisons.upstreams
+    if form.errors:  # more presets than Knobs compares: refused, whichever button was pressed
+        return await render(request, upstreams, form, status_code=422)
     action = str(data.get("action") or "run")
     verb, _, rest = action.partition("-")
     if verb == "rerun":
@@ -77,6 +79,8 @@ async def rerun_column(
 ) -> HTMLResponse:
     """Run one column again with a larger max_tokens; htmx swaps in just that column."""
     form = read_form(await request.form())
+    if form.errors:  # more presets than Knobs compares
+        return await render(request, comparisons.upstreams, form, status_code=422)
     return await rerun(request, comparisons, form, index, max_tokens)
 
 
