@@ -110,6 +110,39 @@ def test_unexpectedly_nondeterministic_at_temperature_zero_or_seed(client, fake:
     assert all(f["nondeterministic"] for f in flags)
 
 
+def flags_say_what_was_answered(client, body: dict) -> int:
+    """Run `body`, one column at T=0 or with a seed, and check that its flags and its saved
+    run say what the answers show, whichever that is; the number of distinct answers."""
+    answer = client.post("/api/compare", json=body).json()
+    column = answer["columns"][0]
+    samples = column["samples"]
+    assert all(s["error"] is None and s["text"] for s in samples), samples
+    distinct = len({s["text"] for s in samples})
+    flags = column["flags"]
+    assert flags["expected_deterministic"] is True
+    assert flags["distinct"] == distinct
+    assert flags["nondeterministic"] is (distinct > 1)
+    assert (flags["first_divergence"] is None) is (distinct == 1)
+    shown = client.get(f"/r/{answer['id']}.md").text
+    if distinct > 1:
+        assert f"unexpectedly nondeterministic: {distinct} distinct of {len(samples)}" in shown
+        assert "repeatable" not in shown
+    else:
+        assert f"repeatable: {len(samples)} identical" in shown
+        assert "nondeterministic" not in shown
+    return distinct
+
+
+@pytest.mark.parametrize(("behaviour", "distinct"), [({}, 1), ({"nondeterministic": True}, 2)])
+def test_temperature_zero_is_flagged_as_it_answered(
+    client, fake: FakeUpstream, behaviour: dict, distinct: int
+):
+    # The real model may answer either way at T=0 (tests/test_embedded.py); both are run here.
+    fake.behave(**behaviour)
+    body = {"prompt": "What is 2 + 2?", "samples": 2, "presets": [{"temperature": 0}]}
+    assert flags_say_what_was_answered(client, body) == distinct
+
+
 def test_deterministic_when_answers_match(client, fake: FakeUpstream):
     flags = compare(client, samples=3).json()["columns"][0]["flags"]
     assert flags["nondeterministic"] is False and flags["distinct"] == 1

@@ -15,6 +15,7 @@ from app.engine.timing_notes import TTFT_FLOOR_MS
 from app.main import create_app
 from app.ops.embedded import MODEL_FILE, find_model_file
 from tests.conftest import settings_for
+from tests.test_api import flags_say_what_was_answered
 
 pytestmark = pytest.mark.embedded
 
@@ -64,14 +65,16 @@ def test_high_temperature_gives_different_samples(embedded: TestClient):
     assert flags["first_divergence"] is not None
 
 
-def test_temperature_zero_repeats_itself(embedded: TestClient):
+def test_temperature_zero_is_flagged_as_it_answered(embedded: TestClient):
+    # llama.cpp at T=0 usually repeats itself, but not always: catching the times it does not
+    # is what the "unexpectedly nondeterministic" flag is for. So the test takes either answer,
+    # and holds the flags and the saved run to what the answers show.
     body = {
         "prompt": "What is 2 + 2?",
         "samples": 2,
         "presets": [{"temperature": 0, "max_tokens": 24}],
     }
-    flags = embedded.post("/api/compare", json=body).json()["columns"][0]["flags"]
-    assert flags["distinct"] == 1 and flags["expected_deterministic"] is True
+    flags_say_what_was_answered(embedded, body)
 
 
 def test_probabilities_and_the_alternatives_at_the_split(embedded: TestClient):
