@@ -19,10 +19,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from app.engine.endpoints import EMBEDDED_NAME, Upstreams, configured
 from app.engine.upstream import Endpoint
 from app.guard.auth import Access
-from app.guard.auth_guard import AccessGuard, redact_access_log
+from app.guard.auth_guard import AccessGuard
 from app.guard.auth_listening import listeners
 from app.guard.auth_throttle import SigninThrottle
+from app.guard.clients import ClientAddresses
+from app.guard.hosts import HostCheck
 from app.guard.limits import BodyLimit, ComparisonLimiter, TooManyComparisons, explain_too_many
+from app.guard.log_redaction import redact_access_log
 from app.guard.origin import CrossOriginProtection
 from app.guard.security_headers import SecurityHeaders
 from app.guard.server_errors import ServerErrors
@@ -34,6 +37,7 @@ from app.storage.keys import session_key
 from app.storage.live import LiveStore
 from app.storage.outages import StoreUnavailable
 from app.storage.rate_buckets import StoredBuckets
+from app.storage.sessions import StoredSessions
 from app.storage.store import RunStore, store_url
 from app.web import api, diffs, docs, pages, runs, signin, stream, sweep_api, sweep_runs, sweeps
 from app.web.errors import RETRY_AFTER_SECONDS, show_not_found, store_unavailable
@@ -76,6 +80,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     log.info("saved runs in %s", store.where)  # the password is shown as ***
     access: Access = app.state.access
     access.use_session_key(await run_in_threadpool(session_key, store.engine))
+    # Which sessions are still open: Sign out on any replica ends one on all of them.
+    access.book = StoredSessions(store.engine)
     embedded: EmbeddedServer | None = None
     configs = configured(settings)  # EndpointConfigError stops start-up, saying what to fix
     if not configs:
@@ -161,11 +167,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # never the event stream: Starlette leaves text/event-stream alone, so it is not buffered.
     app.add_middleware(GZipMiddleware, minimum_size=1000)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
-    # Credentials before anything else of Knobs answers; cross-site posts refused before that.
+    # Credentials before anything else of Knobs answers; cross-site posts refused before that,
+    # and before that a Host this Knobs does not answer to (so Origin is compared with a good one).
     app.add_middleware(AccessGuard, access=app.state.access)
     app.add_middleware(CrossOriginProtection)
+    app.add_middleware(HostCheck, access=app.state.access, names=settings.host_names)
     app.add_middleware(ServerErrors)
     app.add_middleware(SecurityHeaders)
+    # First of all: who the client is, by Knobs' rule rather than the server's.
+    app.add_middleware(ClientAddresses, trusted_proxies=app.state.access.rules.trusted_proxies)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

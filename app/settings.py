@@ -11,6 +11,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.guard.auth import AccessRules, networks
 from app.guard.egress import EgressPolicy
+from app.guard.hosts import HostNames
 
 # The most requests in flight to one endpoint, however set (here, or a TOML `parallel`).
 MAX_PARALLEL = 256
@@ -158,7 +159,17 @@ class Settings(BaseSettings):
     )
     trusted_proxies: str = Field(
         default="",
-        description="Comma-separated IPs and CIDRs the trusted user header is honoured from.",
+        description="Comma-separated IPs and CIDRs of proxies in front: from these alone the "
+        "trusted user header and X-Forwarded-For/-Proto (or Forwarded) are believed.",
+    )
+    hosts: str = Field(
+        default="",
+        description="Comma-separated Host names (.domain for subdomains, IPs, CIDRs, or *) "
+        "Knobs answers to besides localhost; without a login, only these and loopback.",
+    )
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="A Bearer token that opens /metrics alone, for a Prometheus scraper.",
     )
     admins: str = Field(
         default="", description="Comma-separated user names who may delete anyone's runs."
@@ -167,7 +178,7 @@ class Settings(BaseSettings):
         default=7, gt=0, le=365, description="Days a sign-in lasts before it is asked again."
     )
 
-    @field_validator("access_token", "trusted_user_header", mode="before")
+    @field_validator("access_token", "trusted_user_header", "metrics_token", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
@@ -178,6 +189,16 @@ class Settings(BaseSettings):
         networks(value)  # a bad entry stops start-up, naming it
         return value
 
+    @field_validator("hosts")
+    @classmethod
+    def _hosts(cls, value: str) -> str:
+        HostNames.from_setting(value)  # a bad entry stops start-up, naming it
+        return value
+
+    @property
+    def host_names(self) -> HostNames:
+        return HostNames.from_setting(self.hosts)
+
     @property
     def access_rules(self) -> AccessRules:
         return AccessRules(
@@ -186,6 +207,9 @@ class Settings(BaseSettings):
             users_file=self.users_file,
             trusted_header=self.trusted_user_header,
             trusted_proxies=networks(self.trusted_proxies),
+            metrics_token=self.metrics_token.get_secret_value().strip()
+            if self.metrics_token
+            else None,
             admins=frozenset(filter(None, (a.strip() for a in self.admins.split(",")))),
             session_seconds=int(self.session_days * 86400),
         )

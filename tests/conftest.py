@@ -70,7 +70,9 @@ def fake(fake_server: FakeUpstream) -> Iterator[FakeUpstream]:
 def settings_for(base_url: str | None, data_dir: Path, **overrides: object) -> Settings:
     """Settings for a test app. Retries are off unless a test turns them on: error tests
     then see the error at once instead of after the backoff."""
-    values: dict[str, object] = {"upstream_retries": 0, **overrides}
+    # TestClient's requests name the host "testserver": allowed like any name an operator
+    # lists (tests/test_hosts.py checks the refusal of names that are not).
+    values: dict[str, object] = {"upstream_retries": 0, "hosts": "testserver", **overrides}
     return Settings(
         openai_base_url=base_url,
         openai_api_key=SecretStr(CANARY_KEY),

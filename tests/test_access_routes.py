@@ -25,8 +25,8 @@ OPEN_TO_ALL = {
     "/signout": "the way out, even with a session that has ended",
     "/static": "the CSS, htmx and icons the sign-in page needs; no data",
 }
-# Open to loopback only: Prometheus on the same machine (else it sends the token).
-OPEN_TO_LOOPBACK = {"/metrics"}
+# Open to a scrape token of their own (KNOBS_METRICS_TOKEN), and to nothing else.
+SCRAPED = {"/metrics"}
 # Made-up values for path parameters, shaped as the routes expect them.
 PARAMS = {
     "run_id": "A" * 22,
@@ -39,7 +39,12 @@ PARAMS = {
 
 @pytest.fixture
 def client(fake: FakeUpstream, tmp_path: Path) -> Iterator[TestClient]:
-    settings = settings_for(fake.base_url, tmp_path, access_token=SecretStr("s3cret"))
+    settings = settings_for(
+        fake.base_url,
+        tmp_path,
+        access_token=SecretStr("s3cret"),
+        metrics_token=SecretStr("scrape"),
+    )
     with TestClient(create_app(settings), follow_redirects=False) as test_client:
         yield test_client
 
@@ -77,11 +82,16 @@ def test_every_route_refuses_without_credentials_unless_named(client: TestClient
 
 def test_the_named_doors_are_open_and_no_wider(client: TestClient):
     paths = {path for path, _, _ in doors(client)}
-    assert set(OPEN_TO_ALL) | OPEN_TO_LOOPBACK <= paths  # the list names no route gone by
+    assert set(OPEN_TO_ALL) | SCRAPED <= paths  # the list names no route gone by
     for path, method, url in doors(client):
         if path in OPEN_TO_ALL and method == "GET":
             assert not refused(client.get(url)), path
-    for path in OPEN_TO_LOOPBACK:
-        assert client.get(path).status_code == 401  # TestClient's address is not loopback
-        with TestClient(client.app, client=("127.0.0.1", 9)) as local:
-            assert local.get(path).status_code == 200
+    scrape = {"Authorization": "Bearer scrape"}
+    for path, method, url in doors(client):
+        if method == "HEAD" or path in OPEN_TO_ALL:
+            continue
+        response = client.request(method, url, headers={"Accept": "text/html", **scrape})
+        # Elsewhere it is a wrong access token: refused, and soon throttled (429).
+        assert (refused(response) or response.status_code == 429) == (path not in SCRAPED), path
+    with TestClient(client.app, client=("127.0.0.1", 9)) as local:
+        assert local.get("/metrics").status_code == 401  # loopback may be a forwarded visitor

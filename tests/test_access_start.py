@@ -1,16 +1,11 @@
 """Whether Knobs needs a login is read off where it listens: open on loopback, never open by
-accident anywhere else. Started as the image starts it (`uvicorn --host 0.0.0.0`), it logs a
+accident anywhere else. Started as the image starts it (the Dockerfile's CMD), it logs a
 sign-in link and refuses everyone else; with KNOBS_AUTH=none it serves anyone, and warns."""
 
 from __future__ import annotations
 
 import logging
-import os
 import re
-import subprocess
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx2
@@ -18,9 +13,8 @@ import pytest
 
 from app.guard.auth import Access, AccessRules, where
 from app.guard.auth_listening import Listener
-from tests.conftest import CANARY_KEY
 from tests.fake_upstream import FakeUpstream
-from tests.test_durability import ROOT, free_port, wait_until_up
+from tests.shipped import make_run_command, serving
 
 LOOPBACK = [Listener("127.0.0.1", 8000)]
 EVERYWHERE = [Listener("0.0.0.0", 8000)]
@@ -58,34 +52,10 @@ def test_a_way_in_configured_needs_it_even_on_loopback():
     assert Access(AccessRules(mode="none", token="s3cret")).required is False
 
 
-@contextmanager
-def knobs_on_all_addresses(
-    tmp_path: Path, fake: FakeUpstream, host: str = "0.0.0.0", **env: str
-) -> Iterator[str]:
-    """Knobs as the image runs it (or `make run`, on 127.0.0.1), logging to a file; its URL."""
-    port = free_port()
-    log = tmp_path / "knobs.log"
-    environment = {k: v for k, v in os.environ.items() if not k.startswith(("KNOBS_", "OPENAI_"))}
-    environment |= dict(OPENAI_BASE_URL=fake.base_url, OPENAI_API_KEY=CANARY_KEY)
-    environment |= dict(KNOBS_DATA_DIR=str(tmp_path), **env)
-    command = [sys.executable, "-m", "uvicorn", "app.main:app", "--host", host]
-    with log.open("wb") as out:
-        server = subprocess.Popen(
-            [*command, "--port", str(port)], cwd=ROOT, env=environment, stdout=out, stderr=out
-        )
-    try:
-        url = f"http://127.0.0.1:{port}"
-        wait_until_up(url, server, log)
-        yield url
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-
-
 def test_the_image_logs_a_sign_in_link_and_refuses_everyone_else(
     tmp_path: Path, fake: FakeUpstream
 ):
-    with knobs_on_all_addresses(tmp_path, fake) as url:
+    with serving(tmp_path, fake) as url:
         assert httpx2.get(f"{url}/api/models").status_code == 401
         assert httpx2.get(f"{url}/").headers["location"] == "/signin"
         log = (tmp_path / "knobs.log").read_text()
@@ -104,7 +74,7 @@ def test_the_image_logs_a_sign_in_link_and_refuses_everyone_else(
 
 
 def test_with_auth_none_the_image_serves_anyone_and_warns(tmp_path: Path, fake: FakeUpstream):
-    with knobs_on_all_addresses(tmp_path, fake, KNOBS_AUTH="none") as url:
+    with serving(tmp_path, fake, KNOBS_AUTH="none") as url:
         assert httpx2.get(f"{url}/api/models").status_code == 200
         assert httpx2.get(f"{url}/runs").status_code == 200
     log = (tmp_path / "knobs.log").read_text()
@@ -112,7 +82,7 @@ def test_with_auth_none_the_image_serves_anyone_and_warns(tmp_path: Path, fake: 
 
 
 def test_make_run_on_loopback_needs_no_login(tmp_path: Path, fake: FakeUpstream):
-    with knobs_on_all_addresses(tmp_path, fake, host="127.0.0.1") as url:
+    with serving(tmp_path, fake, make_run_command()) as url:
         assert httpx2.get(f"{url}/runs").status_code == 200
         assert httpx2.get(f"{url}/api/models").status_code == 200
     assert "Sign in at" not in (tmp_path / "knobs.log").read_text()

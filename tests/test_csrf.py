@@ -25,7 +25,7 @@ RUN = form_fields([Preset(name="one")], samples="1")  # one comparison: one upst
         {},  # curl, a script, the openai SDK: no browser, no ambient credentials
         {"Sec-Fetch-Site": "same-origin", "Origin": f"http://{HOST}"},
         # The browser's own verdict holds even where a proxy rewrote Host.
-        {"Sec-Fetch-Site": "same-origin", "Origin": "https://knobs.example", "Host": "10.0.0.5"},
+        {"Sec-Fetch-Site": "same-origin", "Origin": "https://knobs.example", "Host": "[::1]"},
         {"Sec-Fetch-Site": "none"},
         {"Sec-Fetch-Site": "same-site", "Origin": f"http://{HOST}"},
         {"Origin": f"http://{HOST}"},  # a browser without Sec-Fetch-Site

@@ -14,6 +14,7 @@ import hmac
 import ipaddress
 import logging
 import secrets
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -22,16 +23,14 @@ from starlette.datastructures import Headers
 from starlette.requests import cookie_parser
 from starlette.types import Scope
 
-from app.guard.auth_listening import Listener, only_local
-from app.guard.auth_sessions import COOKIE, Kind, Sessions
+from app.guard.auth_listening import Listener, listeners, only_local
+from app.guard.auth_sessions import COOKIE, Kind, MemorySessionBook, Session, SessionBook, Sessions
 from app.guard.auth_throttle import SigninThrottle
-from app.guard.auth_users import Users
+from app.guard.auth_users import ANONYMOUS_USER, TOKEN_USER, Users
+from app.guard.clients import Network, trusted
 
 log = logging.getLogger("knobs.access")
 Mode = Literal["auto", "required", "none"]
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-# What runs are saved under when no one in particular ran them.
-TOKEN_USER, ANONYMOUS_USER = "token", "anonymous"
 
 
 @dataclass(frozen=True)
@@ -63,6 +62,7 @@ class AccessRules:
     users_file: Path | None = None
     trusted_header: str | None = None
     trusted_proxies: tuple[Network, ...] = ()
+    metrics_token: str | None = None
     admins: frozenset[str] = field(default_factory=frozenset)
     session_seconds: int = 7 * 24 * 3600
 
@@ -83,12 +83,9 @@ def networks(setting: str) -> tuple[Network, ...]:
 
 
 def client_host(scope: Scope) -> str:
+    """The client's address, as app/guard/clients.py decided it."""
     client = scope.get("client")
     return str(client[0]) if client else ""
-
-
-def is_loopback(host: str) -> bool:
-    return bool(host) and Listener(host, 0).local
 
 
 def where(found: list[Listener] | None) -> str:
@@ -111,8 +108,9 @@ class Access:
         # Made now, used only if Knobs turns out to be reachable with no way in configured.
         self.token = rules.token or secrets.token_urlsafe(24)
         self.throttle = SigninThrottle()
-        # Replaced at start by the key kept in the database, which every replica shares.
+        # Both replaced at start by the database's, which every replica shares.
         self.sessions = Sessions(secrets.token_hex(32), rules.session_seconds)
+        self.book: SessionBook = MemorySessionBook()
         self.required: bool | None = (
             None if rules.mode == "auto" and not rules.configured else (rules.mode != "none")
         )
@@ -120,6 +118,23 @@ class Access:
 
     def use_session_key(self, key: str) -> None:
         self.sessions = Sessions(key, self.rules.session_seconds)
+
+    def needs_login(self) -> bool:
+        """Whether credentials are asked for; False on loopback with no way in, or auth=none.
+
+        Settled at the latest by the first request: by then every socket is bound.
+        """
+        if self.required is None:
+            self.settle(listeners(), final=True)
+        return bool(self.required)
+
+    def scraper(self, headers: Headers) -> bool:
+        """Whether the request carries the metrics scrape token (KNOBS_METRICS_TOKEN)."""
+        scheme, _, token = headers.get("authorization", "").partition(" ")
+        expected = self.rules.metrics_token
+        if not expected or scheme.lower() != "bearer":
+            return False
+        return hmac.compare_digest(token.strip().encode(), expected.encode())
 
     @property
     def token_in_force(self) -> bool:
@@ -166,34 +181,42 @@ class Access:
     def identity(self, name: str, via: Literal["token", "password", "header"]) -> Identity:
         return Identity(name, via, admin=name in self.rules.admins)
 
-    def session_cookie(self, who: Identity) -> str:
-        """The cookie value that keeps `who` signed in."""
+    async def start_session(self, who: Identity) -> str:
+        """Open a session for `who` in the book; the cookie value that carries it."""
         kind: Kind = "token" if who.via == "token" else "password"
-        return self.sessions.dump(who.name, kind, self._credential(who.name, kind) or "")
+        session = self.sessions.new(who.name, kind, self._credential(who.name, kind) or "")
+        await self.book.open(session, time.time() + self.rules.session_seconds)
+        return self.sessions.dump(session)
+
+    def session_in(self, headers: Headers) -> Session | None:
+        """The session the request's cookie names, if the cookie is genuine and in date."""
+        value = cookie_parser(headers.get("cookie", "")).get(COOKIE)
+        return self.sessions.load(value) if value else None
 
     def _credential(self, name: str, kind: Kind) -> str | None:
         if kind == "token":
             return self.token if self.token_in_force else None
         return self.users.hash_of(name) if self.users else None
 
-    def from_proxy(self, scope: Scope, headers: Headers) -> Identity | None:
-        """The user an SSO proxy vouches for, if the request came from one of its addresses."""
+    def proxy_names(self, scope: Scope, headers: Headers) -> str | None:
+        """The name an SSO proxy vouches for, if the socket's peer is one of its addresses.
+
+        The peer, not the client: the client is whoever the proxy forwards for.
+        """
         name = self.rules.trusted_header and headers.get(self.rules.trusted_header, "").strip()
         if not name or len(name) > 200:
             return None
-        try:
-            address = ipaddress.ip_address(client_host(scope))
-        except ValueError:
+        peer = str(scope.get("state", {}).get("peer", ""))
+        if not trusted(peer, self.rules.trusted_proxies):
             return None
-        if not any(address in network for network in self.rules.trusted_proxies):
-            return None
-        return self.identity(name, "header")
+        return name
 
-    def from_session(self, headers: Headers) -> Identity | None:
-        value = cookie_parser(headers.get("cookie", "")).get(COOKIE)
-        session = self.sessions.load(value) if value else None
+    async def from_session(self, headers: Headers) -> Identity | None:
+        session = self.session_in(headers)
         if session is None:
             return None
         if not self.sessions.matches(session, self._credential(session.name, session.kind)):
             return None  # the token or password changed, or the user was removed
+        if not await self.book.is_open(session):
+            return None  # signed out, here or on another replica
         return self.identity(session.name, session.kind)

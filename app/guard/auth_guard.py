@@ -10,25 +10,23 @@ HX-Redirect; everything else (the API, the `.json` exports, the live stream, scr
 
 from __future__ import annotations
 
-import logging
-import re
 from urllib.parse import quote, urlsplit
 
 from starlette.datastructures import Headers
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.guard.auth import ANONYMOUS, Access, Identity, client_host, is_loopback
-from app.guard.auth_listening import listeners
+from app.guard.auth import ANONYMOUS, Access, Identity, client_host
 from app.guard.auth_throttle import too_many_failures
+from app.guard.auth_users import name_problem, reserved
 from app.guard.refusal import wants_json
 
 # Open to everyone: liveness and readiness (health checks carry no credentials), the
 # sign-in and sign-out pages, and the static files they need.
 PUBLIC = frozenset({"/healthz", "/readyz", "/signin", "/signout"})
 PUBLIC_PREFIXES = ("/static/",)
-# Prometheus scrapes from the same machine, or anywhere with the token.
-LOOPBACK_OR_SIGNED_IN = frozenset({"/metrics"})
+# Prometheus may scrape with a token of its own (KNOBS_METRICS_TOKEN), good for nothing else.
+SCRAPED = frozenset({"/metrics"})
 SIGN_IN = (
     "Sign in first: this Knobs needs credentials. Scripts send `Authorization: Bearer <token>` "
     "with the access token (KNOBS_ACCESS_TOKEN); people sign in at /signin."
@@ -69,22 +67,19 @@ class AccessGuard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        access = self.access
-        if access.required is None:  # the first request: every socket is bound by now
-            access.settle(listeners(), final=True)
         headers = Headers(scope=scope)
         path = scope["path"]
         who: Identity | None = ANONYMOUS
-        if access.required:
+        if self.access.needs_login():
+            if path in SCRAPED and self.access.scraper(headers):
+                await self.app(scope, receive, send)
+                return
             refused, who = await self._identify(scope, headers)
             if refused is not None:
                 await refused(scope, receive, send)
                 return
         scope.setdefault("state", {})["identity"] = who
-        allowed = who is not None or is_public(path)
-        if not allowed and path in LOOPBACK_OR_SIGNED_IN:
-            allowed = is_loopback(client_host(scope))
-        if allowed:
+        if who is not None or is_public(path):
             await self.app(scope, receive, send)
             return
         await refuse(scope, headers)(scope, receive, send)
@@ -94,9 +89,14 @@ class AccessGuard:
     ) -> tuple[Response | None, Identity | None]:
         """Who the credentials say; a refusal for a wrong or throttled bearer token."""
         access = self.access
-        who = access.from_proxy(scope, headers)
-        if who is not None:
-            return None, who
+        name = access.proxy_names(scope, headers)
+        if name is not None:
+            if reserved(name):
+                problem = name_problem(name)
+                return unauthorized(
+                    f"The sign-in proxy names a user Knobs refuses: {problem}."
+                ), None
+            return None, access.identity(name, "header")
         scheme, _, token = headers.get("authorization", "").partition(" ")
         if scheme.lower() == "bearer" and token:
             address = client_host(scope)
@@ -106,7 +106,7 @@ class AccessGuard:
                 return None, who
             await access.throttle.failed(address)
             return unauthorized(WRONG_TOKEN), None
-        return None, access.from_session(headers)
+        return None, await access.from_session(headers)
 
 
 def unauthorized(message: str) -> Response:
@@ -146,26 +146,3 @@ def refuse(scope: Scope, headers: Headers) -> Response:
         return unauthorized(SIGN_IN)
     query = scope.get("query_string", b"").decode("latin-1")
     return RedirectResponse(sign_in_url(scope["path"] + (f"?{query}" if query else "")), 303)
-
-
-class RedactTokens(logging.Filter):
-    """Hide `token=…` in the URLs uvicorn's access log writes (the sign-in link's query).
-
-    uvicorn's access formatter reads the record's args by position, so each is redacted in place.
-    """
-
-    PATTERN = re.compile(r"(token=)[^&\s]+")
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple):
-            record.args = tuple(
-                self.PATTERN.sub(r"\1***", a) if isinstance(a, str) else a for a in record.args
-            )
-        return True
-
-
-def redact_access_log() -> None:
-    """Install RedactTokens on uvicorn's access log, once."""
-    logger = logging.getLogger("uvicorn.access")
-    if not any(isinstance(f, RedactTokens) for f in logger.filters):
-        logger.addFilter(RedactTokens())

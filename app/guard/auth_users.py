@@ -18,6 +18,11 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 log = logging.getLogger("knobs.access")
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}")
+# The authors of runs that no one in particular ran: the shared token, and no sign-in. No
+# user (from the file or an SSO proxy) may take these names, in any case, or they would own
+# and delete every such run.
+TOKEN_USER, ANONYMOUS_USER = "token", "anonymous"
+RESERVED = frozenset({TOKEN_USER, ANONYMOUS_USER})
 _hasher = PasswordHasher()
 # Checked for a name that is not in the file, so that a wrong name costs as long as a
 # wrong password and the time taken does not tell which names exist.
@@ -26,6 +31,25 @@ _DECOY = _hasher.hash("not anyone's password")
 
 class UsersFileError(ValueError):
     """The users file cannot be read or has a line Knobs does not understand."""
+
+
+def reserved(name: str) -> bool:
+    """Whether `name` stands for a kind of author rather than a person (RESERVED)."""
+    return name.strip().lower() in RESERVED
+
+
+def name_problem(name: str) -> str | None:
+    """Why `name` cannot be a user's name; None when it can."""
+    if reserved(name):
+        return f"{name!r} cannot be a user name: Knobs records runs under it for the " + (
+            "shared token" if name.strip().lower() == TOKEN_USER else "no-login mode"
+        )
+    if not NAME.fullmatch(name):
+        return (
+            f"{name!r} cannot be a user name: letters, digits and . _ @ + - only, "
+            "starting with a letter or digit, at most 64"
+        )
+    return None
 
 
 def hash_password(password: str) -> str:
@@ -40,6 +64,8 @@ def parse(text: str) -> dict[str, str]:
         if not line or line.startswith("#"):
             continue
         name, _, hashed = line.partition(":")
+        if reserved(name):
+            raise UsersFileError(f"line {number}: {name_problem(name)}; rename or remove it")
         if not NAME.fullmatch(name) or not hashed.startswith("$argon2"):
             raise UsersFileError(
                 f"line {number}: expected `name:$argon2id$…` as "
@@ -90,11 +116,8 @@ def add_user(path: Path, name: str, password: str) -> bool:
 
     The file is replaced in one step, so Knobs never reads it half written.
     """
-    if not NAME.fullmatch(name):
-        raise UsersFileError(
-            f"{name!r} cannot be a user name: letters, digits and . _ @ + - only, "
-            "starting with a letter or digit, at most 64"
-        )
+    if problem := name_problem(name):
+        raise UsersFileError(problem)
     lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
     try:
         parse("\n".join(lines))  # refuse to rewrite a file we do not understand

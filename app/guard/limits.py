@@ -226,7 +226,7 @@ class ComparisonLimiter:
 async def admit(request: Request) -> Slot:
     """A comparison slot for `request`'s client, or raise TooManyComparisons (429)."""
     limiter: ComparisonLimiter = request.app.state.limiter
-    # Behind a proxy, uvicorn's --proxy-headers puts the real address here.
+    # The client as app/guard/clients.py decided it: the peer, or a trusted proxy's word.
     client = request.client.host if request.client else "unknown"
     return await limiter.admit(client)
 

@@ -238,3 +238,18 @@ def m010_live_frames(conn: Connection) -> None:
         sa.Column("frames", sa.Text, nullable=False),
     )
     metadata.create_all(conn)
+
+
+@migration
+def m011_sessions(conn: Connection) -> None:
+    """Sessions still open, so that Sign out ends one on every replica (a signed cookie alone
+    lives until its date). Existing cookies carry no session id and end: people sign in again."""
+    sessions = sa.Table(
+        "sessions",
+        sa.MetaData(),
+        # A hash of the session id; the id itself lives only in the cookie.
+        sa.Column("key", sa.String(64), primary_key=True),
+        sa.Column("name", sa.String(200), nullable=False, index=True),
+        sa.Column("expires", sa.Float, nullable=False, index=True),  # seconds since the epoch
+    )
+    sessions.create(conn)

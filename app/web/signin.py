@@ -1,8 +1,12 @@
 """Signing in and out: the access token or a name and password, kept in a session cookie.
 
 The sign-in link Knobs logs at start (`/signin?token=…`) signs in on GET so that opening it is
-enough; uvicorn's access log shows its token as `***`. Every attempt, right or wrong, first
-asks the throttle: an address that failed too often waits (429), however right it is now.
+enough; uvicorn's access log shows its token as `***`. Only when opened directly or from
+Knobs' own pages, though: from another site's page (an `<img>` will do) a wrong token would
+use up the office's failed sign-ins, so there the page only shows the form, token filled in.
+Every attempt, right or wrong, first asks the throttle: an address that failed too often
+waits (429), however right it is now. Sign out ends the session in the store, so a copy of
+the cookie is worth nothing after it, on any replica; "everywhere" ends all of the user's.
 """
 
 from __future__ import annotations
@@ -18,7 +22,14 @@ from app.guard.auth_throttle import too_many_failures
 from app.web.templating import templates
 
 router = APIRouter()
+# Sec-Fetch-Site of a link opened directly (typed, pasted, a bookmark, another program) or
+# from Knobs itself; clients that send none (curl, scripts) are direct too.
+DIRECT = frozenset({"none", "same-origin"})
 WRONG_TOKEN = "That access token is not right. Check it and try again."
+FROM_ANOTHER_SITE = (
+    "This sign-in link was opened from another site's page. If you meant to open it, "
+    "press “Sign in with the token”."
+)
 WRONG_PASSWORD = "That name and password do not match. Check both and try again."
 
 
@@ -27,7 +38,12 @@ def _access(request: Request) -> Access:
 
 
 def _page(
-    request: Request, next_url: str, message: str = "", status: int = 200, name: str = ""
+    request: Request,
+    next_url: str,
+    message: str = "",
+    status: int = 200,
+    name: str = "",
+    token: str = "",
 ) -> Response:
     access = _access(request)
     context = {
@@ -36,16 +52,17 @@ def _page(
         "name": name,
         "users": access.users is not None,
         "token": access.token_in_force,
+        "token_value": token,
     }
     headers = {"Cache-Control": "no-store"}
     return templates.TemplateResponse(request, "signin.html", context, status, headers)
 
 
-def _signed_in(request: Request, who: Identity, next_url: str) -> Response:
+async def _signed_in(request: Request, who: Identity, next_url: str) -> Response:
     access = _access(request)
     response = RedirectResponse(next_url, status_code=303)
     secure = request.url.scheme == "https"
-    cookie = access.sessions.cookie(access.session_cookie(who), secure=secure)
+    cookie = access.sessions.cookie(await access.start_session(who), secure=secure)
     response.headers.append("Set-Cookie", cookie)
     return response
 
@@ -69,7 +86,7 @@ async def _attempt(
     if who is None:
         await access.throttle.failed(address)
         return _page(request, next_url, WRONG_TOKEN if token else WRONG_PASSWORD, 401, name)
-    return _signed_in(request, who, next_url)
+    return await _signed_in(request, who, next_url)
 
 
 @router.get("/signin", response_class=HTMLResponse, include_in_schema=False)
@@ -79,8 +96,10 @@ async def show_signin(request: Request) -> Response:
     if not _access(request).required:
         return RedirectResponse(next_url, status_code=303)
     token = request.query_params.get("token", "").strip()
-    if token:
+    if token and request.headers.get("sec-fetch-site", "none") in DIRECT:
         return await _attempt(request, next_url, token, "", "")
+    if token:
+        return _page(request, next_url, FROM_ANOTHER_SITE, token=token)
     return _page(request, next_url)
 
 
@@ -97,7 +116,14 @@ async def sign_in(request: Request) -> Response:
 
 @router.post("/signout", include_in_schema=False)
 async def sign_out(request: Request) -> Response:
-    """Forget the session; back to the sign-in page."""
+    """End the session (with `everywhere`, every session of its user); back to sign-in."""
+    access = _access(request)
+    session = access.session_in(request.headers)
+    if session is not None:
+        if (await request.form()).get("everywhere"):
+            await access.book.end_all(session.name)
+        else:
+            await access.book.end(session)
     response = RedirectResponse("/signin", status_code=303)
     response.headers.append("Set-Cookie", cleared_cookie(secure=request.url.scheme == "https"))
     return response
