@@ -3,14 +3,25 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+LLAMA := $(VENV)/.llama-portable
 # llama-cpp-python compiles llama.cpp on first install; use every core for it.
 export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc 2>/dev/null || echo 2)
+# For any x86-64 with AVX2, as the Dockerfile builds it, not for this CPU's every feature: a
+# virtual machine may advertise AMX and then fault on its first instruction (SIGSEGV).
+export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
 
 .PHONY: install run test test-fast lint format bench bench-sweep screenshot postgres clean
 
-$(STAMP): pyproject.toml
+# Built from source once per venv, never from pip's cache: a wheel cached from an earlier
+# build with other options (a native one) would be taken as it is.
+$(LLAMA):
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet --no-cache-dir --force-reinstall --no-deps \
+		"$$(grep -o 'llama-cpp-python\[server\]==[0-9.]*' pyproject.toml)"
+	touch $(LLAMA)
+
+$(STAMP): pyproject.toml $(LLAMA)
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
