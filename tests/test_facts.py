@@ -1,6 +1,6 @@
 """One declaration per fact: every reader of a range, a limit or a flag agrees with its record.
 
-Each test reads the declaration (app/engine/knobs.py, app/engine/analysis.py) and checks a
+Each test reads the declaration (app/engine/knobs.py, app/engine/flags.py) and checks a
 reader against it, so a range or a flag rule written a second time somewhere fails here.
 """
 
@@ -13,7 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.engine.analysis import FLAG_LABELS, count_answered, flag_kinds
+from app.engine.analysis import count_answered
+from app.engine.flags import FLAG_LABELS, flag_kinds
 from app.engine.knobs import (
     DEFAULT_SAMPLES,
     KNOB_BY_NAME,

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import html
+import re
 from typing import Any
 from urllib.parse import parse_qs
 
 import pytest
+from fastapi.testclient import TestClient
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from starlette.datastructures import QueryParams
 
 from app.engine.knobs import KNOBS, MAX_CHARS, MAX_PRESETS, MAX_STOP_SEQUENCES, SAMPLES
 from app.engine.presets import Preset, builtin_presets
+from app.main import create_app
 from app.web.forms import PlaygroundForm, column_values, to_request
 from app.web.sharelink import decode, encode, encode_form
+from tests.conftest import settings_for
+from tests.fake_upstream import FakeUpstream
 from tests.strategies import knob_values
 
 texts = st.text(st.characters(codec="utf-8"), max_size=40)
@@ -183,9 +189,10 @@ def test_fifty_presets_keep_the_first_eight():
 
 
 def test_huge_values_are_cut_and_said():
-    query = "v=1&prompt=" + "a" * 60_000 + "&system=" + "s" * 30_000 + "&p=" + "n" * 500 + ";model="
-    decoded = decode(query + "m" * 1000)
-    assert len(decoded.prompt) == 50_000 and len(decoded.system or "") == 20_000
+    query = "v=1&prompt=" + "a" * 60_000 + "&system=" + "s" * 60_000 + "&p=" + "n" * 500 + ";model="
+    # The prompt and the system message are each cut at the server's KNOBS_MAX_PROMPT_CHARS.
+    decoded = decode(query + "m" * 1000, max_chars=50_000)
+    assert len(decoded.prompt) == 50_000 and len(decoded.system or "") == 50_000
     assert decoded.presets[0].name == "n" * 80 and decoded.presets[0].model == "m" * 200
     assert len(decoded.problems) == 4
 
@@ -206,3 +213,25 @@ def test_no_query_string_raises(query):
 @given(st.dictionaries(st.text(max_size=10), st.lists(st.text(max_size=60), max_size=3)))
 def test_no_parsed_parameters_raise(params):
     decode({**params, "p": [v for vs in params.values() for v in vs]})
+
+
+def prompt_shown(page: str) -> str:
+    found = re.search(r'<textarea name="prompt"[^>]*>(.*?)</textarea>', page, re.DOTALL)
+    assert found is not None
+    return html.unescape(found.group(1))
+
+
+@pytest.mark.parametrize(("limit", "kept"), [(100_000, 60_000), (None, 50_000)])
+def test_a_link_keeps_the_prompt_the_server_takes(fake: FakeUpstream, tmp_path, limit, kept):
+    """KNOBS_MAX_PROMPT_CHARS raised to 100,000: a link made and opened keeps a 60,000-character
+    prompt whole. At the default 50,000 it is cut there, and the page says so."""
+    raised = {"max_prompt_chars": limit} if limit else {}
+    app = create_app(settings_for(fake.base_url, tmp_path, **raised))
+    prompt = "".join(f"word {i} " for i in range(9000))[:60_000]
+    with TestClient(app) as client:
+        made = client.post("/", data={"prompt": prompt, "p-0-name": "A", "action": "link"})
+        link = made.headers["HX-Push-Url"]
+        opened = client.get(link).text
+    assert prompt_shown(opened) == prompt[:kept]
+    cut = "the prompt was longer than 50,000 characters and was cut"
+    assert (cut in html.unescape(opened)) == (kept < len(prompt))

@@ -11,7 +11,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.engine.analysis import Flags
+from app.engine.flags import Flags
 from app.engine.presets import Preset
 from app.engine.results import Column
 from app.web import snippets

@@ -5,46 +5,9 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Protocol
 
-from pydantic import BaseModel
-
-FlagKind = Literal[
-    "setting_refused",
-    "refused",
-    "reasoning_budget",
-    "truncated",
-    "unexpected",
-    "nondeterministic",
-    "repeatable",
-    "drift",
-]
-# Each flag's name wherever it is shown: the page, the exports and the history of runs.
-FLAG_LABELS: dict[FlagKind, str] = {
-    "setting_refused": "setting refused",
-    "refused": "refused",
-    "reasoning_budget": "budget spent on reasoning",
-    "truncated": "truncated",
-    "unexpected": "unexpectedly nondeterministic",
-    "nondeterministic": "nondeterministic",
-    "repeatable": "repeatable",
-    "drift": "fingerprint drift",
-}
-
-
-class Flags(BaseModel):
-    truncated: bool = False
-    nondeterministic: bool = False
-    distinct: int = 0
-    first_divergence: int | None = None
-    expected_deterministic: bool = False
-    fingerprint_drift: bool = False
-    # The model did not take a knob this preset sets: the column is not what its name says.
-    setting_refused: bool = False
-    # A sample came back as a refusal (delta.refusal) instead of an answer.
-    refused: bool = False
-    # An answer empty or cut off because reasoning used (most of) the token budget.
-    reasoning_budget: bool = False
+from app.engine.flags import Flags
 
 
 @dataclass(frozen=True)
@@ -118,26 +81,6 @@ class Answer(Protocol):
 def count_answered(samples: Iterable[Answer]) -> int:
     """How many samples answered: failed ones are left out of the variation flags."""
     return sum(s.error is None for s in samples)
-
-
-def flag_kinds(flags: Flags, answered: int) -> list[FlagKind]:
-    """The flags a column shows, in order. Nondeterminism where it was expected not to
-    happen (T=0 or a seed) is "unexpected" instead, never both. A refused setting comes
-    first: the column's other flags describe settings other than those its name promises."""
-    named: list[tuple[bool, FlagKind]] = [
-        (flags.setting_refused, "setting_refused"),
-        (flags.refused, "refused"),
-        (flags.reasoning_budget, "reasoning_budget"),
-        (flags.truncated, "truncated"),
-    ]
-    kinds = [kind for shown, kind in named if shown]
-    if flags.nondeterministic:
-        kinds.append("unexpected" if flags.expected_deterministic else "nondeterministic")
-    elif answered > 1:
-        kinds.append("repeatable")
-    if flags.fingerprint_drift:
-        kinds.append("drift")
-    return kinds
 
 
 def group_answers(samples: Sequence[Answer]) -> list[list[int]]:

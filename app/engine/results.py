@@ -5,9 +5,9 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 from app.engine.agreement import Agreement
-from app.engine.analysis import Flags
 from app.engine.capabilities import Adjustment
 from app.engine.dialects import TokenProb
+from app.engine.flags import Flags
 from app.engine.presets import Preset
 
 

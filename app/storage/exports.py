@@ -13,7 +13,8 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from app.engine.analysis import FLAG_LABELS, Flags, count_answered, flag_kinds, group_answers
+from app.engine.analysis import count_answered, group_answers
+from app.engine.flags import FLAG_LABELS, Flags, flag_kinds
 from app.engine.knobs import KNOBS, knob_text
 from app.engine.presets import Preset
 from app.engine.results import Column, Sample
@@ -127,17 +128,29 @@ def settings_text(preset: Preset) -> str:
     return ", ".join(parts) or "endpoint defaults"
 
 
+def _distinct(column: Column, answered: int) -> str:
+    return f": {column.flags.distinct} distinct of {answered}"
+
+
+# What follows a flag's label in the exports: how much of it there was. Keyed by the names in
+# app/engine/flags.py (tests/test_flag_table.py checks them).
+FLAG_DETAILS: dict[str, Callable[[Column, int], str]] = {
+    "truncated": lambda column, _: (
+        f" {sum(s.finish_reason == 'length' for s in column.samples)}/{len(column.samples)}"
+    ),
+    "unexpected": _distinct,
+    "nondeterministic": _distinct,
+    "repeatable": lambda _, answered: f": {answered} identical",
+}
+
+
 def flags_text(column: Column) -> str:
     """`truncated 1/2, nondeterministic: 2 distinct of 2`: each flag the page shows."""
-    flags, samples = column.flags, column.samples
-    answered = count_answered(samples)
-    details = {
-        "truncated": f" {sum(s.finish_reason == 'length' for s in samples)}/{len(samples)}",
-        "unexpected": f": {flags.distinct} distinct of {answered}",
-        "nondeterministic": f": {flags.distinct} distinct of {answered}",
-        "repeatable": f": {answered} identical",
-    }
-    found = [FLAG_LABELS[k] + details.get(k, "") for k in flag_kinds(flags, answered)]
+    answered = count_answered(column.samples)
+    found = [
+        FLAG_LABELS[kind] + (FLAG_DETAILS[kind](column, answered) if kind in FLAG_DETAILS else "")
+        for kind in flag_kinds(column.flags, answered)
+    ]
     return ", ".join(found) or "–"
 
 

@@ -8,14 +8,14 @@ from typing import Any
 
 from pydantic import BaseModel, Field, model_validator
 
-from app.engine.analysis import FLAG_LABELS, FlagKind, count_answered, flag_kinds
+from app.engine.analysis import count_answered
+from app.engine.flags import COUNTED_FLAGS, flag_kinds
 from app.engine.presets import CompareRequest
 from app.engine.results import Column, Comparison
 
 EXCERPT_CHARS = 160
-# The flags the history counts per run, in the page's order: every one but "repeatable",
-# which is no problem. Each is a column of the runs table (store.py) and a RunSummary field.
-COUNTED: tuple[FlagKind, ...] = tuple(kind for kind in FLAG_LABELS if kind != "repeatable")
+# The columns of the runs table (store.py), and RunSummary's fields, that count flags.
+COUNTED = tuple(flag.column for flag in COUNTED_FLAGS if flag.column is not None)
 
 
 def utc_now() -> str:
@@ -107,6 +107,7 @@ class RunSummary(BaseModel):
     preset_names: list[str]
     models: list[str]
     samples: int
+    # How many columns showed each flag the history counts (app/engine/flags.py's `column`).
     setting_refused: int = 0
     refused: int = 0
     reasoning_budget: int = 0
@@ -131,7 +132,7 @@ def summarize(run: SavedRun) -> RunSummary:
         preset_names=[c.preset.title(i) for i, c in enumerate(run.columns)],
         models=run.models or models_of(run),
         samples=run.samples,
-        **{kind: shown[kind] for kind in COUNTED},
+        **{flag.column: shown[flag.name] for flag in COUNTED_FLAGS if flag.column is not None},
         failed=sum(s.error is not None for c in run.columns for s in c.samples),
         stopped=run.stopped,
         author=run.author,

@@ -34,8 +34,6 @@ from app.engine.presets import Preset
 from app.web.forms import PRESET_FIELDS, PlaygroundForm, column_values
 
 VERSION = "1"
-MAX_PROMPT = 50_000
-MAX_SYSTEM = 20_000
 MAX_PROBLEMS = 12  # the most problems listed one by one; a tampered link can make many
 MAX_PARTS = 32  # the most parts read in one preset
 _INT = re.compile(r"-?[0-9]{1,19}")
@@ -111,9 +109,13 @@ def _query(system: str | None, prompt: str, samples: str, presets: list[str]) ->
     return "&".join(f"{k}={quote_plus(v, safe=';=,:/')}" for k, v in pairs)
 
 
-def decode(query: str | Mapping[str, Sequence[str]]) -> Decoded:
+def decode(
+    query: str | Mapping[str, Sequence[str]], max_chars: int = MAX_CHARS["prompt"]
+) -> Decoded:
     """Read a link's query: the raw string (best: bad escapes are caught), parse_qs's lists,
-    or Starlette's QueryParams. Never raises."""
+    or Starlette's QueryParams. Never raises. The prompt and the system message are each cut
+    at `max_chars`, the server's KNOBS_MAX_PROMPT_CHARS (Settings.max_prompt_chars); without
+    it, at the longest any server takes, and running says what is over this one's limit."""
     decoded = Decoded()
     params = _parse(query, decoded.problems) if isinstance(query, str) else _pairs(query)
     seen: set[str] = set()
@@ -127,7 +129,7 @@ def decode(query: str | Mapping[str, Sequence[str]]) -> Decoded:
             decoded.problems.append(f"{show(key)} appears more than once; the first was kept")
         else:
             seen.add(key)
-            _read_param(decoded, key, value)
+            _read_param(decoded, key, value, max_chars)
     if params and "v" not in seen:
         decoded.problems.append(
             f"the link does not end with v={VERSION}, so it may have been cut short: "
@@ -178,7 +180,7 @@ def _unescape(raw: str, what: str, problems: list[str], plus: bool = False) -> s
         return unquote(raw, errors="replace")
 
 
-def _read_param(decoded: Decoded, key: str, value: str) -> None:
+def _read_param(decoded: Decoded, key: str, value: str, max_chars: int) -> None:
     problems = decoded.problems
     if key == "v":
         if value != VERSION:
@@ -187,9 +189,9 @@ def _read_param(decoded: Decoded, key: str, value: str) -> None:
                 "what could be read was read"
             )
     elif key == "prompt":
-        decoded.prompt = _cut(value, MAX_PROMPT, "the prompt", problems)
+        decoded.prompt = _cut(value, max_chars, "the prompt", problems)
     elif key == "system":
-        decoded.system = _cut(value, MAX_SYSTEM, "the system message", problems) or None
+        decoded.system = _cut(value, max_chars, "the system message", problems) or None
     elif key == "samples":
         if _INT.fullmatch(value) and SAMPLES.admits(int(value)):
             decoded.samples = int(value)

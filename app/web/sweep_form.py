@@ -18,7 +18,7 @@ from urllib.parse import parse_qsl, urlencode
 
 from pydantic import ValidationError
 
-from app.engine.knobs import KNOB_BY_NAME, MAX_SWEEP_KNOBS, knob_text
+from app.engine.knobs import KNOB_BY_NAME, MAX_CHARS, MAX_SWEEP_KNOBS, knob_text
 from app.engine.presets import Preset
 from app.engine.sweep import (
     DEFAULT_SWEEP_SAMPLES,
@@ -158,12 +158,13 @@ def encode(form: SweepForm) -> str:
     return urlencode(pairs)
 
 
-def decode(query: str) -> tuple[SweepForm, list[str]]:
-    """The form a link carries, and what could not be read, in words."""
+def decode(query: str, max_chars: int = MAX_CHARS["prompt"]) -> tuple[SweepForm, list[str]]:
+    """The form a link carries, and what could not be read, in words; a prompt or system
+    message longer than `max_chars` (KNOBS_MAX_PROMPT_CHARS) is cut, and that said."""
     problems: list[str] = []
     pairs = parse_qsl(query, keep_blank_values=True)
     base = [(k, v) for k, v in pairs if k in ("prompt", "system", "p")]
-    decoded = sharelink.decode(urlencode([*base, ("v", sharelink.VERSION)]))
+    decoded = sharelink.decode(urlencode([*base, ("v", sharelink.VERSION)]), max_chars)
     problems += decoded.problems
     form = SweepForm(system=decoded.system or "", prompt=decoded.prompt)
     if decoded.presets:

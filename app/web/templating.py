@@ -9,19 +9,14 @@ from pathlib import Path
 from fastapi.templating import Jinja2Templates
 
 from app.engine.agreement import percent
-from app.engine.analysis import (
-    FLAG_LABELS,
-    count_answered,
-    flag_kinds,
-    group_answers,
-)
+from app.engine.analysis import count_answered, group_answers
 from app.engine.capabilities import refused_knobs
 from app.engine.diffs import Piece, counts, word_diff
+from app.engine.flags import COUNTED_FLAGS, FLAG_LABELS, flag_kinds, rerun_flag, rerun_max_tokens
 from app.engine.knobs import KNOB_BY_NAME, KNOBS, MAX_PRESETS, MIN_PRESETS, SAMPLES, knob_text
 from app.engine.probabilities import closest_call, first_split, level, probability
 from app.engine.results import Column, Sample
 from app.engine.timing_notes import timing_notes
-from app.storage.saved import COUNTED
 from app.web import snippets
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,10 +28,14 @@ templates.env.globals.update(
     MIN_PRESETS=MIN_PRESETS,
     SAMPLES=SAMPLES,
     FLAG_LABELS=FLAG_LABELS,
-    COUNTED_FLAGS=COUNTED,
+    COUNTED_FLAGS=COUNTED_FLAGS,
 )
 templates.env.filters["count_answered"] = count_answered
 templates.env.filters["flag_kinds"] = flag_kinds
+templates.env.filters["rerun_flag"] = rerun_flag
+templates.env.filters["rerun_max_tokens"] = lambda column: rerun_max_tokens(
+    column.preset.max_tokens, (s.usage.completion_tokens for s in column.samples)
+)
 templates.env.filters["sent_pretty"] = snippets.pretty
 templates.env.filters["curl"] = snippets.curl
 templates.env.filters["python_snippet"] = snippets.python
