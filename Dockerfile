@@ -6,7 +6,7 @@
 #
 # Listening on 0.0.0.0, Knobs needs credentials: KNOBS_ACCESS_TOKEN (or KNOBS_USERS_FILE, or
 # an SSO proxy's header) in knobs.env; without any, it makes a token at start and logs the
-# link that signs in with it. See the README's Access section.
+# link that signs in with it. See docs/access.md.
 #
 # Two stages. The builder compiles llama-cpp-python (llama.cpp, C++: about 6 minutes on 2 cores)
 # into a virtualenv; the final image gets that virtualenv and the code, and no compiler.
@@ -27,8 +27,9 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 
-# Optional dependency groups of pyproject.toml to install too, comma-separated (e.g. "dev").
-ARG KNOBS_EXTRAS=""
+# Optional dependency groups of pyproject.toml to install too, comma-separated: "embedded"
+# (the default model; drop it for an image that only ever talks to OPENAI_BASE_URL), "dev".
+ARG KNOBS_EXTRAS="embedded"
 # llama.cpp's CMake options, read by llama-cpp-python's build. GGML_NATIVE=OFF builds for any
 # x86-64 with AVX2 (any armv8 on arm64) instead of only this build machine's CPU. For an older
 # CPU add -DGGML_AVX2=OFF. pip's cache mount keeps a wheel built with the old options (and
@@ -93,4 +94,4 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=120s --retries=3 \
     CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/readyz', timeout=4)"]
 
 # --timeout-graceful-shutdown: streams in flight get 30 s after SIGTERM (give `docker stop` more).
-CMD ["uvicorn", "app.main:app", "--host", "0.0.0.0", "--port", "8000", "--timeout-graceful-shutdown", "30"]
+CMD ["uvicorn", "--factory", "app.main:create_app", "--host", "0.0.0.0", "--port", "8000", "--timeout-graceful-shutdown", "30"]

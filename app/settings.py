@@ -18,7 +18,7 @@ MAX_PARALLEL = 256
 
 
 class Settings(BaseSettings):
-    """Every setting Knobs reads. The README's configuration table documents each one."""
+    """Every setting Knobs reads. docs/configuration.md documents each one."""
 
     model_config = SettingsConfigDict(env_prefix="KNOBS_", extra="ignore", populate_by_name=True)
 
@@ -40,7 +40,7 @@ class Settings(BaseSettings):
     )
     endpoints_file: Path | None = Field(
         default=None,
-        description="A TOML file of named endpoints (see app/engine/endpoints.py and the README).",
+        description="A TOML file of named endpoints (see docs/configuration.md).",
     )
     endpoints: str | None = Field(
         default=None,
@@ -138,7 +138,7 @@ class Settings(BaseSettings):
         default=2048, ge=256, le=32768, description="Context size of the embedded model."
     )
 
-    # Access (app/guard/auth.py and the README's Access section).
+    # Access (app/guard/auth.py and docs/access.md).
     auth: Literal["auto", "required", "none"] = Field(
         default="auto",
         description="auto: no login on loopback, else credentials; required: always; none: "

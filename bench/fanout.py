@@ -1,12 +1,12 @@
 """What a user waits for: POST /api/compare to Knobs over HTTP, against the floor.
 
 Three processes on 127.0.0.1: the fake OpenAI-compatible endpoint (tests/fake_upstream.py),
-Knobs (`uvicorn app.main:app`, one worker, every setting at its default, the fake as its
-endpoint) and this one, the client. Knobs' side is one POST /api/compare, timed from sending
-it to having read the whole JSON answer, as an API client or the page waits for it. The floor
-is the same streaming chat requests Knobs sent the fake, sent straight to it all at once by a
-bare httpx2 client, timed to the last [DONE]: the fastest this machine does the same upstream
-work. Their ratio is what Knobs adds.
+Knobs (`uvicorn --factory app.main:create_app`, one worker, every setting at its default, the
+fake as its endpoint) and this one, the client. Knobs' side is one POST /api/compare, timed from
+sending it to having read the whole JSON answer, as an API client or the page waits for it. The
+floor is the same streaming chat requests Knobs sent the fake, sent straight to it all at once
+by a bare httpx2 client, timed to the last [DONE]: the fastest this machine does the same
+upstream work. Their ratio is what Knobs adds.
 
     .venv/bin/python -m bench.fanout                      # 8 presets x 3 samples @ 300 ms
     .venv/bin/python -m bench.fanout --chunk-delay 0.01   # with 10 ms between chunks

@@ -1,12 +1,12 @@
 """Load: a burst of concurrent POST /api/compare against Knobs served by uvicorn in its own process.
 
-Three processes: this one (the client), Knobs (`python -m uvicorn app.main:app`, so its
-memory can be read from /proc/PID/status) and the fake OpenAI-compatible endpoint
+Three processes: this one (the client), Knobs (`python -m uvicorn --factory app.main:create_app`, so
+its memory can be read from /proc/PID/status) and the fake OpenAI-compatible endpoint
 (tests/fake_upstream.py). One httpx2 client sends every comparison at once and reports errors,
-completion times, wall time, the endpoint's peak requests in flight and Knobs' peak memory.
-Then, as a floor, the same client sends the same upstream requests straight to the endpoint,
-as many at once as Knobs may. Everything listens on 127.0.0.1; the run stops by itself
-(--timeout bounds each phase).
+completion times, wall time, the endpoint's peak requests in flight and Knobs' peak memory. Then, as
+a floor, the same client sends the same upstream requests straight to the endpoint, as many at once
+as Knobs may. Everything listens on 127.0.0.1; the run stops by itself (--timeout bounds each
+phase).
 
     .venv/bin/python -m bench.load                   # 200 comparisons x 4 presets x 2 samples
     .venv/bin/python -m bench.load --default-limits  # Knobs' own limits: most of them get 429
@@ -365,7 +365,8 @@ def run(args: argparse.Namespace) -> int:
     print(
         f"machine: {os.cpu_count()} cores, Python {platform.python_version()}, "
         f"uvicorn {version('uvicorn')}, httpx2 {version('httpx2')}, openai {version('openai')}; "
-        "processes: client (this one), Knobs (`uvicorn app.main:app`, 1 worker), fake endpoint; "
+        "processes: client (this one), Knobs (`uvicorn --factory app.main:create_app`, "
+        "1 worker), fake endpoint; "
         f"load average {os.getloadavg()[0]:.2f} (other work on the machine skews the figures)"
     )
     explain_limits(args, limits, streams)

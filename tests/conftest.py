@@ -19,6 +19,7 @@ from pydantic import SecretStr
 from app.main import create_app
 from app.settings import Settings
 from app.storage.store import RunStore
+from app.web.services import Services
 from tests.fake_upstream import FakeUpstream
 
 # No per-example deadline: these machines are noisy, and a slow example is not a wrong one.
@@ -120,6 +121,14 @@ class LiveServer:
         self.server.should_exit = True
         self.thread.join(timeout=30)
         self.sock.close()
+
+
+def services(of: TestClient | LiveServer) -> Services:
+    """The services a running test app's lifespan built, as every request gets them."""
+    state = of.app_state if isinstance(of, TestClient) else of.server.lifespan.state
+    found = state["services"]
+    assert isinstance(found, Services)
+    return found
 
 
 @pytest.fixture

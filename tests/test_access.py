@@ -16,7 +16,7 @@ from app.guard.auth_users import add_user
 from app.guard.limits import MemoryBuckets
 from app.main import create_app
 from app.storage.store import RunStore
-from tests.conftest import settings_for
+from tests.conftest import services, settings_for
 from tests.fake_upstream import FakeUpstream
 
 TOKEN = "s3cret"
@@ -117,7 +117,7 @@ def test_health_checks_stay_open_and_metrics_need_the_token_even_from_loopback(
 def test_a_wrong_token_is_throttled_and_a_right_one_works_after_the_window(secured: TestClient):
     clock = Clock()
     throttle = SigninThrottle(MemoryBuckets(clock))
-    secured.app.state.access.throttle = throttle  # type: ignore[attr-defined]
+    services(secured).access.throttle = throttle
     wrong = {"Authorization": "Bearer guess"}
     codes = [secured.get("/api/models", headers=wrong).status_code for _ in range(20)]
     assert codes == [401] * 10 + [429] * 10
@@ -197,7 +197,7 @@ def test_named_users_see_their_own_runs_and_delete_only_those(team: TestClient):
     assert team.delete(f"/api/runs/{alices}").status_code == 204
     sign_in(team, "root")  # an admin deletes anyone's
     assert team.post(f"/r/{bobs}/delete").status_code == 303
-    store: RunStore = team.app.state.store  # type: ignore[attr-defined]
+    store: RunStore = services(team).store
     assert store.get(bobs) is None
 
 

@@ -10,6 +10,7 @@ import pytest
 
 from app.engine.presets import Preset
 from app.guard.origin import same_host
+from tests.conftest import services
 from tests.fake_upstream import FakeUpstream
 from tests.sample_runs import make_run
 from tests.test_pages import form_fields
@@ -66,7 +67,7 @@ def test_cross_site_posts_are_refused_before_the_route_runs(client, fake: FakeUp
 
 
 def test_a_cross_site_delete_leaves_the_run_in_place(client):
-    run_id = client.app.state.store.save(make_run())
+    run_id = services(client).store.save(make_run())
     refused = client.delete(f"/api/runs/{run_id}", headers={"Sec-Fetch-Site": "cross-site"})
     assert refused.status_code == 403
     assert client.get(f"/api/runs/{run_id}").status_code == 200

@@ -1,6 +1,7 @@
 """Comparisons that Knobs answered with a permalink are all there after it is killed with
 SIGKILL mid-stream: on SQLite (the file) and on PostgreSQL (a server the killed process was
-writing to). Knobs runs as users run it, `uvicorn app.main:app`, over the fake endpoint."""
+writing to). Knobs runs as users run it, `uvicorn --factory app.main:create_app`, over the
+fake endpoint."""
 
 from __future__ import annotations
 
@@ -63,7 +64,7 @@ def test_acknowledged_runs_survive_sigkill(url: str, tmp_path: Path, fake: FakeU
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     log = tmp_path / "server.log"
-    command = [sys.executable, "-m", "uvicorn", "app.main:app"]
+    command = [sys.executable, "-m", "uvicorn", "--factory", "app.main:create_app"]
     command += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
     env = {
         **os.environ,

@@ -14,7 +14,7 @@ from app.engine.presets import builtin_presets
 from app.engine.timing_notes import TTFT_FLOOR_MS
 from app.main import create_app
 from app.ops.embedded import MODEL_FILE, find_model_file
-from tests.conftest import settings_for
+from tests.conftest import services, settings_for
 from tests.test_api import flags_say_what_was_answered
 
 pytestmark = pytest.mark.embedded
@@ -25,7 +25,9 @@ def embedded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     data_dir: Path = tmp_path_factory.mktemp("embedded")
     app = create_app(settings_for(None, data_dir))
     with TestClient(app) as client:
-        process = app.state.embedded.process
+        embedded = services(client).embedded
+        assert embedded is not None
+        process = embedded.process
         assert process is not None and process.returncode is None
         yield client
     # The lifespan stopped the child server with the app.
@@ -153,7 +155,7 @@ def test_the_model_server_dies_with_knobs_even_on_kill_9(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_BASE_URL", "OPENAI_API_KEY")}
     env["KNOBS_DATA_DIR"] = str(tmp_path)
     knobs = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "app.main:app", "--port", "0"],
+        [sys.executable, "-m", "uvicorn", "--factory", "app.main:create_app", "--port", "0"],
         cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:

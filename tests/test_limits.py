@@ -21,7 +21,7 @@ from app.engine.presets import Preset
 from app.guard import limits
 from app.guard.limits import ComparisonLimiter, MemoryBuckets, TooManyComparisons
 from app.main import create_app
-from tests.conftest import LiveServer, settings_for
+from tests.conftest import LiveServer, services, settings_for
 from tests.fake_upstream import FakeUpstream
 from tests.test_disconnects import wait_for
 from tests.test_pages import form_fields, stream_token
@@ -204,16 +204,16 @@ async def test_twenty_at_once_against_five_admit_exactly_five(fake: FakeUpstream
             # Every slot came back: the next request runs.
             fake.behave()
             assert (await http.post("/api/compare", json=ASK)).status_code == 200
-    assert app.state.limiter.inflight == 0
+        assert services(server).limiter.inflight == 0
 
 
 def test_stream_holds_its_slot_until_it_ends_or_the_client_leaves(
     fake: FakeUpstream, tmp_path: Path
 ):
     app = knobs(fake, tmp_path, max_inflight_comparisons=1)
-    limiter: ComparisonLimiter = app.state.limiter
     fake.behave(text=" ".join(["drip"] * 200), chunk_delay=0.05)
     with LiveServer(app) as server, httpx2.Client(base_url=server.url, timeout=5) as http:
+        limiter: ComparisonLimiter = services(server).limiter
         token = stream_token(http.post("/", data=RUN, headers={"HX-Request": "1"}).text)
         with http.stream("GET", f"/compare/{token}/events") as stream:
             frames = stream.iter_raw()  # held: dropping the iterator closes the response

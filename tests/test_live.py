@@ -16,6 +16,7 @@ from app.storage.live import LiveStore
 from app.storage.store import RunStore
 from app.web import live as live_module
 from app.web.live import CRASHED, Feed, LiveComparisons
+from tests.conftest import services
 from tests.fake_upstream import FakeUpstream
 from tests.test_pages import form_fields, stream_token
 
@@ -54,7 +55,7 @@ def test_a_tab_that_leaves_stops_its_comparison_and_the_answers_so_far_are_saved
             if ">slow " in line:
                 break  # the tab goes away mid-answer
     wait_for(lambda: not fake.in_flight)
-    store: RunStore = client.app.state.store  # type: ignore[attr-defined]
+    store: RunStore = services(client).store
     wait_for(lambda: len(store.list_runs()[0]) == 1)
     (summary,), _ = store.list_runs()
     assert summary.stopped

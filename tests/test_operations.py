@@ -79,7 +79,7 @@ def test_sigterm_lets_a_running_comparison_finish(fake: FakeUpstream, tmp_path):
         "KNOBS_UPSTREAM_RETRIES": "0",
     }
     server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "app.main:app", "--port", "0",
+        [sys.executable, "-m", "uvicorn", "--factory", "app.main:create_app", "--port", "0",
          "--timeout-graceful-shutdown", "20"],
         cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip

@@ -22,7 +22,7 @@ from app.main import create_app
 from app.settings import Settings
 from app.storage.store import RunStore, StoreError, default_url, engine_url, store_url
 from tests import postgres
-from tests.conftest import settings_for
+from tests.conftest import services, settings_for
 from tests.fake_upstream import FakeUpstream
 from tests.sample_runs import make_run
 
@@ -188,7 +188,7 @@ def replicas(
         TestClient(replica("a"), follow_redirects=False) as a,
         TestClient(replica("b"), follow_redirects=False) as b,
     ):
-        yield a.app.state.store, a, b.app.state.store, b  # type: ignore[attr-defined]
+        yield services(a).store, a, services(b).store, b
 
 
 def test_a_run_saved_on_one_replica_is_served_by_the_other(replicas):

@@ -124,7 +124,15 @@ def test_two_workers_stream_each_others_comparisons(fake: FakeUpstream, tmp_path
     fake.behave(text="Teal.")
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    command = [sys.executable, "-m", "uvicorn", "app.main:app", "--workers", "2"]
+    command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--factory",
+        "app.main:create_app",
+        "--workers",
+        "2",
+    ]
     command += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "KNOBS_DATABASE_URL")}
     env.update(OPENAI_BASE_URL=fake.base_url, KNOBS_DATA_DIR=str(tmp_path / "data"))

@@ -17,6 +17,7 @@ from app.storage.exports import CSV_FIELDS
 from app.storage.saved import SavedRun
 from app.storage.store import RunStore
 from app.web.sharelink import decode
+from tests.conftest import services
 from tests.sample_runs import column, make_run, sample
 
 XSS = "<script>alert(1)</script>"
@@ -31,7 +32,7 @@ def client(app: FastAPI) -> Iterator[TestClient]:
 
 @pytest.fixture
 def store(client: TestClient) -> RunStore:
-    return client.app.state.store  # type: ignore[attr-defined]
+    return services(client).store
 
 
 @pytest.fixture

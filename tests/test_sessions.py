@@ -122,8 +122,9 @@ def test_reserved_names_cannot_be_users(tmp_path: Path, name: str, monkeypatch, 
     assert not path.exists()
     # A file written by hand that names one stops start-up, saying which line.
     path.write_text(f"{name}:{hash_password('a-long-password')}\n")
-    with pytest.raises(UsersFileError, match="line 1: .*cannot be a user name"):
-        create_app(settings_for("http://127.0.0.1:9/v1", tmp_path, users_file=path))
+    app = create_app(settings_for("http://127.0.0.1:9/v1", tmp_path, users_file=path))
+    with pytest.raises(UsersFileError, match="line 1: .*cannot be a user name"), TestClient(app):
+        pass
 
 
 def test_a_proxy_cannot_name_a_kind_of_author(tmp_path: Path, fake: FakeUpstream):

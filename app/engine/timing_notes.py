@@ -66,7 +66,7 @@ def _server_queue(endpoint: str, columns: list[Column]) -> list[str]:
             f"By its own timings, endpoint {endpoint} kept some requests waiting up to "
             f"{inside / 1000:.1f} s before it began on them: it takes fewer at once than Knobs "
             "sent, and that wait counts as their TTFT here. Give it parallel = (the number it "
-            "takes at once) in the endpoints TOML; the README's Speed section explains."
+            "takes at once) in the endpoints TOML; docs/speed.md explains."
         ]
     samples = [s for c in columns for s in c.samples]
     # Knobs' own line, or the endpoint's timings, already tell: no guessing from the spread.
@@ -87,5 +87,5 @@ def _server_queue(endpoint: str, columns: list[Column]) -> list[str]:
         f"{endpoint}, although no request waited for its turn in Knobs. The endpoint may "
         "answer fewer requests at once than Knobs sent and queue the rest itself, which "
         "counts as TTFT here. If so, give it parallel = (the number it takes at once) in the "
-        "endpoints TOML; the README's Speed section explains."
+        "endpoints TOML; docs/speed.md explains."
     ]

@@ -99,25 +99,38 @@ def where(found: list[Listener] | None) -> str:
     return f"[{host}]:{tcp[0].port}" if ":" in host else f"{host}:{tcp[0].port}"
 
 
+def access_in(scope: Scope) -> Access:
+    """The Access that start-up built, as the request's lifespan state carries it (the guards
+    run before any route, below the web layer's typed services, so they read it here)."""
+    access = getattr(scope.get("state", {}).get("services"), "access", None)
+    if not isinstance(access, Access):
+        raise RuntimeError("Knobs has not started: its lifespan did not run (--lifespan off?)")
+    return access
+
+
 class Access:
     """The rules at run time: the token in force, the users file, the session key."""
 
-    def __init__(self, rules: AccessRules) -> None:
+    def __init__(
+        self,
+        rules: AccessRules,
+        session_key: str | None = None,
+        book: SessionBook | None = None,
+        throttle: SigninThrottle | None = None,
+    ) -> None:
+        """Start-up passes the database's key, book and throttle, which every replica
+        shares; without them (tests of the rules alone) this process keeps its own."""
         self.rules = rules
         self.users = Users(rules.users_file) if rules.users_file else None
         # Made now, used only if Knobs turns out to be reachable with no way in configured.
         self.token = rules.token or secrets.token_urlsafe(24)
-        self.throttle = SigninThrottle()
-        # Both replaced at start by the database's, which every replica shares.
-        self.sessions = Sessions(secrets.token_hex(32), rules.session_seconds)
-        self.book: SessionBook = MemorySessionBook()
+        self.throttle = throttle or SigninThrottle()
+        self.sessions = Sessions(session_key or secrets.token_hex(32), rules.session_seconds)
+        self.book: SessionBook = book or MemorySessionBook()
         self.required: bool | None = (
             None if rules.mode == "auto" and not rules.configured else (rules.mode != "none")
         )
         self.announced = False
-
-    def use_session_key(self, key: str) -> None:
-        self.sessions = Sessions(key, self.rules.session_seconds)
 
     def needs_login(self) -> bool:
         """Whether credentials are asked for; False on loopback with no way in, or auth=none.
@@ -161,7 +174,7 @@ class Access:
             # The one line that shows a secret, on purpose: it is how the first person gets in.
             log.warning(
                 "Knobs is reachable beyond this machine and no way in is configured (see the "
-                "README's Access section). Sign in at http://%s/signin?token=%s",
+                "docs/access.md). Sign in at http://%s/signin?token=%s",
                 where(found),
                 self.token,
             )

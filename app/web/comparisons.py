@@ -1,6 +1,10 @@
-"""The one path every comparison takes, whoever asks: the page, a rerun, the live stream or
-the API. Caps first (nothing is sent that could not run), then a slot (rate and in-flight
-limits), then the fan-out, then the save.
+"""The one path every comparison takes, whoever asks: the page, a rerun, the live stream, the
+API, or work with no request at all. Caps first (nothing is sent that could not run), then a
+slot (rate and in-flight limits), then the fan-out, then the save.
+
+The service takes plain values (what to compare, and the `Caller`: who, from which address),
+never a request: hang-up detection stays in the web layer, which wraps these calls. What a
+comparison and a sweep do differently (their caps, how they are saved) is their `Kind`.
 
 Saving comes last and may fail without losing anything the person paid for: the answers are
 still returned and shown, with `not_saved` saying why they have no permalink. Should the store
@@ -12,11 +16,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Collection
 from dataclasses import dataclass
-from typing import Annotated
-
-from fastapi import Depends, Request
+from typing import Generic, Protocol, TypeVar
 
 from app.engine.caps import over_caps
 from app.engine.endpoints import Upstreams
@@ -26,13 +28,11 @@ from app.engine.presets import CompareRequest
 from app.engine.prices import PriceList
 from app.engine.results import Column, Comparison
 from app.engine.review import review, review_column
-from app.guard.limits import Slot, admit, comparison_slot
+from app.guard.limits import ComparisonLimiter, Slot
 from app.settings import Settings
 from app.storage.outages import StoreUnavailable
 from app.storage.saved import SavedRun
 from app.storage.store import RunStore
-from app.web.deps import get_identity
-from app.web.hangup import unless_client_leaves
 from app.web.live import Feed, LiveComparisons
 
 log = logging.getLogger("knobs.comparisons")
@@ -40,6 +40,16 @@ NOT_SAVED = (
     "Not saved: the database is unavailable, so this run has no permalink and is not in the "
     "history. The answers above are complete; run again later to save them."
 )
+C = TypeVar("C", bound=CompareRequest)
+C_contra = TypeVar("C_contra", bound=CompareRequest, contravariant=True)
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who asks: the author a saved run records, and the client address its limits charge."""
+
+    author: str
+    client: str
 
 
 @dataclass(frozen=True)
@@ -79,43 +89,80 @@ class Finished:
         return f"{verb} {self.seconds:.1f} s.{tail}"
 
 
+class Kind(Protocol[C_contra]):
+    """What one kind of comparison does its own way: the caps it is held to, how it is saved."""
+
+    def problems(
+        self, compare: C_contra, settings: Settings, endpoints: Collection[str]
+    ) -> dict[str, str]: ...
+
+    async def save(
+        self, compare: C_contra, comparison: Comparison, stopped: bool, author: str
+    ) -> str: ...
+
+
+class SavedRuns:
+    """A comparison's Kind: the comparison caps, and saved as a run in the history."""
+
+    def __init__(self, store: RunStore) -> None:
+        self.store = store
+
+    def problems(
+        self, compare: CompareRequest, settings: Settings, endpoints: Collection[str]
+    ) -> dict[str, str]:
+        return over_caps(compare, settings, endpoints)
+
+    async def save(
+        self, compare: CompareRequest, comparison: Comparison, stopped: bool, author: str
+    ) -> str:
+        run = SavedRun.from_comparison(compare, comparison, stopped=stopped, author=author)
+        return await self.store.save_run(run)
+
+
 # What a live view shows: turns the comparison's events into frames, and publishes them.
 Show = Callable[[AsyncGenerator[Event | Finished, None], Callable[[str], None]], Awaitable[None]]
 
 
-class Comparisons:
-    """What a route needs to run comparisons, taken from the app once per request."""
+class Comparisons(Generic[C]):
+    """Run comparisons of one Kind: built once at start-up, used by any route or task."""
 
-    def __init__(self, request: Request) -> None:
-        state = request.app.state
-        self.request = request
-        self.upstreams: Upstreams = state.upstreams
-        self.store: RunStore = state.store
-        self.live: LiveComparisons = state.live
-        self.settings: Settings = state.settings
-        # Saved runs record who ran them; the live stream is asked for by the same person.
-        self.author = get_identity(request).name
+    def __init__(
+        self,
+        kind: Kind[C],
+        upstreams: Upstreams,
+        limiter: ComparisonLimiter,
+        live: LiveComparisons,
+        settings: Settings,
+        free_base_url: str | None = None,
+    ) -> None:
+        self.kind = kind
+        self.upstreams = upstreams
+        self.limiter = limiter
+        self.live = live
+        self.settings = settings
+        self.free_base_url = free_base_url  # the embedded model's: it costs nothing
 
-    def problems(self, compare: CompareRequest) -> dict[str, str]:
+    def problems(self, compare: C) -> dict[str, str]:
         """Over a cap, or naming an endpoint it may not use: messages by field; empty if ok."""
-        return over_caps(compare, self.settings, self.upstreams.names)
+        return self.kind.problems(compare, self.settings, self.upstreams.names)
 
-    async def run(self, compare: CompareRequest) -> Finished:
-        """Run to the end and save; the upstream requests close if the client leaves."""
+    async def run(self, compare: C, caller: Caller) -> Finished:
+        """Run to the end and save. Cancelled (say, its client left), it closes every
+        upstream request it has open."""
         started = time.perf_counter()
-        async with comparison_slot(self.request):
+        async with self.limiter.slot(caller.client):
             comparison = await self._run_to_end(compare)
-        return await self._save(compare, comparison, stopped=False, started=started)
+        return await self._save(compare, comparison, False, started, caller)
 
-    async def start_live(self, compare: CompareRequest, show: Show) -> str | Finished:
-        """Charge the client, start the comparison and return its live view's token; `show`
+    async def start_live(self, compare: C, show: Show, caller: Caller) -> str | Finished:
+        """Charge the caller, start the comparison and return its live view's token; `show`
         turns its events into the view's frames. With the store that holds live views down,
         run it to the end at once (charged once) instead: the answers come back whole, as they
         do without JavaScript, marked if not saved."""
         started = time.perf_counter()
-        slot = await admit(self.request)
+        slot = await self.limiter.admit(caller.client)
         try:
-            return await self.live.start(lambda feed: self._show(compare, feed, show, slot))
+            return await self.live.start(lambda feed: self._show(compare, feed, show, slot, caller))
         except StoreUnavailable as error:
             log.warning("no live view, running to the end instead: %s", error)
             try:
@@ -125,19 +172,17 @@ class Comparisons:
         except BaseException:
             slot.release()
             raise
-        return await self._save(compare, comparison, stopped=False, started=started)
+        return await self._save(compare, comparison, False, started, caller)
 
-    async def _show(self, compare: CompareRequest, feed: Feed, show: Show, slot: Slot) -> None:
+    async def _show(self, compare: C, feed: Feed, show: Show, slot: Slot, caller: Caller) -> None:
         """The live comparison, holding its slot until it ends."""
         try:
-            await show(self.stream(compare, feed.stop), feed.publish)
+            await show(self.stream(compare, feed.stop, caller), feed.publish)
         finally:
             slot.release()
 
-    async def _run_to_end(self, compare: CompareRequest) -> Comparison:
-        comparison = await unless_client_leaves(
-            self.request, run_comparison(compare, self.upstreams)
-        )
+    async def _run_to_end(self, compare: C) -> Comparison:
+        comparison = await run_comparison(compare, self.upstreams)
         # In a thread: comparing every pair of long answers takes a moment of CPU.
         return await asyncio.to_thread(review, comparison, self.prices_for)
 
@@ -147,12 +192,11 @@ class Comparisons:
         if upstream is None:  # a preset's own endpoint: the price table, by its URL
             return PriceList(base_url=column.preset.base_url)
         endpoint = upstream.endpoint
-        embedded = getattr(self.request.app.state, "embedded", None)
-        free = embedded is not None and endpoint.base_url == embedded.base_url
+        free = endpoint.base_url == self.free_base_url
         return PriceList(endpoint.base_url, endpoint.prices, free=free)
 
     async def stream(
-        self, compare: CompareRequest, stop: asyncio.Event
+        self, compare: C, stop: asyncio.Event, caller: Caller
     ) -> AsyncGenerator[Event | Finished, None]:
         """The comparison's events as they happen, ending with `Finished`."""
         started = time.perf_counter()
@@ -169,7 +213,7 @@ class Comparisons:
                     columns = [reviewed.get(i, c) for i, c in enumerate(event.result.columns)]
                     whole = event.result.model_copy(update={"columns": columns})
                     result = await asyncio.to_thread(review, whole, self.prices_for)
-                    yield await self._save(compare, result, event.stopped, started)
+                    yield await self._save(compare, result, event.stopped, started, caller)
                 else:
                     yield event
         finally:
@@ -185,22 +229,14 @@ class Comparisons:
         await self.live.stop(token)
 
     async def _save(
-        self, compare: CompareRequest, comparison: Comparison, stopped: bool, started: float
+        self, compare: C, comparison: Comparison, stopped: bool, started: float, caller: Caller
     ) -> Finished:
         seconds = time.perf_counter() - started
         try:
-            run_id: str | None = await self._keep(compare, comparison, stopped)
+            run_id = await self.kind.save(compare, comparison, stopped, caller.author)
         except Exception as error:  # noqa: BLE001 - whatever the database did, the answers stay
             # An outage is one line in the log; anything else is a bug and gets its traceback.
             outage = isinstance(error, StoreUnavailable)
             log.warning("run not saved: %s", error, exc_info=not outage)
             return Finished(comparison, stopped, seconds, None, NOT_SAVED)
         return Finished(comparison, stopped, seconds, run_id)
-
-    async def _keep(self, compare: CompareRequest, comparison: Comparison, stopped: bool) -> str:
-        """Save the result and return its id (a sweep saves itself as a sweep instead)."""
-        run = SavedRun.from_comparison(compare, comparison, stopped=stopped, author=self.author)
-        return await self.store.save_run(run)
-
-
-ComparisonsDep = Annotated[Comparisons, Depends(Comparisons)]

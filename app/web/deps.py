@@ -1,4 +1,5 @@
-"""Request dependencies, named as the routes use them; tests swap them via the app state."""
+"""Request dependencies, named as the routes use them: each a field of the one `Services`
+(app/web/services.py), or who is asking."""
 
 from __future__ import annotations
 
@@ -7,16 +8,15 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request
 
 from app.engine.endpoints import Upstreams
-from app.guard.auth import Identity
+from app.engine.presets import CompareRequest
+from app.engine.sweep import SweepComparison
+from app.guard.auth import Identity, client_host
 from app.storage.store import RunStore
+from app.storage.sweeps import SweepStore
+from app.web.comparisons import Caller, Comparisons
+from app.web.services import Services, services_of
 
-
-def get_upstreams(request: Request) -> Upstreams:
-    return request.app.state.upstreams
-
-
-def get_store(request: Request) -> RunStore:
-    return request.app.state.store
+ServicesDep = Annotated[Services, Depends(services_of)]
 
 
 def get_identity(request: Request) -> Identity:
@@ -28,6 +28,37 @@ def get_identity(request: Request) -> Identity:
     return who
 
 
-UpstreamsDep = Annotated[Upstreams, Depends(get_upstreams)]
-StoreDep = Annotated[RunStore, Depends(get_store)]
+def get_caller(request: Request) -> Caller:
+    """Who runs a comparison (saved with it) and from which address (charged for it)."""
+    return Caller(get_identity(request).name, client_host(request.scope) or "unknown")
+
+
 IdentityDep = Annotated[Identity, Depends(get_identity)]
+CallerDep = Annotated[Caller, Depends(get_caller)]
+
+
+def _store(services: ServicesDep) -> RunStore:
+    return services.store
+
+
+def _sweeps(services: ServicesDep) -> SweepStore:
+    return services.sweeps
+
+
+def _upstreams(services: ServicesDep) -> Upstreams:
+    return services.upstreams
+
+
+def _comparisons(services: ServicesDep) -> Comparisons[CompareRequest]:
+    return services.comparisons
+
+
+def _sweep_runs(services: ServicesDep) -> Comparisons[SweepComparison]:
+    return services.sweep_runs
+
+
+StoreDep = Annotated[RunStore, Depends(_store)]
+SweepStoreDep = Annotated[SweepStore, Depends(_sweeps)]
+UpstreamsDep = Annotated[Upstreams, Depends(_upstreams)]
+ComparisonsDep = Annotated[Comparisons[CompareRequest], Depends(_comparisons)]
+SweepRunsDep = Annotated[Comparisons[SweepComparison], Depends(_sweep_runs)]

@@ -11,11 +11,11 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from app.engine.endpoints import Upstreams
 from app.engine.knobs import MIN_PRESETS
 from app.engine.models import kind
 from app.engine.presets import (
     MAX_PRESETS,
+    CompareRequest,
     Preset,
     builtin_presets,
     effort_presets,
@@ -25,76 +25,87 @@ from app.engine.presets import (
 )
 from app.engine.results import Column
 from app.web import diffs, sharelink, snippets
-from app.web.comparisons import Comparisons, ComparisonsDep
-from app.web.deps import UpstreamsDep
+from app.web.comparisons import Caller, Comparisons
+from app.web.deps import CallerDep, ComparisonsDep
 from app.web.forms import PlaygroundForm, column_values, form_name, read_form, to_request
+from app.web.hangup import unless_client_leaves
+from app.web.services import services_of
 from app.web.stream import show_columns
 from app.web.templating import templates
 
 router = APIRouter()
-MODELS_WAIT_SECONDS = 3.0
 
 
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
-async def show_playground(request: Request, upstreams: UpstreamsDep) -> HTMLResponse:
+async def show_playground(request: Request) -> HTMLResponse:
     """The playground: the built-in presets, or the form a preset link carries."""
     query = request.url.query
     if not query:
-        return await render(request, upstreams, PlaygroundForm.from_presets(builtin_presets()))
+        return await render(request, PlaygroundForm.from_presets(builtin_presets()))
     # A link fills the form and nothing more: the person presses Run.
-    link = sharelink.decode(query)
+    link = sharelink.decode(query, services_of(request).settings.max_prompt_chars)
     form = link.form(builtin_presets())
-    return await render(request, upstreams, form, link_problems=link.problems)
+    return await render(request, form, link_problems=link.problems)
 
 
 @router.post("/", response_class=HTMLResponse, include_in_schema=False)
-async def submit_playground(request: Request, comparisons: ComparisonsDep) -> HTMLResponse:
+async def submit_playground(
+    request: Request, comparisons: ComparisonsDep, caller: CallerDep
+) -> HTMLResponse:
     """Run the comparison, edit the columns, or make a link, as the pressed button says."""
     data = await request.form()
     form = read_form(data)
-    upstreams = comparisons.upstreams
     if form.errors:  # more presets than Knobs compares: refused, whichever button was pressed
-        return await render(request, upstreams, form, status_code=422)
+        return await render(request, form, status_code=422)
     action = str(data.get("action") or "run")
     verb, _, rest = action.partition("-")
     if verb == "rerun":
         # Without JavaScript the "rerun" button posts here: double, then run that column.
         index, _, max_tokens = rest.partition("-")
         if index.isdigit() and max_tokens.isdigit():
-            return await rerun(request, comparisons, form, int(index), int(max_tokens))
+            return await rerun(request, comparisons, caller, form, int(index), int(max_tokens))
     if verb == "link":
         link = "/?" + sharelink.encode_form(form)
-        response = await render(request, upstreams, form, share_link=link)
+        response = await render(request, form, share_link=link)
         response.headers["HX-Push-Url"] = link
         return response
     if action != "run":
         edit_columns(form, action)
-        return await render(request, upstreams, form)
-    return await run(request, comparisons, form)
+        return await render(request, form)
+    return await run(request, comparisons, caller, form)
 
 
 @router.post("/rerun/{index}/{max_tokens}", response_class=HTMLResponse, include_in_schema=False)
 async def rerun_column(
-    request: Request, comparisons: ComparisonsDep, index: int, max_tokens: int
+    request: Request, comparisons: ComparisonsDep, caller: CallerDep, index: int, max_tokens: int
 ) -> HTMLResponse:
     """Run one column again with a larger max_tokens; htmx swaps in just that column."""
     form = read_form(await request.form())
     if form.errors:  # more presets than Knobs compares
-        return await render(request, comparisons.upstreams, form, status_code=422)
-    return await rerun(request, comparisons, form, index, max_tokens)
+        return await render(request, form, status_code=422)
+    return await rerun(request, comparisons, caller, form, index, max_tokens)
 
 
 async def rerun(
-    request: Request, comparisons: Comparisons, form: PlaygroundForm, index: int, max_tokens: int
+    request: Request,
+    comparisons: Comparisons[CompareRequest],
+    caller: Caller,
+    form: PlaygroundForm,
+    index: int,
+    max_tokens: int,
 ) -> HTMLResponse:
     if not 0 <= index < len(form.columns):
-        return await render(request, comparisons.upstreams, form, status_code=422)
+        return await render(request, form, status_code=422)
     form.columns[index]["max_tokens"] = str(max_tokens)
-    return await run(request, comparisons, form, solo=index)
+    return await run(request, comparisons, caller, form, solo=index)
 
 
 async def run(
-    request: Request, comparisons: Comparisons, form: PlaygroundForm, solo: int | None = None
+    request: Request,
+    comparisons: Comparisons[CompareRequest],
+    caller: Caller,
+    form: PlaygroundForm,
+    solo: int | None = None,
 ) -> HTMLResponse:
     """Run every column, or just the `solo` one being rerun: live for htmx, else to the end
     and back as the whole page. A form that cannot run comes back with its messages."""
@@ -104,23 +115,21 @@ async def run(
         problems = comparisons.problems(compare)
         form.errors.update({form_name(k): v for k, v in problems.items()})
     if compare is None or form.errors:
-        return await render(request, upstreams, form, status_code=422)
+        return await render(request, form, status_code=422)
     columns = list(range(len(form.columns))) if solo is None else [solo]
     if solo is not None:
         compare = compare.model_copy(update={"presets": [compare.presets[solo]]})
     if request.headers.get("HX-Request"):
         show = show_columns(columns, snippets.endpoint_urls(upstreams))
-        live = await comparisons.start_live(compare, show)
+        live = await unless_client_leaves(request, comparisons.start_live(compare, show, caller))
         if isinstance(live, str):
-            return await render(request, upstreams, form, live_token=live, solo=solo)
+            return await render(request, form, live_token=live, solo=solo)
         finished = live  # no live view just now: the whole results, as without JavaScript
     else:
-        finished = await comparisons.run(compare)
+        finished = await unless_client_leaves(request, comparisons.run(compare, caller))
     results = dict(zip(columns, finished.comparison.columns, strict=True))
     shown = diffs.review_of(finished)
-    return await render(
-        request, upstreams, form, results=results, finished=finished, solo=solo, review=shown
-    )
+    return await render(request, form, results=results, finished=finished, solo=solo, review=shown)
 
 
 @router.post("/lint/{index}", response_class=HTMLResponse, include_in_schema=False)
@@ -183,7 +192,6 @@ async def wants_all_models(request: Request) -> bool:
 
 async def render(
     request: Request,
-    upstreams: Upstreams,
     form: PlaygroundForm,
     *,
     results: dict[int, Column] | None = None,
@@ -193,6 +201,8 @@ async def render(
     **extra: object,
 ) -> HTMLResponse:
     """The whole page, or for an htmx request only the playground (or the one `solo` column)."""
+    services = services_of(request)
+    upstreams = services.upstreams
     all_models = await wants_all_models(request)
     listed = await upstreams.list_models()
     models = [
@@ -222,7 +232,7 @@ async def render(
         "solo": solo is not None,
         "endpoint": upstreams.default.endpoint,
         "endpoint_urls": snippets.endpoint_urls(upstreams),
-        "custom_endpoints": request.app.state.settings.allow_custom_endpoints,
+        "custom_endpoints": services.settings.allow_custom_endpoints,
         **extra,
     }
     partial = bool(request.headers.get("HX-Request")) and not request.headers.get(

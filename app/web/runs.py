@@ -20,6 +20,7 @@ from app.storage.saved import SavedRun, excerpt
 from app.web import diffs, sharelink, snippets
 from app.web.deps import IdentityDep, StoreDep
 from app.web.errors import NO_RUN, not_found_page
+from app.web.services import services_of
 from app.web.templating import templates
 
 NO_SUCH_RUN: dict[int | str, dict[str, Any]] = {404: {"description": "No run has that id."}}
@@ -48,7 +49,7 @@ def playground_link(run: SavedRun) -> str:
 
 def badged_page(request: Request, name: str, context: dict[str, Any]) -> HTMLResponse:
     """A page with the header's endpoint badge, as the playground shows it."""
-    upstreams = request.app.state.upstreams
+    upstreams = services_of(request).upstreams
     context.setdefault("endpoint", upstreams.default.endpoint)
     context.setdefault("endpoint_urls", snippets.endpoint_urls(upstreams))
     return templates.TemplateResponse(request, name, context)

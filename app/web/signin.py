@@ -19,6 +19,7 @@ from app.guard.auth import Access, Identity, client_host
 from app.guard.auth_guard import safe_next
 from app.guard.auth_sessions import cleared_cookie
 from app.guard.auth_throttle import too_many_failures
+from app.web.services import services_of
 from app.web.templating import templates
 
 router = APIRouter()
@@ -34,7 +35,7 @@ WRONG_PASSWORD = "That name and password do not match. Check both and try again.
 
 
 def _access(request: Request) -> Access:
-    return request.app.state.access
+    return services_of(request).access
 
 
 def _page(

@@ -23,7 +23,8 @@ from markupsafe import escape
 from app.engine.events import ColumnDone, Delta, Event, Sent, Thinking
 from app.web import diffs
 from app.web.coalescer import Coalescer, Held
-from app.web.comparisons import ComparisonsDep, Finished, Show
+from app.web.comparisons import Finished, Show
+from app.web.deps import ComparisonsDep
 from app.web.frames import end_frame, frame, render
 
 router = APIRouter()

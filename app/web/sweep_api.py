@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
 from app.engine.sweep import SweepRequest, Vary
 from app.storage.sweeps import SweepPoint, sweep_points
 from app.web.api import ERRORS, refuse_over_caps
-from app.web.sweep_runs import SweepRunsDep
+from app.web.deps import CallerDep, SweepRunsDep
+from app.web.hangup import unless_client_leaves
 
 router = APIRouter(prefix="/api", tags=["api"])
 
@@ -26,7 +27,9 @@ class SweepAnswer(BaseModel):
 
 
 @router.post("/sweep", response_model=SweepAnswer, responses=ERRORS)
-async def sweep(body: SweepRequest, runs: SweepRunsDep) -> SweepAnswer:
+async def sweep(
+    request: Request, body: SweepRequest, runs: SweepRunsDep, caller: CallerDep
+) -> SweepAnswer:
     """Run the prompt at every point of the sweep — the base preset with the varied knobs
     set, one knob or a grid of two — `samples` times each, through the same fan-out, limits
     and caps as a comparison, and return every point's answers, flags and measures
@@ -34,10 +37,10 @@ async def sweep(body: SweepRequest, runs: SweepRunsDep) -> SweepAnswer:
     Saved first: `id` and `url` are its permalink, null with `not_saved` if saving failed."""
     compare = body.comparison()
     refuse_over_caps(runs.problems(compare))
-    finished = await runs.run(compare)
+    finished = await unless_client_leaves(request, runs.run(compare, caller))
     url = None
     if finished.run_id:
-        url = str(runs.request.url_for("show_sweep", sweep_id=finished.run_id))
+        url = str(request.url_for("show_sweep", sweep_id=finished.run_id))
     points = sweep_points(compare, finished.comparison)
     return SweepAnswer(
         id=finished.run_id, url=url, not_saved=finished.not_saved, vary=body.vary, points=points

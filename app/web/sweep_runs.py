@@ -1,5 +1,5 @@
-"""Running a sweep: the comparison service (app/web/comparisons.py) with a sweep's caps and
-save, and the live view's event stream.
+"""Running a sweep: the comparison service (app/web/comparisons.py) with a sweep's Kind (its
+caps, and saved as a sweep), and the live view's event stream.
 
 A sweep is a comparison, so it takes the same path: caps, a slot (rate and in-flight limits),
 the fan-out, the live view that any replica can stream or stop, and Stop itself (the
@@ -9,21 +9,22 @@ sweep, and what the live view shows: a row per point as it finishes, and done / 
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Callable
-from typing import Annotated, Any
+from collections.abc import AsyncGenerator, Callable, Collection
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 
 from app.engine import sweep_caps
-from app.engine.analysis import FLAG_LABELS
 from app.engine.events import ColumnDone, Event, SampleDone
-from app.engine.presets import CompareRequest
+from app.engine.flags import FLAG_LABELS
 from app.engine.results import Comparison
 from app.engine.sweep import SweepComparison
 from app.engine.sweep_stats import shown_measures
+from app.settings import Settings
 from app.storage.sweeps import SavedSweep, SweepPoint, SweepStore
-from app.web.comparisons import Comparisons, Finished, Show
+from app.web.comparisons import Finished, Show
+from app.web.deps import SweepRunsDep
 from app.web.frames import frame, render
 from app.web.stream import live_stream
 from app.web.sweep_chart import format_value, heatmap, line_panels
@@ -35,25 +36,22 @@ templates.env.filters["flag_label"] = FLAG_LABELS.__getitem__
 EXPIRED = "This live view has ended or expired. Press Run to sweep again."
 
 
-class SweepRuns(Comparisons):
-    """What a route needs to run sweeps, taken from the app once per request."""
+class SavedSweeps:
+    """A sweep's Kind: the sweep's caps, named by its own fields, and saved as a sweep."""
 
-    def __init__(self, request: Request) -> None:
-        super().__init__(request)
-        self.sweeps = SweepStore(self.store)
+    def __init__(self, sweeps: SweepStore) -> None:
+        self.sweeps = sweeps
 
-    def problems(self, compare: CompareRequest) -> dict[str, str]:
-        """Over a cap, or naming an endpoint it may not use: messages by the sweep's fields."""
-        assert isinstance(compare, SweepComparison)
-        return sweep_caps.problems(compare, self.settings, self.upstreams.names)
+    def problems(
+        self, compare: SweepComparison, settings: Settings, endpoints: Collection[str]
+    ) -> dict[str, str]:
+        return sweep_caps.problems(compare, settings, endpoints)
 
-    async def _keep(self, compare: CompareRequest, comparison: Comparison, stopped: bool) -> str:
-        assert isinstance(compare, SweepComparison)
-        sweep = SavedSweep.from_comparison(compare, comparison, stopped=stopped, author=self.author)
+    async def save(
+        self, compare: SweepComparison, comparison: Comparison, stopped: bool, author: str
+    ) -> str:
+        sweep = SavedSweep.from_comparison(compare, comparison, stopped=stopped, author=author)
         return await self.sweeps.save_sweep(sweep)
-
-
-SweepRunsDep = Annotated[SweepRuns, Depends(SweepRuns)]
 
 
 def finished_sweep(sweep: SweepComparison, finished: Finished) -> SavedSweep:

@@ -13,20 +13,21 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from app.engine.knobs import SWEEP_SAMPLES, knob_text
-from app.engine.sweep import BUILTIN_SWEEPS, SWEEPABLE
+from app.engine.sweep import BUILTIN_SWEEPS, SWEEPABLE, SweepComparison
 from app.engine.sweep_caps import preview
 from app.guard.refusal import refusal
 from app.storage.saved import excerpt
 from app.storage.sweeps import SavedSweep, SweepStore, to_csv
 from app.web import snippets
-from app.web.deps import IdentityDep
+from app.web.comparisons import Comparisons
+from app.web.deps import CallerDep, IdentityDep, SweepRunsDep
 from app.web.errors import not_found_page
 from app.web.forms import column_values
+from app.web.hangup import unless_client_leaves
 from app.web.runs import NO_SNIFF, PER_PAGE, badged_page, when
+from app.web.services import services_of
 from app.web.sweep_form import SweepForm, decode, encode, read_sweep_form, to_sweep
 from app.web.sweep_runs import (
-    SweepRuns,
-    SweepRunsDep,
     finished_sweep,
     show_points,
     sweep_context,
@@ -52,12 +53,12 @@ async def show_sweep_form(request: Request, runs: SweepRunsDep) -> HTMLResponse:
     """The sweep form: temperature 0 → 1.2 to start with, or the form a sweep link carries."""
     if not request.url.query:
         return await render(request, runs, default_form())
-    form, problems = decode(request.url.query)
+    form, problems = decode(request.url.query, runs.settings.max_prompt_chars)
     return await render(request, runs, form, link_problems=problems)
 
 
 @router.post("/sweep", response_class=HTMLResponse, include_in_schema=False)
-async def submit_sweep(request: Request, runs: SweepRunsDep) -> HTMLResponse:
+async def submit_sweep(request: Request, runs: SweepRunsDep, caller: CallerDep) -> HTMLResponse:
     """Run the sweep, preview it, pick a built-in one, or make a link, as the button says."""
     data = await request.form()
     form = read_sweep_form(data)
@@ -79,13 +80,15 @@ async def submit_sweep(request: Request, runs: SweepRunsDep) -> HTMLResponse:
     if sweep is None or form.errors:
         return await render(request, runs, form, status_code=422)
     if request.headers.get("HX-Request"):
-        live = await runs.start_live(sweep, show_points(sweep))
+        live = await unless_client_leaves(
+            request, runs.start_live(sweep, show_points(sweep), caller)
+        )
         if isinstance(live, str):
             points = [p.name for p in sweep.presets]
             return await render(request, runs, form, live_token=live, live_points=points)
         finished = live
     else:
-        finished = await runs.run(sweep)
+        finished = await unless_client_leaves(request, runs.run(sweep, caller))
     shown = finished_sweep(sweep, finished)
     context = sweep_context(shown, finished)
     return await render(request, runs, form, result=True, **context)
@@ -103,7 +106,7 @@ def _field_names(problems: dict[str, str]) -> dict[str, str]:
     return {k.replace("base.", "p-0-"): v for k, v in problems.items()}
 
 
-def _preview(form: SweepForm, runs: SweepRuns) -> dict[str, Any]:
+def _preview(form: SweepForm, runs: Comparisons[SweepComparison]) -> dict[str, Any]:
     """The preview of the form as typed; a prompt not yet written does not hide it."""
     probe = dataclasses.replace(form, prompt=form.prompt or "-", errors={})
     sweep = to_sweep(probe)
@@ -115,7 +118,7 @@ def _preview(form: SweepForm, runs: SweepRuns) -> dict[str, Any]:
 
 async def render(
     request: Request,
-    runs: SweepRuns,
+    runs: Comparisons[SweepComparison],
     form: SweepForm,
     *,
     status_code: int = 200,
@@ -149,7 +152,7 @@ async def render(
 
 
 def _store(request: Request) -> SweepStore:
-    return SweepStore(request.app.state.store)
+    return services_of(request).sweeps
 
 
 def form_link(sweep: SavedSweep) -> str:
