@@ -16,9 +16,9 @@ import os
 import sys
 from pathlib import Path
 
-from app.guard.auth_users import UsersFileError, add_user
+from app.access.users import UsersFileError, add_user
 from app.settings import get_settings
-from app.storage.sessions import StoredSessions
+from app.storage.session_book import StoredSessions
 from app.storage.store import RunStore, StoreError, store_url
 
 MIN_PASSWORD = 8

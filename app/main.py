@@ -20,35 +20,47 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.access.clients import ClientAddresses
+from app.access.door import AccessGuard
+from app.access.hosts import HostCheck
+from app.access.listening import listeners
+from app.access.log_redaction import redact_access_log
+from app.access.rules import Access
+from app.access.throttle import SigninThrottle
 from app.engine.endpoints import EMBEDDED_NAME, Upstreams, configured
 from app.engine.upstream import Endpoint
-from app.guard.auth import Access
-from app.guard.auth_guard import AccessGuard
-from app.guard.auth_listening import listeners
-from app.guard.auth_throttle import SigninThrottle
-from app.guard.clients import ClientAddresses
-from app.guard.hosts import HostCheck
 from app.guard.limits import BodyLimit, ComparisonLimiter, TooManyComparisons, explain_too_many
-from app.guard.log_redaction import redact_access_log
 from app.guard.origin import CrossOriginProtection
 from app.guard.security_headers import SecurityHeaders
 from app.guard.server_errors import ServerErrors
-from app.ops import logs, metrics
+from app.ops import logs
 from app.ops.embedded import EmbeddedServer, find_model_file
 from app.settings import Settings, get_settings
-from app.storage.capabilities import CapabilityTable
+from app.storage.capability_table import CapabilityTable
 from app.storage.keys import session_key
-from app.storage.live import LiveStore
+from app.storage.live_frames import LiveStore
 from app.storage.outages import StoreUnavailable
 from app.storage.rate_buckets import StoredBuckets
-from app.storage.sessions import StoredSessions
+from app.storage.session_book import StoredSessions
 from app.storage.store import RunStore, store_url
 from app.storage.sweeps import SweepStore
-from app.web import api, diffs, docs, pages, runs, signin, stream, sweep_api, sweep_runs, sweeps
+from app.web import (
+    api,
+    diff_views,
+    docs,
+    metrics,
+    pages,
+    runs,
+    signin,
+    stream,
+    sweep_api,
+    sweep_runs,
+    sweeps,
+)
 from app.web.comparisons import C, Comparisons, Kind, SavedRuns
 from app.web.errors import RETRY_AFTER_SECONDS, show_not_found, store_unavailable
 from app.web.hangup import ClientGone
-from app.web.live import LiveComparisons
+from app.web.live_views import LiveComparisons
 from app.web.services import Services, services_of
 from app.web.sweep_runs import SavedSweeps
 from app.web.templating import ROOT
@@ -186,7 +198,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(pages.router)
     app.include_router(stream.router)
     app.include_router(runs.router)
-    app.include_router(diffs.router)
+    app.include_router(diff_views.router)
     app.include_router(api.router)
     app.include_router(sweeps.router)
     app.include_router(sweep_runs.router)

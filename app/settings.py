@@ -9,9 +9,9 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from app.guard.auth import AccessRules, networks
-from app.guard.egress import EgressPolicy
-from app.guard.hosts import HostNames
+from app.access.hosts import HostNames
+from app.access.rules import AccessRules, networks
+from app.network.egress import EgressPolicy
 
 # The most requests in flight to one endpoint, however set (here, or a TOML `parallel`).
 MAX_PARALLEL = 256
@@ -138,7 +138,7 @@ class Settings(BaseSettings):
         default=2048, ge=256, le=32768, description="Context size of the embedded model."
     )
 
-    # Access (app/guard/auth.py and docs/access.md).
+    # Access (app/access/rules.py and docs/access.md).
     auth: Literal["auto", "required", "none"] = Field(
         default="auto",
         description="auto: no login on loopback, else credentials; required: always; none: "

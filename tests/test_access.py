@@ -10,9 +10,9 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
-from app.guard.auth_guard import safe_next
-from app.guard.auth_throttle import SigninThrottle
-from app.guard.auth_users import add_user
+from app.access.door import safe_next
+from app.access.throttle import SigninThrottle
+from app.access.users import add_user
 from app.guard.limits import MemoryBuckets
 from app.main import create_app
 from app.storage.store import RunStore

@@ -11,8 +11,8 @@ from pathlib import Path
 import httpx2
 import pytest
 
-from app.guard.auth import Access, AccessRules, where
-from app.guard.auth_listening import Listener
+from app.access.listening import Listener
+from app.access.rules import Access, AccessRules, where
 from tests.fake_upstream import FakeUpstream
 from tests.shipped import make_run_command, serving
 

@@ -15,7 +15,7 @@ from app.engine.agreement import (
     similarity,
     substance,
 )
-from app.engine.diffs import counts, tokens, word_diff
+from app.engine.word_diff import counts, tokens, word_diff
 
 # Words, marks, spaces and line breaks, with a few shared words so texts overlap.
 text = st.lists(

@@ -26,7 +26,7 @@ from app.engine.fanout import stream_comparison
 from app.engine.presets import CompareRequest, Preset
 from app.engine.upstream import Endpoint, Upstream
 from app.settings import Settings
-from app.storage.capabilities import CapabilityTable
+from app.storage.capability_table import CapabilityTable
 from app.storage.store import RunStore, default_url
 from tests import postgres
 from tests.fake_upstream import FakeUpstream, error_body

@@ -1,5 +1,5 @@
 """Kept-alive connections to endpoints: each keeps its socket, and one the server has closed
-while idle is noticed before it is reused (app/engine/connections.py)."""
+while idle is noticed before it is reused (app/network/connections.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import socket
 import httpx2
 import pytest
 
-from app.engine.connections import KeptSocketBackend, KeptSocketStream, keep_sockets, readable
+from app.network.connections import KeptSocketBackend, KeptSocketStream, keep_sockets, readable
 
 pytestmark = pytest.mark.anyio
 
@@ -64,8 +64,8 @@ async def test_a_connection_the_server_closed_while_idle_is_replaced_not_reused(
 
 
 async def test_a_custom_endpoints_guarded_client_keeps_its_guard():
-    from app.guard.egress import EgressPolicy
-    from app.guard.egress_http import GuardedBackend, guarded_client
+    from app.network.egress import EgressPolicy
+    from app.network.http_client import GuardedBackend, guarded_client
 
     client = keep_sockets(guarded_client(EgressPolicy(), 5.0))
     async with client:

@@ -76,3 +76,10 @@ def test_slugs_are_githubs():
     assert slug("Differences, agreement, probabilities and cost") == (
         "differences-agreement-probabilities-and-cost"
     )
+
+
+def test_where_things_live_names_every_package_and_only_those():
+    section = README.read_text().split("## Where things live", 1)[1]
+    named = set(re.findall(r"^\| `(app/[a-z_]+/)`", section, re.MULTILINE))
+    packages = {f"app/{p.parent.name}/" for p in (ROOT / "app").glob("*/__init__.py")}
+    assert named == packages

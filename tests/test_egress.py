@@ -19,8 +19,8 @@ import httpx2
 import openai
 import pytest
 
-from app.guard.egress import EgressPolicy, EgressRefused, check_url, is_blocked
-from app.guard.egress_http import guarded_client, guarded_transport
+from app.network.egress import EgressPolicy, EgressRefused, check_url, is_blocked
+from app.network.http_client import guarded_client, guarded_transport
 
 pytestmark = pytest.mark.anyio
 OPEN = EgressPolicy()

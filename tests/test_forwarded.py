@@ -12,8 +12,8 @@ import httpx2
 import pytest
 from starlette.datastructures import Headers
 
-from app.guard.auth import networks
-from app.guard.clients import client_of, forwarded_proto
+from app.access.clients import client_of, forwarded_proto
+from app.access.rules import networks
 from tests.fake_upstream import FakeUpstream
 from tests.shipped import serving
 

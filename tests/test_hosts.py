@@ -10,7 +10,7 @@ import httpx2
 import pytest
 from pydantic import ValidationError
 
-from app.guard.hosts import HostNames, host_reason
+from app.access.hosts import HostNames, host_reason
 from app.settings import Settings
 from tests.fake_upstream import FakeUpstream
 from tests.shipped import make_run_command, serving

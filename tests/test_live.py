@@ -12,10 +12,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.engine.presets import Preset
-from app.storage.live import LiveStore
+from app.storage.live_frames import LiveStore
 from app.storage.store import RunStore
-from app.web import live as live_module
-from app.web.live import CRASHED, Feed, LiveComparisons
+from app.web import live_views as live_module
+from app.web.live_views import CRASHED, Feed, LiveComparisons
 from tests.conftest import services
 from tests.fake_upstream import FakeUpstream
 from tests.test_pages import form_fields, stream_token

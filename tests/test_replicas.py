@@ -19,7 +19,7 @@ from fastapi.testclient import TestClient
 
 from app.engine.presets import Preset, builtin_presets
 from app.main import create_app
-from app.storage.live import (
+from app.storage.live_frames import (
     FRAMES,
     UNCLAIMED_SECONDS,
     VIEWS,
@@ -30,8 +30,8 @@ from app.storage.live import (
 )
 from app.storage.outages import StoreUnavailable
 from app.storage.store import RunStore
-from app.web import live as live_module
-from app.web.live import LiveComparisons
+from app.web import live_views as live_module
+from app.web.live_views import LiveComparisons
 from tests import postgres, test_store
 from tests.conftest import LiveServer, settings_for
 from tests.fake_upstream import FakeUpstream

@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
 from app.__main__ import main as cli
-from app.guard.auth_users import UsersFileError, add_user, hash_password
+from app.access.users import UsersFileError, add_user, hash_password
 from app.main import create_app
 from tests import test_store
 from tests.conftest import settings_for

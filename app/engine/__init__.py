@@ -2,12 +2,12 @@
 
 `upstream` is the only module that talks to an endpoint (`upstream_errors` says its failures
 in plain terms, `dialects` reads its stream, `capabilities` knows what each model refuses,
-`connections` keeps its kept-alive connections cheap to check);
+its connections come from `app.network`);
 `fanout` runs preset x sample requests, each (`sample`) waiting its turn at its endpoint
 (`slots`: how many it takes at once); `analysis` and `timing_notes` are pure, and so are
-`review`'s parts: `agreement`, word `diffs`, token `probabilities` and `prices`; a sweep
+`review`'s parts: `agreement`, `word_diff`, token `probabilities` and `prices`; a sweep
 (`sweep`, `sweep_caps`, `sweep_stats`) is a comparison with a preset per point, and what its
-chart measures. May import `app.ops`, `app.settings` and `app.guard` (egress, egress_http);
+chart measures. May import `app.ops`, `app.settings`, `app.access`, `app.network` and `app.guard`;
 never `app.web` or `app.storage`, so it can be run and tested without either (a store is
 passed in as a `CapabilityStore`).
 """

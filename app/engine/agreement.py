@@ -19,7 +19,7 @@ from itertools import combinations, product
 
 from pydantic import BaseModel, Field
 
-from app.engine.diffs import words
+from app.engine.word_diff import words
 
 # Answers up to this many words count as short: their substance is their last line or number.
 SHORT_WORDS = 40

@@ -106,7 +106,7 @@ class Refusal:
 
 
 class CapabilityStore(Protocol):
-    """Where learnt capabilities are kept for every replica (app/storage/capabilities.py).
+    """Where learnt capabilities are kept for every replica (app/storage/capability_table.py).
     Synchronous, like the run store; called from a worker thread."""
 
     def load(self, base_url: str, model: str) -> Capabilities | None: ...

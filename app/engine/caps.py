@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Collection
 
 from app.engine.presets import CompareRequest
-from app.guard.egress import EgressRefused, check_url
+from app.network.egress import EgressRefused, check_url
 from app.settings import Settings
 
 # An unset max_tokens leaves the length to the endpoint; for the budget assume this much.

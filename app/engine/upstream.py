@@ -27,7 +27,6 @@ from app.engine.capabilities import (
     refusal,
     stated,
 )
-from app.engine.connections import keep_sockets
 from app.engine.dialects import Chunk, Finish, StreamReader
 from app.engine.models import NoChatModel, first_chat_model
 from app.engine.presets import Preset, request_params
@@ -40,8 +39,9 @@ from app.engine.upstream_errors import (
     retry_delay,
     status_message,
 )
-from app.guard.egress import EgressRefused, check_url
-from app.guard.egress_http import guarded_client
+from app.network.connections import keep_sockets
+from app.network.egress import EgressRefused, check_url
+from app.network.http_client import guarded_client
 from app.settings import Settings
 
 # Placeholder sent when an endpoint needs no key (the embedded model, local servers):

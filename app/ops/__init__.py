@@ -1,3 +1,3 @@
 """Operations: the embedded model's server process, Prometheus metrics, structured logs.
-May import `app.settings` and `app.guard` only.
+May import `app.settings`, `app.access`, `app.network` and `app.guard` only.
 """

@@ -1,15 +1,12 @@
-"""Prometheus metrics at /metrics: comparisons, upstream requests by status, latency, time
-queued, in flight.
+"""Prometheus metrics: comparisons, upstream requests by status, latency, time queued, in
+flight. The engine counts here; app/web/metrics.py serves them at /metrics.
 
 Each process counts its own; with several replicas, Prometheus scrapes each and sums.
 """
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
-
-router = APIRouter()
+from prometheus_client import Counter, Gauge, Histogram
 
 COMPARISONS = Counter("knobs_comparisons_total", "Comparisons run, by how they ended.", ["outcome"])
 COMPARISONS_IN_FLIGHT = Gauge("knobs_comparisons_in_flight", "Comparisons running now.")
@@ -46,9 +43,3 @@ def record_sample(
         UPSTREAM_LATENCY.labels(endpoint).observe(latency_ms / 1000)
     if ttft_ms is not None:
         UPSTREAM_TTFT.labels(endpoint).observe(ttft_ms / 1000)
-
-
-@router.get("/metrics", include_in_schema=False)
-async def show_metrics() -> Response:
-    """The Prometheus text exposition of this process's metrics."""
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -114,7 +114,7 @@ def m003_live_comparisons(conn: Connection) -> None:
         # A hash of the token; the token itself is never stored.
         sa.Column("token_hash", sa.String(64), primary_key=True),
         sa.Column("request", sa.Text, nullable=False),
-        # Custom endpoints' keys, sealed with the token (see app/storage/live.py).
+        # Custom endpoints' keys, sealed with the token (see app/storage/live_frames.py).
         sa.Column("sealed_keys", sa.Text, nullable=True),
         sa.Column("page_columns", sa.Text, nullable=False),
         # Seconds since the epoch: replicas' monotonic clocks cannot be compared.

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 
 import sqlalchemy as sa
-from fastapi.concurrency import run_in_threadpool
+from anyio.to_thread import run_sync
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
@@ -54,7 +54,7 @@ class StoredBuckets:
 
     async def _ask(self, client: str, per_minute: int, peek: bool) -> float:
         try:
-            wait = await run_in_threadpool(self.take_now, client[:200], per_minute, peek)
+            wait = await run_sync(self.take_now, client[:200], per_minute, peek)
         except StoreUnavailable as error:
             if not self._warned:  # once per outage, not on every comparison
                 log.warning("%s; rate limits are counted per process until it is back", error)

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from fastapi.concurrency import run_in_threadpool
+from anyio.to_thread import run_sync
 from pydantic import SecretStr
 from sqlalchemy.engine import Connection
 
@@ -188,7 +188,7 @@ class RunStore:
 
     async def save_run(self, run: SavedRun) -> str:
         """`save` from async code, off the event loop."""
-        return await run_in_threadpool(self.save, run)
+        return await run_sync(self.save, run)
 
     def get(self, run_id: str) -> SavedRun | None:
         """The run, or None when there is none by that id (or it cannot be an id)."""

@@ -12,7 +12,7 @@ import json
 import secrets
 
 import sqlalchemy as sa
-from fastapi.concurrency import run_in_threadpool
+from anyio.to_thread import run_sync
 from pydantic import BaseModel, Field, computed_field
 
 from app.engine.presets import Preset
@@ -177,7 +177,7 @@ class SweepStore:
         return sweep_id
 
     async def save_sweep(self, sweep: SavedSweep) -> str:
-        return await run_in_threadpool(self.save, sweep)
+        return await run_sync(self.save, sweep)
 
     def get(self, sweep_id: str) -> SavedSweep | None:
         if not valid_id(sweep_id):

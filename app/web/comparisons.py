@@ -33,7 +33,7 @@ from app.settings import Settings
 from app.storage.outages import StoreUnavailable
 from app.storage.saved import SavedRun
 from app.storage.store import RunStore
-from app.web.live import Feed, LiveComparisons
+from app.web.live_views import Feed, LiveComparisons
 
 log = logging.getLogger("knobs.comparisons")
 NOT_SAVED = (

@@ -7,10 +7,10 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 
+from app.access.rules import Identity, client_host
 from app.engine.endpoints import Upstreams
 from app.engine.presets import CompareRequest
 from app.engine.sweep import SweepComparison
-from app.guard.auth import Identity, client_host
 from app.storage.store import RunStore
 from app.storage.sweeps import SweepStore
 from app.web.comparisons import Caller, Comparisons
@@ -20,7 +20,7 @@ ServicesDep = Annotated[Services, Depends(services_of)]
 
 
 def get_identity(request: Request) -> Identity:
-    """Who is asking, as the access guard found out (app/guard/auth_guard.py). A route the
+    """Who is asking, as the access guard found out (app/access/door.py). A route the
     guard leaves open to everyone has no one to name: asking there fails closed."""
     who = getattr(request.state, "identity", None)
     if who is None:

@@ -24,7 +24,7 @@ from app.engine.presets import (
     nucleus_preset,
 )
 from app.engine.results import Column
-from app.web import diffs, sharelink, snippets
+from app.web import diff_views, sharelink, snippets
 from app.web.comparisons import Caller, Comparisons
 from app.web.deps import CallerDep, ComparisonsDep
 from app.web.forms import PlaygroundForm, column_values, form_name, read_form, to_request
@@ -128,7 +128,7 @@ async def run(
     else:
         finished = await unless_client_leaves(request, comparisons.run(compare, caller))
     results = dict(zip(columns, finished.comparison.columns, strict=True))
-    shown = diffs.review_of(finished)
+    shown = diff_views.review_of(finished)
     return await render(request, form, results=results, finished=finished, solo=solo, review=shown)
 
 

@@ -17,7 +17,7 @@ from app.engine.presets import knob_text as text
 from app.guard.refusal import refusal
 from app.storage import exports
 from app.storage.saved import SavedRun, excerpt
-from app.web import diffs, sharelink, snippets
+from app.web import diff_views, sharelink, snippets
 from app.web.deps import IdentityDep, StoreDep
 from app.web.errors import NO_RUN, not_found_page
 from app.web.services import services_of
@@ -126,7 +126,7 @@ def show_run(
         "playground_url": playground_link(run),
         "permalink": str(request.url_for("show_run", run_id=run.id)),
         "read_only": True,
-        **diffs.for_run(run, a, b),
+        **diff_views.for_run(run, a, b),
     }
     return badged_page(request, "run.html", context)
 

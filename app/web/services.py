@@ -9,17 +9,17 @@ from dataclasses import dataclass
 
 from fastapi import Request
 
+from app.access.rules import Access
 from app.engine.endpoints import Upstreams
 from app.engine.presets import CompareRequest
 from app.engine.sweep import SweepComparison
-from app.guard.auth import Access
 from app.guard.limits import ComparisonLimiter
 from app.ops.embedded import EmbeddedServer
 from app.settings import Settings
 from app.storage.store import RunStore
 from app.storage.sweeps import SweepStore
 from app.web.comparisons import Comparisons
-from app.web.live import LiveComparisons
+from app.web.live_views import LiveComparisons
 
 NOT_STARTED = "Knobs' services are not there: its lifespan did not run (uvicorn --lifespan off?)"
 

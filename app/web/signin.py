@@ -15,10 +15,10 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from app.guard.auth import Access, Identity, client_host
-from app.guard.auth_guard import safe_next
-from app.guard.auth_sessions import cleared_cookie
-from app.guard.auth_throttle import too_many_failures
+from app.access.door import safe_next
+from app.access.rules import Access, Identity, client_host
+from app.access.sessions import cleared_cookie
+from app.access.throttle import too_many_failures
 from app.web.services import services_of
 from app.web.templating import templates
 

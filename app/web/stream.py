@@ -1,6 +1,6 @@
 """The live view of a comparison: Server-Sent Events that htmx's SSE extension swaps in.
 
-The comparison runs from the page's POST (app/web/live.py); `show_columns` turns its events
+The comparison runs from the page's POST (app/web/live_views.py); `show_columns` turns its events
 into frames as they happen, and the stream sends them to the tab from the first.
 
 Event names address spots on the page: `text` carries, as out-of-band swaps, the text that
@@ -21,7 +21,7 @@ from fastapi.responses import Response, StreamingResponse
 from markupsafe import escape
 
 from app.engine.events import ColumnDone, Delta, Event, Sent, Thinking
-from app.web import diffs
+from app.web import diff_views
 from app.web.coalescer import Coalescer, Held
 from app.web.comparisons import Finished, Show
 from app.web.deps import ComparisonsDep
@@ -40,7 +40,7 @@ EXPIRED = "This live view has ended or expired. Press Run to compare again."
 
 def review(finished: Finished) -> str:
     """The run's cost, agreement and sample picker, out of band beside the `done` status."""
-    shown = diffs.review_of(finished)
+    shown = diff_views.review_of(finished)
     return "" if shown is None else render("_review.html", review=shown, oob=True)
 
 

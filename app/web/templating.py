@@ -11,12 +11,12 @@ from fastapi.templating import Jinja2Templates
 from app.engine.agreement import percent
 from app.engine.analysis import count_answered, group_answers
 from app.engine.capabilities import refused_knobs
-from app.engine.diffs import Piece, counts, word_diff
 from app.engine.flags import COUNTED_FLAGS, FLAG_LABELS, flag_kinds, rerun_flag, rerun_max_tokens
 from app.engine.knobs import KNOB_BY_NAME, KNOBS, MAX_PRESETS, MIN_PRESETS, SAMPLES, knob_text
 from app.engine.probabilities import closest_call, first_split, level, probability
 from app.engine.results import Column, Sample
 from app.engine.timing_notes import timing_notes
+from app.engine.word_diff import Piece, counts, word_diff
 from app.web import snippets
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -11,7 +11,7 @@ import pytest
 from fastapi import FastAPI
 from playwright.sync_api import Browser, Page, expect
 
-from app.guard.auth_users import add_user
+from app.access.users import add_user
 from app.main import create_app
 from tests.conftest import LiveServer, settings_for
 from tests.fake_upstream import FakeUpstream

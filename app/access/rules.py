@@ -23,11 +23,11 @@ from starlette.datastructures import Headers
 from starlette.requests import cookie_parser
 from starlette.types import Scope
 
-from app.guard.auth_listening import Listener, listeners, only_local
-from app.guard.auth_sessions import COOKIE, Kind, MemorySessionBook, Session, SessionBook, Sessions
-from app.guard.auth_throttle import SigninThrottle
-from app.guard.auth_users import ANONYMOUS_USER, TOKEN_USER, Users
-from app.guard.clients import Network, trusted
+from app.access.clients import Network, trusted
+from app.access.listening import Listener, listeners, only_local
+from app.access.sessions import COOKIE, Kind, MemorySessionBook, Session, SessionBook, Sessions
+from app.access.throttle import SigninThrottle
+from app.access.users import ANONYMOUS_USER, TOKEN_USER, Users
 
 log = logging.getLogger("knobs.access")
 Mode = Literal["auto", "required", "none"]
@@ -83,7 +83,7 @@ def networks(setting: str) -> tuple[Network, ...]:
 
 
 def client_host(scope: Scope) -> str:
-    """The client's address, as app/guard/clients.py decided it."""
+    """The client's address, as app/access/clients.py decided it."""
     client = scope.get("client")
     return str(client[0]) if client else ""
 

@@ -16,9 +16,9 @@ from starlette.datastructures import Headers
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.guard.auth import ANONYMOUS, Access, Identity, access_in, client_host
-from app.guard.auth_throttle import too_many_failures
-from app.guard.auth_users import name_problem, reserved
+from app.access.rules import ANONYMOUS, Access, Identity, access_in, client_host
+from app.access.throttle import too_many_failures
+from app.access.users import name_problem, reserved
 from app.guard.refusal import wants_json
 
 # Open to everyone: liveness and readiness (health checks carry no credentials), the

@@ -24,7 +24,7 @@ def keep_sockets(client: httpx2.AsyncClient) -> httpx2.AsyncClient:
     """`client`, its connections polled through the sockets they keep. A client that goes
     through a proxy (from the environment) is left as it is."""
     # httpx2 takes no network backend for its own transport, so this reaches into its pool,
-    # as app/guard/egress_http.py does; tests/test_connections.py fails if that stops working.
+    # as app/network/http_client.py does; tests/test_connections.py fails if that stops working.
     pool = getattr(client._transport, "_pool", None)  # noqa: SLF001
     backend = getattr(pool, "_network_backend", None)
     if isinstance(pool, httpcore2.AsyncConnectionPool) and backend is not None:

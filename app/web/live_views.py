@@ -4,7 +4,7 @@ The page's POST starts the comparison at once, in the process that took it, and 
 gather in a `Feed`; the tab's event stream, which connects a moment later, reads them from the
 start. A stream that reaches the same process reads the feed in memory; one that reaches
 another replica or worker reads the copy the runner writes to the database
-(app/storage/live.py). Starting at the POST rather than when the stream connects means the
+(app/storage/live_frames.py). Starting at the POST rather than when the stream connects means the
 requests are out while the browser is still swapping in the form and opening the stream.
 
 Stop reaches the runner at once on its own process, and within WATCH_EVERY through the
@@ -23,7 +23,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import anyio
 from fastapi.concurrency import run_in_threadpool
 
-from app.storage.live import UNCLAIMED_SECONDS, LiveStore
+from app.storage.live_frames import UNCLAIMED_SECONDS, LiveStore
 from app.storage.outages import StoreUnavailable
 from app.web.frames import HEARTBEAT, end_frame
 

@@ -13,9 +13,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from app.engine.agreement import similarity
-from app.engine.diffs import Piece, counts, word_diff
 from app.engine.probabilities import Split, first_split
 from app.engine.results import Column, Sample
+from app.engine.word_diff import Piece, counts, word_diff
 from app.storage.saved import SavedRun
 from app.web.comparisons import Finished
 from app.web.deps import StoreDep

@@ -5,7 +5,7 @@ itsdangerous signs the cookie and dates it, so it cannot be forged or kept past 
 cookie carries a random session id and a stamp of the credential it was earned with (an HMAC
 of the token, or of the user's password hash): changing the token or a password, or removing
 a user, ends those sessions. The id must also be open in the book (the store's, once Knobs has
-started: app/storage/sessions.py), so Sign out, or Sign out everywhere, ends the session on
+started: app/storage/session_book.py), so Sign out, or Sign out everywhere, ends the session on
 every replica however many copies of the cookie exist. The book keeps a hash of each id only.
 """
 

@@ -15,10 +15,10 @@ from collections.abc import Callable
 from typing import TypeVar
 
 import sqlalchemy as sa
-from fastapi.concurrency import run_in_threadpool
+from anyio.to_thread import run_sync
 from sqlalchemy.engine import Engine
 
-from app.guard.auth_sessions import Session
+from app.access.sessions import Session
 from app.storage.outages import StoreUnavailable, outages_raised, unreachable
 
 log = logging.getLogger("knobs.access")
@@ -57,11 +57,11 @@ class StoredSessions:
 
     async def end_all(self, name: str) -> int:
         """End every session of `name`; how many there were. Raises StoreUnavailable."""
-        return await run_in_threadpool(self.end_all_now, name)
+        return await run_sync(self.end_all_now, name)
 
     async def _run(self, work: Callable[..., T], *args: object, fallback: T) -> T:
         try:
-            result = await run_in_threadpool(work, *args)
+            result = await run_sync(work, *args)
         except StoreUnavailable as error:
             if not self._warned:
                 log.warning(

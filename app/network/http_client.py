@@ -17,7 +17,7 @@ from ipaddress import ip_address
 import httpcore2
 import httpx2
 
-from app.guard.egress import REFUSAL, EgressPolicy, EgressRefused, IPAddress
+from app.network.egress import REFUSAL, EgressPolicy, EgressRefused, IPAddress
 
 # All a custom endpoint is sent besides the body and the user's key. The openai SDK also adds
 # headers from the server's environment (OPENAI_ORG_ID, OPENAI_PROJECT_ID and

@@ -21,8 +21,8 @@ from urllib.parse import urlsplit
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.guard.auth import access_in
-from app.guard.clients import Network, ip
+from app.access.clients import Network, ip
+from app.access.rules import access_in
 from app.guard.refusal import refusal
 
 # Health checks carry no data and come from orchestrators that name the pod's address.

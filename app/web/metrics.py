@@ -1,0 +1,18 @@
+"""`/metrics`: the Prometheus text exposition of what this process counted (app/ops/metrics.py).
+
+Who may read it is the access door's call (app/access/door.py): open only where Knobs needs no
+login; elsewhere the access token or KNOBS_METRICS_TOKEN.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+router = APIRouter()
+
+
+@router.get("/metrics", include_in_schema=False)
+async def show_metrics() -> Response:
+    """The Prometheus text exposition of this process's metrics."""
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
