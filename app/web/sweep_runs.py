@@ -17,7 +17,6 @@ from fastapi.responses import StreamingResponse
 
 from app.engine import sweep_caps
 from app.engine.events import ColumnDone, Event, SampleDone
-from app.engine.flags import FLAG_LABELS
 from app.engine.results import Comparison
 from app.engine.sweep import SweepComparison
 from app.engine.sweep_stats import shown_measures
@@ -27,12 +26,9 @@ from app.web.comparisons import Finished, Show
 from app.web.deps import SweepRunsDep
 from app.web.frames import frame, render
 from app.web.stream import live_stream
-from app.web.sweep_chart import format_value, heatmap, line_panels
-from app.web.templating import templates
+from app.web.sweep_chart import heatmap, line_panels
 
 router = APIRouter()
-templates.env.filters["measure"] = format_value
-templates.env.filters["flag_label"] = FLAG_LABELS.__getitem__
 EXPIRED = "This live view has ended or expired. Press Run to sweep again."
 
 

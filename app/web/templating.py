@@ -1,4 +1,5 @@
-"""The Jinja environment shared by every page, with the filters the templates use."""
+"""The Jinja environment shared by every page, with every filter and global the templates
+use, all registered here, so that a page renders the same whichever modules were imported."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from app.engine.results import Column, Sample
 from app.engine.timing_notes import timing_notes
 from app.engine.word_diff import Piece, counts, word_diff
 from app.web import snippets
+from app.web.sweep_chart import format_value
 
 ROOT = Path(__file__).resolve().parents[2]
 templates = Jinja2Templates(directory=ROOT / "templates")
@@ -41,6 +43,8 @@ templates.env.filters["curl"] = snippets.curl
 templates.env.filters["python_snippet"] = snippets.python
 templates.env.filters["base_url"] = snippets.base_url
 templates.env.filters["timing_notes"] = timing_notes
+templates.env.filters["flag_label"] = FLAG_LABELS.__getitem__
+templates.env.filters["measure"] = format_value  # a sweep measure in its unit
 
 
 def _refused_settings(column: Column) -> list[str]:
