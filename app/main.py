@@ -35,6 +35,7 @@ from app.guard.security_headers import SecurityHeaders
 from app.guard.server_errors import ServerErrors
 from app.ops import logs
 from app.ops.embedded import EmbeddedServer, find_model_file
+from app.ops.metrics import Metrics
 from app.settings import Settings, get_settings
 from app.storage.capability_table import CapabilityTable
 from app.storage.keys import session_key
@@ -120,7 +121,9 @@ async def started(settings: Settings) -> AsyncIterator[Services]:
         for config in configs:
             log.info("endpoint %s at %s", config.name, config.base_url)
         # What models refuse is learnt once and shared, like the runs, by every replica.
-        upstreams = Upstreams.from_configs(configs, settings, CapabilityTable(store.engine))
+        upstreams = Upstreams.from_configs(
+            configs, settings, CapabilityTable(store.engine), metrics=Metrics()
+        )
         # Shared through the database, so any replica can stream or stop what another started.
         live = LiveComparisons(LiveStore(store.transient))
         limiter = ComparisonLimiter(

@@ -116,3 +116,16 @@ def test_sigterm_lets_a_running_comparison_finish(fake: FakeUpstream, tmp_path):
     assert response.status_code == 200
     sample = response.json()["columns"][0]["samples"][0]
     assert sample["error"] is None and sample["text"].count("slow") == 10
+
+
+def test_each_app_counts_into_its_own_registry(fake: FakeUpstream, tmp_path: Path):
+    """Two apps in one process (workers, tests) do not count into each other's /metrics."""
+    first = create_app(settings_for(fake.base_url, tmp_path / "one"))
+    second = create_app(settings_for(fake.base_url, tmp_path / "two"))
+    ask = {"prompt": "Hi", "presets": [{}], "samples": 1}
+    with TestClient(first) as one, TestClient(second) as two:
+        assert one.post("/api/compare", json=ask).status_code == 200
+        counted = 'knobs_comparisons_total{outcome="finished"} 1.0'
+        assert counted in one.get("/metrics").text
+        assert counted not in two.get("/metrics").text
+        assert "process_resident_memory_bytes" in two.get("/metrics").text

@@ -58,6 +58,7 @@ from app.engine.models import cannot_chat, chat_models
 from app.engine.presets import Preset
 from app.engine.prices import ModelPrice
 from app.engine.upstream import Endpoint, Upstream, UpstreamError
+from app.ops.metrics import Metrics
 from app.settings import MAX_PARALLEL, Settings
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
@@ -240,10 +241,11 @@ def configured(settings: Settings, environ: Mapping[str, str] = os.environ) -> l
 class Upstreams:
     """One client per configured endpoint, by name; the first one is the default."""
 
-    def __init__(self, clients: Mapping[str, Upstream]) -> None:
+    def __init__(self, clients: Mapping[str, Upstream], metrics: Metrics | None = None) -> None:
         if not clients:
             raise ValueError("at least one endpoint is needed")
         self.by_name = dict(clients)
+        self.metrics = metrics or Metrics()  # what the fan-out counts: the app's own
         self.default = next(iter(self.by_name.values()))
 
     @classmethod
@@ -252,10 +254,14 @@ class Upstreams:
 
     @classmethod
     def from_configs(
-        cls, configs: list[Endpoint], settings: Settings, store: CapabilityStore | None = None
+        cls,
+        configs: list[Endpoint],
+        settings: Settings,
+        store: CapabilityStore | None = None,
+        metrics: Metrics | None = None,
     ) -> Upstreams:
         """Clients for `configs`; what their models refuse is kept in `store`, if given."""
-        return cls({e.name: Upstream(e, settings, store=store) for e in configs})
+        return cls({e.name: Upstream(e, settings, store=store) for e in configs}, metrics)
 
     @property
     def names(self) -> list[str]:

@@ -30,7 +30,6 @@ from app.engine.presets import CompareRequest, Preset, lint_all
 from app.engine.results import Column, Comparison
 from app.engine.sample import Received, done, run_sample
 from app.engine.upstream import Sending, Upstream
-from app.ops import metrics
 
 STOPPED = "Stopped before the answer was complete."
 NEVER_SENT = "Stopped before it was sent: it was waiting for its turn at the endpoint."
@@ -64,6 +63,7 @@ async def stream_comparison(
     n_columns, n_samples = len(request.presets), request.samples
     warnings = lint_all(request.presets)
     clients = [_client_for(preset, upstreams) for preset in request.presets]
+    metrics = upstreams.metrics
     # Each sample's request and what it has received, kept here too: Stop cancels the task.
     # Round-robin (the first sample of every column, then the second...): the order in which
     # the tasks ask for their endpoint's slots, so no column is always measured last.
@@ -71,7 +71,9 @@ async def stream_comparison(
     received = {key: Received() for key in sendings}
     tasks = [
         asyncio.create_task(
-            run_sample(clients[c], request, c, s, queue, sendings[c, s], received[c, s], live)
+            run_sample(
+                clients[c], request, c, s, queue, sendings[c, s], received[c, s], metrics, live
+            )
         )
         for c, s in sendings
     ]
@@ -81,7 +83,7 @@ async def stream_comparison(
     stopped = False
     outcome = "abandoned"  # unless it gets to the end: the client left, or it failed
     began = time.perf_counter()
-    metrics.COMPARISONS_IN_FLIGHT.inc()
+    metrics.comparisons_in_flight.inc()
     try:
         remaining = len(tasks)
         while remaining:
@@ -119,8 +121,8 @@ async def stream_comparison(
         outcome = "stopped" if stopped else "finished"
         yield ComparisonDone(comparison, stopped)
     finally:
-        metrics.COMPARISONS_IN_FLIGHT.dec()
-        metrics.COMPARISONS.labels(outcome).inc()
+        metrics.comparisons_in_flight.dec()
+        metrics.comparisons.labels(outcome).inc()
         failed = sum(bool(s and s.result.error) for column in results for s in column)
         fields = {
             "outcome": outcome,

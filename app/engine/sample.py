@@ -13,7 +13,7 @@ from app.engine.presets import CompareRequest
 from app.engine.results import Sample, Usage
 from app.engine.upstream import Sending, Upstream
 from app.engine.upstream_errors import UpstreamError, redact
-from app.ops import metrics
+from app.ops.metrics import Metrics
 
 log = logging.getLogger("knobs.fanout")
 # The live tokens/s is shown once the answer has streamed this long (seconds).
@@ -39,6 +39,7 @@ async def run_sample(
     queue: Reports,
     sending: Sending,
     got: Received,
+    metrics: Metrics,
     live: bool = True,
 ) -> None:
     """One request; reports exactly one SampleDone unless cancelled, whatever goes wrong: a
@@ -47,7 +48,9 @@ async def run_sample(
     the answer comes in, so that a sample cancelled by Stop still says what it sent and what
     had arrived."""
     try:
-        result = await _request_sample(upstream, request, column, sample, queue, got, sending, live)
+        result = await _request_sample(
+            upstream, request, column, sample, queue, got, sending, metrics, live
+        )
     except Exception as failure:  # noqa: BLE001 - a surprise fails this sample, not the run
         log.exception("sample %d of column %d failed unexpectedly", sample + 1, column + 1)
         message = f"Knobs could not handle this answer ({type(failure).__name__}: {failure})."
@@ -109,18 +112,19 @@ async def _request_sample(
     queue: Reports,
     got: Received,
     sending: Sending,
+    metrics: Metrics,
     live: bool,
 ) -> Sample:
     preset = request.presets[column]
     await upstream.learn_slots()
     # Waiting for a turn is measured apart: the clock for TTFT and total starts when sent.
     waited = await upstream.slots.take()
-    metrics.UPSTREAM_QUEUED.labels(upstream.endpoint.name).observe(waited or 0.0)
+    metrics.upstream_queued.labels(upstream.endpoint.name).observe(waited or 0.0)
     got.queued_ms = round(waited * 1000, 1) if waited is not None else None
     if live:  # a page shows which samples are still waiting their turn
         queue.put_nowait(Sent(column, sample))
     try:
-        with metrics.UPSTREAM_IN_FLIGHT.labels(upstream.endpoint.name).track_inprogress():
+        with metrics.upstream_in_flight.labels(upstream.endpoint.name).track_inprogress():
             started = got.started = time.perf_counter()
             finish: Finish | None = None
             error: str | None = None

@@ -7,12 +7,14 @@ login; elsewhere the access token or KNOBS_METRICS_TOKEN.
 from __future__ import annotations
 
 from fastapi import APIRouter, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from app.web.deps import UpstreamsDep
 
 router = APIRouter()
 
 
 @router.get("/metrics", include_in_schema=False)
-async def show_metrics() -> Response:
-    """The Prometheus text exposition of this process's metrics."""
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+async def show_metrics(upstreams: UpstreamsDep) -> Response:
+    """The Prometheus text exposition of what this app counted."""
+    return Response(upstreams.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
