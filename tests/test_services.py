@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from app.engine.presets import CompareRequest, Preset
-from app.engine.sweep import SweepRequest
+from app.engine.sweeps.definition import SweepRequest
 from app.guard.limits import TooManyComparisons
 from app.main import started
 from app.web.comparisons import Caller

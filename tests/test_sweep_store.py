@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from app.engine.presets import Preset
 from app.engine.results import Comparison
-from app.engine.sweep import SweepRequest
+from app.engine.sweeps.definition import SweepRequest
 from app.storage.store import RunStore
 from app.storage.sweeps import SWEEPS, SavedSweep, SweepStore
 from tests.sample_runs import column, sample

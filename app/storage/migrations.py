@@ -253,3 +253,9 @@ def m011_sessions(conn: Connection) -> None:
         sa.Column("expires", sa.Float, nullable=False, index=True),  # seconds since the epoch
     )
     sessions.create(conn)
+
+
+@migration
+def m012_sweeps_by_author(conn: Connection) -> None:
+    """One person's sweeps, as `/sweeps` lists them when signed in, found as runs are (m006)."""
+    conn.execute(sa.text("CREATE INDEX ix_sweeps_author ON sweeps (author, seq)"))

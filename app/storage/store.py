@@ -61,7 +61,6 @@ RUNS = sa.Table(
     sa.Column("reasoning_budget", sa.Integer),
     sa.Column("author", sa.String(200)),
 )
-_SUMMARY = [c for c in RUNS.c if c.name not in ("seq", "body")]
 
 
 class StoreError(RuntimeError):
@@ -202,20 +201,9 @@ class RunStore:
         self, page: int = 1, per_page: int = 20, author: str | None = None
     ) -> tuple[list[RunSummary], int]:
         """One page of summaries, newest first (only `author`'s, if named), and how many."""
-        per_page = min(max(per_page, 1), MAX_PER_PAGE)
-        page = min(max(page, 1), 10**9)  # keeps the offset inside any database's integers
-        mine = RUNS.c.author == author if author is not None else sa.true()
-        query = (
-            sa.select(*_SUMMARY)
-            .where(mine)
-            .order_by(RUNS.c.seq.desc())
-            .limit(per_page)
-            .offset((page - 1) * per_page)
-        )
         with self.connection() as conn:
-            total = conn.scalar(sa.select(sa.func.count()).select_from(RUNS).where(mine)) or 0
-            rows = conn.execute(query).mappings().all()
-        return [_summary(dict(row)) for row in rows], total
+            rows, total = history_page(conn, RUNS, page, per_page, author)
+        return [_summary(row) for row in rows], total
 
     def delete(self, run_id: str) -> bool:
         """Delete the run; False when there was none."""
@@ -227,6 +215,25 @@ class RunStore:
     def close(self) -> None:
         self.engine.dispose()
         self.transient.dispose()
+
+
+def history_page(
+    conn: Connection, table: sa.Table, page: int, per_page: int, author: str | None
+) -> tuple[list[dict[str, Any]], int]:
+    """One page of a saved kind's rows (runs, sweeps), newest first and without their bodies;
+    only `author`'s if named; and how many there are in all."""
+    per_page = min(max(per_page, 1), MAX_PER_PAGE)
+    page = min(max(page, 1), 10**9)  # keeps the offset inside any database's integers
+    mine = table.c.author == author if author is not None else sa.true()
+    query = (
+        sa.select(*(c for c in table.c if c.name not in ("seq", "body")))
+        .where(mine)
+        .order_by(table.c.seq.desc())
+        .limit(per_page)
+        .offset((page - 1) * per_page)
+    )
+    total = conn.scalar(sa.select(sa.func.count()).select_from(table).where(mine)) or 0
+    return [dict(row) for row in conn.execute(query).mappings()], total
 
 
 def _summary(row: dict[str, Any]) -> RunSummary:

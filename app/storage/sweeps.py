@@ -17,11 +17,11 @@ from pydantic import BaseModel, Field, computed_field
 
 from app.engine.presets import Preset
 from app.engine.results import Column, Comparison
-from app.engine.sweep import SweepComparison, Value, Vary, point_label
-from app.engine.sweep_stats import PointStats, point_stats
+from app.engine.sweeps.definition import SweepComparison, Value, Vary, point_label
+from app.engine.sweeps.measures import PointStats, point_stats
 from app.storage import exports
 from app.storage.saved import SavedRun, excerpt, models_of, utc_now
-from app.storage.store import ID_BYTES, MAX_PER_PAGE, RunStore, valid_id
+from app.storage.store import ID_BYTES, RunStore, history_page, valid_id
 
 SWEEPS = sa.Table(
     "sweeps",
@@ -37,7 +37,6 @@ SWEEPS = sa.Table(
     sa.Column("body", sa.Text),
     sa.Column("author", sa.String(200)),
 )
-_SUMMARY = [c for c in SWEEPS.c if c.name not in ("seq", "body")]
 
 
 class SweepPoint(BaseModel):
@@ -186,19 +185,12 @@ class SweepStore:
             body = conn.scalar(sa.select(SWEEPS.c.body).where(SWEEPS.c.id == sweep_id))
         return None if body is None else SavedSweep.model_validate_json(body)
 
-    def list_sweeps(self, page: int = 1, per_page: int = 20) -> tuple[list[SweepSummary], int]:
-        """One page of summaries, newest first, and the number of sweeps in all."""
-        per_page = min(max(per_page, 1), MAX_PER_PAGE)
-        page = min(max(page, 1), 10**9)
-        query = (
-            sa.select(*_SUMMARY)
-            .order_by(SWEEPS.c.seq.desc())
-            .limit(per_page)
-            .offset((page - 1) * per_page)
-        )
+    def list_sweeps(
+        self, page: int = 1, per_page: int = 20, author: str | None = None
+    ) -> tuple[list[SweepSummary], int]:
+        """One page of summaries, newest first (only `author`'s, if named), and how many."""
         with self.runs.connection() as conn:
-            total = conn.scalar(sa.select(sa.func.count()).select_from(SWEEPS)) or 0
-            rows = conn.execute(query).mappings().all()
+            rows, total = history_page(conn, SWEEPS, page, per_page, author)
         summaries = [
             SweepSummary.model_validate({**row, "knobs": json.loads(row["knobs"])}) for row in rows
         ]

@@ -10,6 +10,8 @@ from app.engine.presets import CompareRequest
 from app.storage.saved import SavedComparison
 from app.web.deps import CallerDep, ComparisonsDep, UpstreamsDep
 from app.web.hangup import unless_client_leaves
+from app.web.saved_items import where_saved
+from app.web.saved_kinds import RUNS
 
 router = APIRouter(prefix="/api", tags=["api"])
 
@@ -41,14 +43,8 @@ async def compare(
     answers still come back, with `id` and `url` null and `not_saved` saying why."""
     refuse_over_caps(comparisons.problems(body))
     finished = await unless_client_leaves(request, comparisons.run(body, caller))
-    url = None
-    if finished.run_id:
-        url = str(request.url_for("show_run", run_id=finished.run_id))
     return SavedComparison(
-        **finished.comparison.model_dump(),
-        id=finished.run_id,
-        url=url,
-        not_saved=finished.not_saved,
+        **finished.comparison.model_dump(), **where_saved(request, RUNS, finished)
     )
 
 

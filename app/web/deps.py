@@ -10,7 +10,7 @@ from fastapi import Depends, HTTPException, Request
 from app.access.rules import Identity, client_host
 from app.engine.endpoints import Upstreams
 from app.engine.presets import CompareRequest
-from app.engine.sweep import SweepComparison
+from app.engine.sweeps.definition import SweepComparison
 from app.storage.store import RunStore
 from app.storage.sweeps import SweepStore
 from app.web.comparisons import Caller, Comparisons

@@ -12,7 +12,6 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from app.engine.knobs import MIN_PRESETS
-from app.engine.models import kind
 from app.engine.presets import (
     MAX_PRESETS,
     CompareRequest,
@@ -26,9 +25,9 @@ from app.engine.presets import (
 from app.engine.results import Column
 from app.web import diff_views, sharelink, snippets
 from app.web.comparisons import Caller, Comparisons
+from app.web.controllers import endpoints_context, is_partial, pushed, run_or_stream
 from app.web.deps import CallerDep, ComparisonsDep
 from app.web.forms import PlaygroundForm, column_values, form_name, read_form, to_request
-from app.web.hangup import unless_client_leaves
 from app.web.services import services_of
 from app.web.stream import show_columns
 from app.web.templating import templates
@@ -66,9 +65,7 @@ async def submit_playground(
             return await rerun(request, comparisons, caller, form, int(index), int(max_tokens))
     if verb == "link":
         link = "/?" + sharelink.encode_form(form)
-        response = await render(request, form, share_link=link)
-        response.headers["HX-Push-Url"] = link
-        return response
+        return pushed(await render(request, form, share_link=link), link)
     if action != "run":
         edit_columns(form, action)
         return await render(request, form)
@@ -119,14 +116,10 @@ async def run(
     columns = list(range(len(form.columns))) if solo is None else [solo]
     if solo is not None:
         compare = compare.model_copy(update={"presets": [compare.presets[solo]]})
-    if request.headers.get("HX-Request"):
-        show = show_columns(columns, snippets.endpoint_urls(upstreams))
-        live = await unless_client_leaves(request, comparisons.start_live(compare, show, caller))
-        if isinstance(live, str):
-            return await render(request, form, live_token=live, solo=solo)
-        finished = live  # no live view just now: the whole results, as without JavaScript
-    else:
-        finished = await unless_client_leaves(request, comparisons.run(compare, caller))
+    show = show_columns(columns, snippets.endpoint_urls(upstreams))
+    finished = await run_or_stream(request, comparisons, compare, show, caller)
+    if isinstance(finished, str):  # a live view's token: the page fills in as answers come
+        return await render(request, form, live_token=finished, solo=solo)
     results = dict(zip(columns, finished.comparison.columns, strict=True))
     shown = diff_views.review_of(finished)
     return await render(request, form, results=results, finished=finished, solo=solo, review=shown)
@@ -205,9 +198,6 @@ async def render(
     upstreams = services.upstreams
     all_models = await wants_all_models(request)
     listed = await upstreams.list_models()
-    models = [
-        (name, model, kind(model)) for name, x in listed.items() for model in x.shown(all_models)
-    ]
     models_errors = [f"{name}: {x.error}" for name, x in listed.items() if x.error]
     notes = [column_notes(form, i) for i in range(len(form.columns))]
     valid = to_request(PlaygroundForm(prompt="-", columns=form.columns))
@@ -220,24 +210,17 @@ async def render(
     context: dict[str, Any] = {
         "form": form,
         "notes": notes,
-        "models": models,
         "models_errors": models_errors,
-        "default_models": {name: x.default for name, x in listed.items()},
         "all_models": all_models,
         "models_hidden": sum(len(x.models) - len(x.shown()) for x in listed.values()),
-        "endpoint_names": upstreams.names,
         "results": results or {},
         "live_token": live_token,
         "live_columns": [solo] if solo is not None else list(range(len(form.columns))),
         "solo": solo is not None,
-        "endpoint": upstreams.default.endpoint,
-        "endpoint_urls": snippets.endpoint_urls(upstreams),
-        "custom_endpoints": services.settings.allow_custom_endpoints,
+        **endpoints_context(upstreams, listed, services.settings, all_models),
         **extra,
     }
-    partial = bool(request.headers.get("HX-Request")) and not request.headers.get(
-        "HX-History-Restore-Request"
-    )
+    partial = is_partial(request)
     if partial and solo is not None:
         # A column run to the end (no live view) brings its status line along, out of band.
         context.update(index=solo, values=form.columns[solo], status_oob=True)

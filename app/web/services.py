@@ -12,7 +12,7 @@ from fastapi import Request
 from app.access.rules import Access
 from app.engine.endpoints import Upstreams
 from app.engine.presets import CompareRequest
-from app.engine.sweep import SweepComparison
+from app.engine.sweeps.definition import SweepComparison
 from app.guard.limits import ComparisonLimiter
 from app.ops.embedded import EmbeddedServer
 from app.settings import Settings

@@ -5,11 +5,13 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
-from app.engine.sweep import SweepRequest, Vary
+from app.engine.sweeps.definition import SweepRequest, Vary
 from app.storage.sweeps import SweepPoint, sweep_points
 from app.web.api import ERRORS, refuse_over_caps
 from app.web.deps import CallerDep, SweepRunsDep
 from app.web.hangup import unless_client_leaves
+from app.web.saved_items import where_saved
+from app.web.saved_kinds import SWEEPS
 
 router = APIRouter(prefix="/api", tags=["api"])
 
@@ -38,10 +40,5 @@ async def sweep(
     compare = body.comparison()
     refuse_over_caps(runs.problems(compare))
     finished = await unless_client_leaves(request, runs.run(compare, caller))
-    url = None
-    if finished.run_id:
-        url = str(request.url_for("show_sweep", sweep_id=finished.run_id))
     points = sweep_points(compare, finished.comparison)
-    return SweepAnswer(
-        id=finished.run_id, url=url, not_saved=finished.not_saved, vary=body.vary, points=points
-    )
+    return SweepAnswer(vary=body.vary, points=points, **where_saved(request, SWEEPS, finished))

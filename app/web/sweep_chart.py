@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass
 
 from app.engine.knobs import knob_text
-from app.engine.sweep_stats import MEASURE_BY_NAME, Measure, Unit, shown_measures
+from app.engine.sweeps.measures import MEASURE_BY_NAME, Measure, Unit, shown_measures
 from app.storage.sweeps import SavedSweep
 
 WIDTH, HEIGHT = 640, 240

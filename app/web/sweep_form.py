@@ -20,7 +20,7 @@ from pydantic import ValidationError
 
 from app.engine.knobs import KNOB_BY_NAME, MAX_CHARS, MAX_SWEEP_KNOBS, knob_text
 from app.engine.presets import Preset
-from app.engine.sweep import (
+from app.engine.sweeps.definition import (
     DEFAULT_SWEEP_SAMPLES,
     SWEEPABLE,
     BuiltinSweep,

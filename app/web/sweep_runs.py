@@ -15,11 +15,11 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 
-from app.engine import sweep_caps
 from app.engine.events import ColumnDone, Event, SampleDone
 from app.engine.results import Comparison
-from app.engine.sweep import SweepComparison
-from app.engine.sweep_stats import shown_measures
+from app.engine.sweeps import checks
+from app.engine.sweeps.definition import SweepComparison
+from app.engine.sweeps.measures import shown_measures
 from app.settings import Settings
 from app.storage.sweeps import SavedSweep, SweepPoint, SweepStore
 from app.web.comparisons import Finished, Show
@@ -41,7 +41,7 @@ class SavedSweeps:
     def problems(
         self, compare: SweepComparison, settings: Settings, endpoints: Collection[str]
     ) -> dict[str, str]:
-        return sweep_caps.problems(compare, settings, endpoints)
+        return checks.problems(compare, settings, endpoints)
 
     async def save(
         self, compare: SweepComparison, comparison: Comparison, stopped: bool, author: str

@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from app.engine.knobs import KNOB_BY_NAME, MAX_CHARS, MAX_PRESETS, MAX_STOP_SEQUENCES, SAMPLES
-from app.engine.sweep import MESSAGE
+from app.engine.sweeps.definition import MESSAGE
 
 FIELD_MESSAGES = {
     "prompt": "Write a prompt to compare.",

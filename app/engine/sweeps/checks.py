@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from app.engine.caps import UNSET_MAX_TOKENS_ESTIMATE, over_caps, token_budget
 from app.engine.knobs import MAX_SWEEP_REQUESTS
-from app.engine.sweep import SweepComparison
+from app.engine.sweeps.definition import SweepComparison
 from app.settings import Settings
 
 

@@ -1,0 +1,75 @@
+"""The saved kinds, each declared once: runs and sweeps. Another kind is an entry here, a
+router from `saved_router` with its permalink page, and its two templates (`{plural}.html`,
+`delete_{noun}.html`)."""
+
+from __future__ import annotations
+
+from fastapi import Request
+
+from app.storage import exports
+from app.storage.saved import SavedRun
+from app.storage.sweeps import SavedSweep, to_csv
+from app.web.deps import StoreDep, SweepStoreDep
+from app.web.errors import NO_RUN
+from app.web.saved_items import Export, SavedKind
+
+NO_SWEEP = "No saved sweep has that id. It may have been deleted, or the link was cut short."
+NOT_YOURS = (
+    "Only the person who ran this {what}, or an admin (KNOBS_ADMINS), can delete it. "
+    "It stays in the history."
+)
+CSV = "text/csv; charset=utf-8"
+
+
+def saved_run(run_id: str, store: StoreDep) -> SavedRun | None:
+    """The run the path names, or None."""
+    return store.get(run_id)
+
+
+def saved_sweep(sweep_id: str, store: SweepStoreDep) -> SavedSweep | None:
+    """The sweep the path names, or None."""
+    return store.get(sweep_id)
+
+
+def run_markdown(request: Request, run: SavedRun) -> str:
+    """A Markdown table to paste into an issue; served as plain text so it shows in the tab."""
+    return exports.to_markdown(run, str(request.url_for("show_run", run_id=run.id)))
+
+
+RUNS = SavedKind(
+    noun="run",
+    page="/r",
+    load=saved_run,
+    delete=lambda services, run_id: services.store.delete(run_id),
+    listing=lambda services, page, per_page, author: services.store.list_runs(
+        page, per_page, author
+    ),
+    model=SavedRun,
+    missing=NO_RUN,
+    not_yours=NOT_YOURS.format(what="comparison"),
+    described="A saved run: prompt, presets as sent, every sample with its stats, flags and time.",
+    filename="knobs",
+    # The CSV: a row per preset x sample, every knob, stat and flag a column.
+    exports=(
+        Export("csv", CSV, lambda _, run: exports.to_csv(run)),
+        Export("md", "text/plain; charset=utf-8", run_markdown),
+    ),
+    api_delete=True,
+)
+# Each point keeps its column as a comparison's: the CSV is a run's, a row per point x sample.
+SWEEPS = SavedKind(
+    noun="sweep",
+    page="/sweeps",
+    load=saved_sweep,
+    delete=lambda services, sweep_id: services.sweeps.delete(sweep_id),
+    listing=lambda services, page, per_page, author: services.sweeps.list_sweeps(
+        page, per_page, author
+    ),
+    model=SavedSweep,
+    missing=NO_SWEEP,
+    not_yours=NOT_YOURS.format(what="sweep"),
+    described="A saved sweep: prompt, base preset, the varied knobs, and every point's values, "
+    "column (as a comparison's) and measures; the same as `/sweeps/{id}.json`.",
+    filename="knobs-sweep",
+    exports=(Export("csv", CSV, lambda _, sweep: to_csv(sweep)),),
+)
