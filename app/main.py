@@ -54,16 +54,15 @@ from app.web import (
     runs,
     signin,
     stream,
-    sweep_api,
-    sweep_runs,
-    sweeps,
 )
 from app.web.comparisons import C, Comparisons, Kind, SavedRuns
 from app.web.errors import RETRY_AFTER_SECONDS, show_not_found, store_unavailable
 from app.web.hangup import ClientGone
 from app.web.live_views import LiveComparisons
 from app.web.services import Services, services_of
-from app.web.sweep_runs import SavedSweeps
+from app.web.sweeps import api as sweep_api
+from app.web.sweeps import pages as sweep_pages
+from app.web.sweeps import running as sweep_running
 from app.web.templating import ROOT
 from app.web.validation import explain
 
@@ -145,7 +144,7 @@ async def started(settings: Settings) -> AsyncIterator[Services]:
             live=live,
             embedded=embedded,
             comparisons=comparisons(SavedRuns(store)),
-            sweep_runs=comparisons(SavedSweeps(sweeps)),
+            sweep_runs=comparisons(sweep_running.SavedSweeps(sweeps)),
         )
         watcher = asyncio.create_task(watch_listening(access))
         try:
@@ -203,8 +202,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(runs.router)
     app.include_router(diff_views.router)
     app.include_router(api.router)
-    app.include_router(sweeps.router)
-    app.include_router(sweep_runs.router)
+    app.include_router(sweep_pages.router)
+    app.include_router(sweep_running.router)
     app.include_router(sweep_api.router)
     app.include_router(docs.router)
     app.include_router(metrics.router)

@@ -13,8 +13,8 @@ from app.engine.sweeps.checks import problems
 from app.engine.sweeps.definition import SWEEPABLE, SweepRequest, values_in_range
 from app.settings import Settings
 from app.storage.sweeps import SavedSweep
-from app.web.sweep_chart import heatmap, line_panels
-from app.web.sweep_form import decode, encode, read_sweep_form, to_sweep
+from app.web.sweeps.chart import heatmap, line_panels
+from app.web.sweeps.form import decode, encode, read_sweep_form, to_sweep
 from tests.sample_runs import column, sample
 
 TEMPERATURE = KNOB_BY_NAME["temperature"]

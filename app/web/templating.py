@@ -19,7 +19,7 @@ from app.engine.results import Column, Sample
 from app.engine.timing_notes import timing_notes
 from app.engine.word_diff import Piece, counts, word_diff
 from app.web import snippets
-from app.web.sweep_chart import format_value
+from app.web.sweeps.chart import format_value
 
 ROOT = Path(__file__).resolve().parents[2]
 templates = Jinja2Templates(directory=ROOT / "templates")

@@ -2,7 +2,7 @@
 
 A sweep is a comparison with one preset per point — the base preset with the varied knobs
 set — so it runs through the same fan-out, limits and retries as any comparison
-(app/web/sweeps.py). `SweepComparison` is that comparison: a `CompareRequest` whose presets
+(app/web/sweeps/pages.py). `SweepComparison` is that comparison: a `CompareRequest` whose presets
 are capped at MAX_SWEEP_POINTS instead of MAX_PRESETS and which remembers what was varied.
 Its requests in all are capped at MAX_SWEEP_REQUESTS, and its tokens count against the same
 KNOBS_MAX_TOKENS_PER_COMPARISON as a comparison's (app/engine/sweeps/checks.py). Ranges and

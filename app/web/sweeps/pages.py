@@ -25,8 +25,8 @@ from app.web.errors import not_found_page
 from app.web.forms import column_values
 from app.web.saved_items import saved_router, when
 from app.web.saved_kinds import SWEEPS, saved_sweep
-from app.web.sweep_form import SweepForm, decode, encode, read_sweep_form, to_sweep
-from app.web.sweep_runs import (
+from app.web.sweeps.form import SweepForm, decode, encode, read_sweep_form, to_sweep
+from app.web.sweeps.running import (
     finished_sweep,
     show_points,
     sweep_context,

@@ -26,7 +26,7 @@ from app.web.comparisons import Finished, Show
 from app.web.deps import SweepRunsDep
 from app.web.frames import frame, render
 from app.web.stream import live_stream
-from app.web.sweep_chart import heatmap, line_panels
+from app.web.sweeps.chart import heatmap, line_panels
 
 router = APIRouter()
 EXPIRED = "This live view has ended or expired. Press Run to sweep again."
