@@ -9,8 +9,8 @@ from hypothesis import strategies as st
 from app.engine.knobs import KNOB_BY_NAME, MAX_SWEEP_POINTS
 from app.engine.presets import Preset
 from app.engine.results import Comparison
-from app.engine.sweeps.checks import problems
 from app.engine.sweeps.definition import SWEEPABLE, SweepRequest, values_in_range
+from app.engine.sweeps.preflight import problems
 from app.settings import Settings
 from app.storage.sweeps import SavedSweep
 from app.web.sweeps.chart import heatmap, line_panels

@@ -142,7 +142,7 @@ async def stream_comparison(
 
 
 def _client_for(preset: Preset, upstreams: Upstreams) -> Upstream:
-    """A configured endpoint, or the preset's own (both already checked by app/engine/caps.py)."""
+    """A configured endpoint, or the preset's own (both checked before: app/engine/preflight.py)."""
     if preset.base_url is None:
         return upstreams.for_preset(preset)
     key = preset.api_key.get_secret_value() if preset.api_key else None

@@ -223,7 +223,7 @@ SAMPLES = Knob(
 )
 # Sweeps (app/engine/sweeps/): one knob, or two for a grid, over a range of values. A sweep
 # runs as one comparison with a preset per point, so it needs more points than a comparison
-# has columns; its requests and tokens are capped in all (app/engine/sweeps/checks.py).
+# has columns; its requests and tokens are capped in all (app/engine/sweeps/preflight.py).
 MAX_SWEEP_KNOBS = 2
 MAX_SWEEP_POINTS = 30
 MAX_SWEEP_REQUESTS = 120

@@ -124,7 +124,7 @@ class CompareRequest(BaseModel):
     # Strict: `true` is not a number, "0.5" is not a float; the form converts before this.
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    # Hard limits; KNOBS_MAX_PROMPT_CHARS sets the working one (app/engine/caps.py).
+    # Hard limits; KNOBS_MAX_PROMPT_CHARS sets the working one (app/engine/preflight.py).
     system: str | None = Field(default=None, max_length=MAX_CHARS["system"])
     prompt: str = Field(min_length=1, max_length=MAX_CHARS["prompt"])
     samples: int = SAMPLES.field(DEFAULT_SAMPLES)

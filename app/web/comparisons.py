@@ -20,10 +20,10 @@ from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, 
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
-from app.engine.caps import over_caps
 from app.engine.endpoints import Upstreams
 from app.engine.events import ColumnDone, ComparisonDone, Event
 from app.engine.fanout import run_comparison, stream_comparison
+from app.engine.preflight import over_caps
 from app.engine.presets import CompareRequest
 from app.engine.prices import PriceList
 from app.engine.results import Column, Comparison

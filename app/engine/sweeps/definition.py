@@ -5,7 +5,7 @@ set — so it runs through the same fan-out, limits and retries as any compariso
 (app/web/sweeps/pages.py). `SweepComparison` is that comparison: a `CompareRequest` whose presets
 are capped at MAX_SWEEP_POINTS instead of MAX_PRESETS and which remembers what was varied.
 Its requests in all are capped at MAX_SWEEP_REQUESTS, and its tokens count against the same
-KNOBS_MAX_TOKENS_PER_COMPARISON as a comparison's (app/engine/sweeps/checks.py). Ranges and
+KNOBS_MAX_TOKENS_PER_COMPARISON as a comparison's (app/engine/sweeps/preflight.py). Ranges and
 messages come from the knobs' own records (app/engine/knobs.py).
 """
 

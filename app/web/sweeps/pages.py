@@ -15,8 +15,8 @@ from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, Response
 
 from app.engine.knobs import SWEEP_SAMPLES, knob_text
-from app.engine.sweeps.checks import preview
 from app.engine.sweeps.definition import BUILTIN_SWEEPS, SWEEPABLE, SweepComparison
+from app.engine.sweeps.preflight import preview
 from app.storage.sweeps import SavedSweep
 from app.web.comparisons import Comparisons
 from app.web.controllers import badged_page, endpoints_context, is_partial, pushed, run_or_stream

@@ -17,7 +17,7 @@ from fastapi.responses import StreamingResponse
 
 from app.engine.events import ColumnDone, Event, SampleDone
 from app.engine.results import Comparison
-from app.engine.sweeps import checks
+from app.engine.sweeps import preflight
 from app.engine.sweeps.definition import SweepComparison
 from app.engine.sweeps.measures import shown_measures
 from app.settings import Settings
@@ -41,7 +41,7 @@ class SavedSweeps:
     def problems(
         self, compare: SweepComparison, settings: Settings, endpoints: Collection[str]
     ) -> dict[str, str]:
-        return checks.problems(compare, settings, endpoints)
+        return preflight.problems(compare, settings, endpoints)
 
     async def save(
         self, compare: SweepComparison, comparison: Comparison, stopped: bool, author: str

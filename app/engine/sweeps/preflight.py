@@ -1,6 +1,6 @@
 """Before a sweep runs: what it will send, and whether it may.
 
-A sweep is capped as a comparison is (app/engine/caps.py: the prompt's size, the endpoints,
+A sweep is capped as a comparison is (app/engine/preflight.py: the prompt's size, the endpoints,
 the tokens against KNOBS_MAX_TOKENS_PER_COMPARISON), its problems named by the sweep's own
 fields, and in its requests in all (MAX_SWEEP_REQUESTS, app/engine/knobs.py).
 """
@@ -11,8 +11,8 @@ import re
 from collections.abc import Collection
 from dataclasses import dataclass
 
-from app.engine.caps import UNSET_MAX_TOKENS_ESTIMATE, over_caps, token_budget
 from app.engine.knobs import MAX_SWEEP_REQUESTS
+from app.engine.preflight import UNSET_MAX_TOKENS_ESTIMATE, over_caps, token_budget
 from app.engine.sweeps.definition import SweepComparison
 from app.settings import Settings
 
