@@ -68,9 +68,14 @@ def assert_accessible(page: Page, what: str) -> None:
 
 
 def run_and_finish(page: Page, prompt: str) -> None:
+    """Run, and wait for this run's end: the status of the run before says "Finished" too,
+    so the new run is told by its permalink."""
+    permalink = page.locator("#status a.permalink")
+    before = permalink.get_attribute("href") if permalink.count() else None
     page.fill("textarea[name=prompt]", prompt)
     page.locator("button.run").click()
     expect(page.locator("#status")).to_contain_text(DONE, timeout=15_000)
+    expect(permalink).not_to_have_attribute("href", before or "", timeout=15_000)
 
 
 def test_the_playground_empty_running_and_finished(page: Page, live_server, fake: FakeUpstream):
