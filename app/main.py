@@ -18,6 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.access.clients import ClientAddresses
@@ -63,7 +64,7 @@ from app.web.services import Services, services_of
 from app.web.sweeps import api as sweep_api
 from app.web.sweeps import pages as sweep_pages
 from app.web.sweeps import running as sweep_running
-from app.web.templating import ROOT
+from app.web.templating import ROOT, build_templates
 from app.web.validation import explain
 
 log = logging.getLogger("knobs")
@@ -91,7 +92,9 @@ async def watch_listening(access: Access) -> None:
 
 
 @asynccontextmanager
-async def started(settings: Settings) -> AsyncIterator[Services]:
+async def started(
+    settings: Settings, templates: Jinja2Templates | None = None
+) -> AsyncIterator[Services]:
     """Every service, built in order and complete: the store, access, the endpoint (the
     embedded model unless one is configured), live views and limits. Stopped in reverse."""
     # The store first: migrations run here, so a database problem stops start-up at once.
@@ -124,7 +127,8 @@ async def started(settings: Settings) -> AsyncIterator[Services]:
             configs, settings, CapabilityTable(store.engine), metrics=Metrics()
         )
         # Shared through the database, so any replica can stream or stop what another started.
-        live = LiveComparisons(LiveStore(store.transient))
+        templates = templates or build_templates()
+        live = LiveComparisons(LiveStore(store.transient), templates)
         limiter = ComparisonLimiter(
             settings.rate_limit_per_minute, settings.max_inflight_comparisons, buckets
         )
@@ -143,6 +147,7 @@ async def started(settings: Settings) -> AsyncIterator[Services]:
             limiter=limiter,
             live=live,
             embedded=embedded,
+            templates=templates,
             comparisons=comparisons(SavedRuns(store)),
             sweep_runs=comparisons(sweep_running.SavedSweeps(sweeps)),
         )
@@ -172,11 +177,12 @@ async def explain_invalid(request: Request, error: Exception) -> JSONResponse:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    templates = build_templates()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Services]]:
         """Build the services; each request carries them in its state (services_of)."""
-        async with started(settings) as services:
+        async with started(settings, templates) as services:
             yield {"services": services}
 
     app = FastAPI(

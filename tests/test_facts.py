@@ -32,10 +32,12 @@ from app.storage.exports import flags_text
 from app.storage.saved import summarize
 from app.web.forms import PlaygroundForm, column_values, to_request
 from app.web.sharelink import decode
-from app.web.templating import templates
+from app.web.templating import build_templates
 from app.web.validation import TEXT_NAMES, message_for
 from tests.sample_runs import column, make_run, sample
 from tests.strategies import knob_values
+
+templates = build_templates()
 
 NUMBERS = [k for k in KNOBS if k.kind in ("float", "int")]
 CHOICES = [k for k in KNOBS if k.kind == "choice"]

@@ -33,9 +33,11 @@ from app.engine.results import Column
 from app.storage.exports import FLAG_DETAILS, flags_text
 from app.storage.saved import RunSummary, summarize
 from app.storage.store import RUNS
-from app.web.templating import templates
+from app.web.templating import build_templates
 from tests.conftest import services
 from tests.sample_runs import column, make_run, sample
+
+templates = build_templates()
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "results.md"
 TABLE_HEAD = "| Flag | What it means | Counted in the history | Rerun |"

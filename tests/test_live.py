@@ -16,6 +16,7 @@ from app.storage.live_frames import LiveStore
 from app.storage.store import RunStore
 from app.web import live_views as live_module
 from app.web.live_views import CRASHED, Feed, LiveComparisons
+from app.web.templating import build_templates
 from tests.conftest import services
 from tests.fake_upstream import FakeUpstream
 from tests.test_pages import form_fields, stream_token
@@ -73,7 +74,7 @@ def test_a_tab_that_never_connects_stops_its_comparison(
 
 def test_a_view_that_breaks_still_ends_saying_so(tmp_path, caplog: pytest.LogCaptureFixture):
     store = RunStore(f"sqlite:///{tmp_path / 'knobs.db'}")
-    live = LiveComparisons(LiveStore(store.transient))
+    live = LiveComparisons(LiveStore(store.transient), build_templates())
 
     async def breaks(feed: Feed) -> None:
         feed.publish("event: text\ndata: so far\n\n")

@@ -32,6 +32,7 @@ from app.storage.outages import StoreUnavailable
 from app.storage.store import RunStore
 from app.web import live_views as live_module
 from app.web.live_views import LiveComparisons
+from app.web.templating import build_templates
 from tests import postgres, test_store
 from tests.conftest import LiveServer, settings_for
 from tests.fake_upstream import FakeUpstream
@@ -224,7 +225,9 @@ def test_a_stream_on_another_replica_says_so_when_the_runner_dies(replicas, monk
     silent.write(token, 0, ["event: text\ndata: so far\n\n"], ended=False)
 
     async def follow() -> list[str]:
-        frames = await LiveComparisons(LiveStore(replicas[1].engine)).follow(token)
+        frames = await LiveComparisons(LiveStore(replicas[1].engine), build_templates()).follow(
+            token
+        )
         assert frames is not None
         return [f async for f in frames]
 
@@ -264,7 +267,7 @@ def test_without_the_database_no_live_view_is_promised():
         f"postgresql+psycopg://knobs@127.0.0.1:{free_port()}/knobs",
         connect_args={"connect_timeout": 2},
     )
-    live = LiveComparisons(LiveStore(down))
+    live = LiveComparisons(LiveStore(down), build_templates())
 
     async def never_runs(feed: object) -> None:
         raise AssertionError("a comparison started without its live view")

@@ -13,6 +13,7 @@ from app.engine.presets import Preset
 from app.engine.results import Comparison
 from app.web.comparisons import Finished
 from app.web.stream import SENT, relay
+from app.web.templating import build_templates
 from tests.sample_runs import column, sample
 
 pytestmark = pytest.mark.anyio
@@ -31,7 +32,7 @@ async def scripted(events: Sequence[Event | Finished]) -> AsyncGenerator[Event |
 
 async def frames(events: Sequence[Event | Finished], columns: list[int]) -> list[str]:
     sent: list[str] = []
-    await relay(scripted(events), columns, sent.append)
+    await relay(scripted(events), columns, sent.append, build_templates())
     return sent
 
 
@@ -89,7 +90,7 @@ async def test_a_relay_that_is_cancelled_closes_the_comparison():
             closed.set()
 
     sent: list[str] = []
-    task = asyncio.create_task(relay(endless(), [0], sent.append))
+    task = asyncio.create_task(relay(endless(), [0], sent.append, build_templates()))
     await started.wait()
     task.cancel()
     with pytest.raises(asyncio.CancelledError):

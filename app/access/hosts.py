@@ -122,7 +122,7 @@ class HostCheck:
             host = Headers(scope=scope).get("host")
             reason = host_reason(host, self.names, access_in(scope).needs_login())
             if reason is not None:
-                response = refusal(scope["path"], 400, "Unknown host name", reason)
+                response = refusal(scope, 400, "Unknown host name", reason)
                 await response(scope, receive, send)
                 return
         await self.app(scope, receive, send)

@@ -87,7 +87,7 @@ class BodyLimit:
             f"The request is larger than {self.max_bytes:,} bytes, the most Knobs accepts "
             "(KNOBS_MAX_BODY_BYTES). Shorten the prompt or the system message."
         )
-        return refusal(scope["path"], 413, "Request too large", message)
+        return refusal(scope, 413, "Request too large", message)
 
 
 def declared_length(scope: Scope) -> int | None:
@@ -235,4 +235,4 @@ class ComparisonLimiter:
 async def explain_too_many(request: Request, error: Exception) -> Response:
     """The 429 as JSON under /api and as a short page elsewhere, Retry-After included."""
     assert isinstance(error, TooManyComparisons)
-    return refusal(request.url.path, 429, "Too many comparisons", error.detail, error.headers)
+    return refusal(request.scope, 429, "Too many comparisons", error.detail, error.headers)

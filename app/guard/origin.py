@@ -84,7 +84,7 @@ class CrossOriginProtection:
                     f"Refused: {reason}. Knobs accepts changes only from its own pages "
                     "and from clients that are not browsers."
                 )
-                response = refusal(scope["path"], 403, "Refused: sent from another site", message)
+                response = refusal(scope, 403, "Refused: sent from another site", message)
                 await response(scope, receive, send)
                 return
         await self.app(scope, receive, send)

@@ -2,21 +2,18 @@
 
 The guards (origin.py, limits.py, server_errors.py) answer outside the routes, so they cannot
 lean on the routes' own error pages; this is the one place that shapes their answer, and the
-routes' 503 for a database outage says it the same way.
+routes' 503 for a database outage says it the same way. The page is rendered with the app's
+one template environment, which the request's lifespan state carries (app/web/services.py).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
+from html import escape
 
-from jinja2 import Environment, FileSystemLoader, select_autoescape
+from fastapi.templating import Jinja2Templates
 from starlette.responses import HTMLResponse, JSONResponse, Response
-
-# The guards answer before any route runs and sit below the web layer, so they render
-# their one page with an environment of their own over the same templates folder.
-_TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
-_env = Environment(loader=FileSystemLoader(_TEMPLATES), autoescape=select_autoescape())
+from starlette.types import Scope
 
 
 def wants_json(path: str) -> bool:
@@ -25,7 +22,7 @@ def wants_json(path: str) -> bool:
 
 
 def refusal(
-    path: str,
+    scope: Scope,
     status_code: int,
     title: str,
     message: str,
@@ -34,7 +31,11 @@ def refusal(
     """The answer to a request Knobs will not serve: JSON for the API, HTML for a page."""
     # A refusal is about this request at this moment: never worth caching.
     headers = {"Cache-Control": "no-store", **(headers or {})}
-    if wants_json(path):
+    if wants_json(scope["path"]):
         return JSONResponse({"detail": message}, status_code, headers=headers)
-    html = _env.get_template("refused.html").render(title=title, message=message)
+    templates = getattr(scope.get("state", {}).get("services"), "templates", None)
+    if isinstance(templates, Jinja2Templates):
+        html = templates.get_template("refused.html").render(title=title, message=message)
+    else:  # no services (start-up failed, or --lifespan off): the words alone
+        html = f"<!doctype html><title>{escape(title)}</title><p>{escape(message)}</p>"
     return HTMLResponse(html, status_code, headers=headers)

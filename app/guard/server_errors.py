@@ -44,5 +44,5 @@ class ServerErrors:
                 # Too late for an error page: the server logs it and cuts the response short.
                 raise
             log.exception("unhandled error in %s %s", scope["method"], scope["path"])
-            response = refusal(scope["path"], 500, "Something went wrong", MESSAGE)
+            response = refusal(scope, 500, "Something went wrong", MESSAGE)
             await response(scope, receive, send)

@@ -16,7 +16,7 @@ from app.web import snippets
 from app.web.comparisons import Caller, Comparisons, Finished, Show
 from app.web.hangup import unless_client_leaves
 from app.web.services import services_of
-from app.web.templating import templates
+from app.web.templating import page
 
 C = TypeVar("C", bound=CompareRequest)
 
@@ -69,4 +69,4 @@ def badged_page(request: Request, name: str, context: dict[str, Any]) -> HTMLRes
     upstreams = services_of(request).upstreams
     context.setdefault("endpoint", upstreams.default.endpoint)
     context.setdefault("endpoint_urls", snippets.endpoint_urls(upstreams))
-    return templates.TemplateResponse(request, name, context)
+    return page(request, name, context)

@@ -20,7 +20,7 @@ from app.storage.saved import SavedRun
 from app.web.comparisons import Finished
 from app.web.deps import StoreDep
 from app.web.errors import not_found_page
-from app.web.templating import templates
+from app.web.templating import page
 
 router = APIRouter()
 _PICK = re.compile(r"^(\d{1,2})\.(\d{1,2})$")
@@ -116,4 +116,4 @@ def show_diff(request: Request, run_id: str, store: StoreDep, a: str = "", b: st
     run = store.get(run_id)
     if run is None:
         return not_found_page(request)
-    return templates.TemplateResponse(request, "_diff.html", for_run(run, a, b))
+    return page(request, "_diff.html", for_run(run, a, b))

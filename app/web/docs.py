@@ -11,7 +11,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from app.web.templating import templates
+from app.web.templating import page
 
 router = APIRouter()
 
@@ -20,4 +20,4 @@ router = APIRouter()
 async def show_api_docs(request: Request) -> HTMLResponse:
     """Swagger UI for the JSON API, reading the app's OpenAPI schema."""
     schema = request.scope.get("root_path", "") + (request.app.openapi_url or "")
-    return templates.TemplateResponse(request, "api_docs.html", {"openapi_url": schema})
+    return page(request, "api_docs.html", {"openapi_url": schema})

@@ -13,7 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.guard.refusal import refusal, wants_json
 from app.storage.outages import StoreUnavailable
-from app.web.templating import templates
+from app.web.templating import page
 
 log = logging.getLogger("knobs.errors")
 NO_RUN = "No saved run has that id. It may have been deleted, or the link was cut short."
@@ -35,9 +35,7 @@ NOT_UTF8 = "The body is not valid UTF-8 text. Send JSON encoded as UTF-8."
 
 def not_found_page(request: Request, message: str = NO_RUN) -> Response:
     """The 404 page; it never repeats what was asked for, so nothing odd is echoed back."""
-    return templates.TemplateResponse(
-        request, "not_found.html", {"message": message}, status_code=404
-    )
+    return page(request, "not_found.html", {"message": message}, status_code=404)
 
 
 def unreadable_body(error: StarletteHTTPException) -> str | None:
@@ -74,4 +72,4 @@ async def store_unavailable(request: Request, error: Exception) -> Response:
     assert isinstance(error, StoreUnavailable)
     log.warning("%s %s: %s", request.method, request.url.path, error)
     headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
-    return refusal(request.url.path, 503, "Saved runs are unavailable", STORE_DOWN, headers)
+    return refusal(request.scope, 503, "Saved runs are unavailable", STORE_DOWN, headers)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from app.web.templating import templates
+from fastapi.templating import Jinja2Templates
 
 # A comment frame: the browser ignores it, and writing it is how a departed client is
 # noticed (and a proxy kept from timing the stream out).
@@ -18,10 +18,10 @@ def frame(event: str, data: str) -> str:
     return f"event: {event}\n{lines}\n"
 
 
-def render(name: str, **context: object) -> str:
+def render(templates: Jinja2Templates, name: str, **context: object) -> str:
     return templates.get_template(name).render(**context)
 
 
-def end_frame(message: str) -> str:
+def end_frame(templates: Jinja2Templates, message: str) -> str:
     """The `done` frame of a live view that ends without a result: `message` says why."""
-    return frame("done", render("_status.html", message=message, stopped=True))
+    return frame("done", render(templates, "_status.html", message=message, stopped=True))

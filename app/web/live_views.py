@@ -22,6 +22,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import anyio
 from fastapi.concurrency import run_in_threadpool
+from fastapi.templating import Jinja2Templates
 
 from app.storage.live_frames import UNCLAIMED_SECONDS, LiveStore
 from app.storage.outages import StoreUnavailable
@@ -87,8 +88,9 @@ Produce = Callable[[Feed], Awaitable[None]]
 class LiveComparisons:
     """The live views: those this process runs (in memory) and every replica's (in `store`)."""
 
-    def __init__(self, store: LiveStore) -> None:
+    def __init__(self, store: LiveStore, templates: Jinja2Templates) -> None:
         self.store = store
+        self.templates = templates  # for the frame that says why a view ended
         self._feeds: dict[str, Feed] = {}
         self._tasks: set[asyncio.Task[None]] = set()  # held: asyncio keeps only weak ones
 
@@ -136,7 +138,7 @@ class LiveComparisons:
             await produce(feed)
         except Exception:  # a bug: the view still ends, saying so, and nothing else is hurt
             log.exception("a live comparison failed")
-            feed.publish(end_frame(CRASHED))
+            feed.publish(end_frame(self.templates, CRASHED))
         finally:
             feed.end()
             await mirror
@@ -204,7 +206,7 @@ class LiveComparisons:
                     warned, view = True, None
                 else:
                     if view is None:  # deleted: it expired, or its runner is long gone
-                        yield end_frame(LOST)
+                        yield end_frame(self.templates, LOST)
                         return
                     if time.time() - view.touched < LOST_AFTER:
                         heard = time.monotonic()
@@ -217,7 +219,7 @@ class LiveComparisons:
                     ended = True
                     break
                 if time.monotonic() - heard > LOST_AFTER:
-                    yield end_frame(LOST)
+                    yield end_frame(self.templates, LOST)
                     return
                 if time.monotonic() - beat >= HEARTBEAT_EVERY:
                     beat = time.monotonic()

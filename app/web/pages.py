@@ -30,7 +30,7 @@ from app.web.deps import CallerDep, ComparisonsDep
 from app.web.forms import PlaygroundForm, column_values, form_name, read_form, to_request
 from app.web.services import services_of
 from app.web.stream import show_columns
-from app.web.templating import templates
+from app.web.templating import page, templates_of
 
 router = APIRouter()
 
@@ -116,7 +116,7 @@ async def run(
     columns = list(range(len(form.columns))) if solo is None else [solo]
     if solo is not None:
         compare = compare.model_copy(update={"presets": [compare.presets[solo]]})
-    show = show_columns(columns, snippets.endpoint_urls(upstreams))
+    show = show_columns(columns, templates_of(request), snippets.endpoint_urls(upstreams))
     finished = await run_or_stream(request, comparisons, compare, show, caller)
     if isinstance(finished, str):  # a live view's token: the page fills in as answers come
         return await render(request, form, live_token=finished, solo=solo)
@@ -133,7 +133,7 @@ async def lint_column(request: Request, index: int) -> HTMLResponse:
     data = await request.form()
     form = read_form({key: data[key] for key in data if key.startswith(prefix)})
     errors, warnings = column_notes(form, 0) if form.columns else ({}, [])
-    return templates.TemplateResponse(
+    return page(
         request,
         "_column_notes.html",
         {"index": index, "errors": errors, "warnings": warnings},
@@ -224,7 +224,7 @@ async def render(
     if partial and solo is not None:
         # A column run to the end (no live view) brings its status line along, out of band.
         context.update(index=solo, values=form.columns[solo], status_oob=True)
-        return templates.TemplateResponse(request, "_column.html", context)
+        return page(request, "_column.html", context)
     template = "_playground.html" if partial else "index.html"
     context["swapped"] = partial  # htmx swaps it into a page already open
-    return templates.TemplateResponse(request, template, context, status_code=status_code)
+    return page(request, template, context, status_code=status_code)

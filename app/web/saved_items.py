@@ -147,7 +147,7 @@ def saved_router(kind: SavedKind[T]) -> APIRouter:
         if found is None:
             return not_found_page(request, kind.missing)
         if not who.may_delete(found.author):
-            return refusal(request.url.path, 403, "Not yours to delete", kind.not_yours)
+            return refusal(request.scope, 403, "Not yours to delete", kind.not_yours)
         context = {
             kind.noun: found,
             "title": excerpt(found.prompt, 80),
@@ -165,7 +165,7 @@ def saved_router(kind: SavedKind[T]) -> APIRouter:
         """Delete, then back to the history; for htmx an empty answer that removes the row.
         Only its author, or an admin, may."""
         if found is not None and not who.may_delete(found.author):
-            return refusal(request.url.path, 403, "Not yours to delete", kind.not_yours)
+            return refusal(request.scope, 403, "Not yours to delete", kind.not_yours)
         deleted = found is not None and kind.delete(services, found.id)
         if is_htmx(request):
             return Response(status_code=200)

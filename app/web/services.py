@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from fastapi import Request
+from fastapi.templating import Jinja2Templates
 
 from app.access.rules import Access
 from app.engine.endpoints import Upstreams
@@ -34,6 +35,7 @@ class Services:
     limiter: ComparisonLimiter
     live: LiveComparisons
     embedded: EmbeddedServer | None
+    templates: Jinja2Templates
     comparisons: Comparisons[CompareRequest]
     sweep_runs: Comparisons[SweepComparison]
 

@@ -20,7 +20,7 @@ from app.access.rules import Access, Identity, client_host
 from app.access.sessions import cleared_cookie
 from app.access.throttle import too_many_failures
 from app.web.services import services_of
-from app.web.templating import templates
+from app.web.templating import page
 
 router = APIRouter()
 # Sec-Fetch-Site of a link opened directly (typed, pasted, a bookmark, another program) or
@@ -56,7 +56,7 @@ def _page(
         "token_value": token,
     }
     headers = {"Cache-Control": "no-store"}
-    return templates.TemplateResponse(request, "signin.html", context, status, headers)
+    return page(request, "signin.html", context, status, headers)
 
 
 async def _signed_in(request: Request, who: Identity, next_url: str) -> Response:

@@ -18,6 +18,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 
 from fastapi import APIRouter
 from fastapi.responses import Response, StreamingResponse
+from fastapi.templating import Jinja2Templates
 from markupsafe import escape
 
 from app.engine.events import ColumnDone, Delta, Event, Sent, Thinking
@@ -38,10 +39,10 @@ SENT = "sent, waiting for the first token…"
 EXPIRED = "This live view has ended or expired. Press Run to compare again."
 
 
-def review(finished: Finished) -> str:
+def review(templates: Jinja2Templates, finished: Finished) -> str:
     """The run's cost, agreement and sample picker, out of band beside the `done` status."""
     shown = diff_views.review_of(finished)
-    return "" if shown is None else render("_review.html", review=shown, oob=True)
+    return "" if shown is None else render(templates, "_review.html", review=shown, oob=True)
 
 
 def text_frame(deltas: list[Held], columns: list[int]) -> str:
@@ -72,14 +73,16 @@ def progress_swap(where: str, progress: str) -> str:
     return f'<span hx-swap-oob="innerHTML:#progress-{where}">{progress}</span>'
 
 
-def show_columns(columns: list[int], endpoint_urls: Mapping[str, str] | None = None) -> Show:
+def show_columns(
+    columns: list[int], templates: Jinja2Templates, endpoint_urls: Mapping[str, str] | None = None
+) -> Show:
     """How a comparison's live view shows it, filling the page's `columns` (a rerun fills
     one); `endpoint_urls` are for the "what was sent" snippets."""
 
     async def show(
         events: AsyncGenerator[Event | Finished, None], publish: Callable[[str], None]
     ) -> None:
-        await relay(events, columns, publish, endpoint_urls)
+        await relay(events, columns, publish, templates, endpoint_urls)
 
     return show
 
@@ -88,6 +91,7 @@ async def relay(
     events: AsyncGenerator[Event | Finished, None],
     columns: list[int],
     publish: Callable[[str], None],
+    templates: Jinja2Templates,
     endpoint_urls: Mapping[str, str] | None = None,
 ) -> None:
     """Turn a comparison's events into frames for `publish`. Text is held and sent by a
@@ -117,6 +121,7 @@ async def relay(
                     publish(text_frame(deltas, columns))
                 index = columns[event.column]
                 html = render(
+                    templates,
                     "_column_result.html",
                     column=event.result,
                     index=index,
@@ -125,7 +130,8 @@ async def relay(
                 publish(frame(f"c-{index}", html))
             elif isinstance(event, Finished):
                 flush()
-                publish(frame("done", render("_status.html", finished=event) + review(event)))
+                status = render(templates, "_status.html", finished=event)
+                publish(frame("done", status + review(templates, event)))
     finally:
         if timer is not None:
             timer.cancel()
@@ -135,14 +141,16 @@ async def relay(
 @router.get("/compare/{token}/events", include_in_schema=False)
 async def stream_events(token: str, comparisons: ComparisonsDep) -> StreamingResponse:
     """Stream one page-started comparison to the tab that started it."""
-    return live_stream(await comparisons.follow(token), EXPIRED)
+    return live_stream(await comparisons.follow(token), EXPIRED, comparisons.live.templates)
 
 
-def live_stream(frames: AsyncIterator[str] | None, expired: str) -> StreamingResponse:
+def live_stream(
+    frames: AsyncIterator[str] | None, expired: str, templates: Jinja2Templates
+) -> StreamingResponse:
     """A live view's frames as an event stream; `expired` says why there are none."""
 
     async def ended() -> AsyncIterator[str]:
-        yield end_frame(expired)
+        yield end_frame(templates, expired)
 
     headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
     body = ended() if frames is None else frames

@@ -31,7 +31,7 @@ from app.web.sweeps.running import (
     show_points,
     sweep_context,
 )
-from app.web.templating import templates
+from app.web.templating import page, templates_of
 
 router = saved_router(SWEEPS)
 
@@ -71,7 +71,9 @@ async def submit_sweep(request: Request, runs: SweepRunsDep, caller: CallerDep) 
         form.errors.update(_field_names(runs.problems(sweep)))
     if sweep is None or form.errors:
         return await render(request, runs, form, status_code=422)
-    finished = await run_or_stream(request, runs, sweep, show_points(sweep), caller)
+    finished = await run_or_stream(
+        request, runs, sweep, show_points(sweep, templates_of(request)), caller
+    )
     if isinstance(finished, str):  # a live view's token: the page fills in as points finish
         points = [p.name for p in sweep.presets]
         return await render(request, runs, form, live_token=finished, live_points=points)
@@ -84,7 +86,7 @@ async def submit_sweep(request: Request, runs: SweepRunsDep, caller: CallerDep) 
 async def preview_sweep(request: Request, runs: SweepRunsDep) -> HTMLResponse:
     """How many requests and tokens the form as typed would send; htmx refreshes it."""
     form = read_sweep_form(await request.form())
-    return templates.TemplateResponse(request, "_sweep_preview.html", _preview(form, runs))
+    return page(request, "_sweep_preview.html", _preview(form, runs))
 
 
 def _field_names(problems: dict[str, str]) -> dict[str, str]:
@@ -125,7 +127,7 @@ async def render(
         **extra,
     }
     template = "_sweep_form.html" if is_partial(request) else "sweep.html"
-    return templates.TemplateResponse(request, template, context, status_code=status_code)
+    return page(request, template, context, status_code=status_code)
 
 
 def form_link(sweep: SavedSweep) -> str:

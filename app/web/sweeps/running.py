@@ -14,6 +14,7 @@ from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
+from fastapi.templating import Jinja2Templates
 
 from app.engine.events import ColumnDone, Event, SampleDone
 from app.engine.results import Comparison
@@ -60,7 +61,7 @@ def progress(done: int, total: int) -> str:
     return f"{done} of {total} requests done"
 
 
-def show_points(sweep: SweepComparison) -> Show:
+def show_points(sweep: SweepComparison, templates: Jinja2Templates) -> Show:
     """How a sweep's live view shows it: a row and the chart so far as each point finishes,
     done / total as each request does, then the whole result."""
     points, total = sweep.points(), len(sweep.presets) * sweep.samples
@@ -79,15 +80,16 @@ def show_points(sweep: SweepComparison) -> Show:
                     publish(
                         frame(
                             f"p-{event.column}",
-                            render("_sweep_row.html", point=point, index=event.column),
+                            render(templates, "_sweep_row.html", point=point, index=event.column),
                         )
                     )
                     finished.append(point)
                     so_far = SavedSweep.of(sweep, finished)  # the chart so far, not saved
-                    publish(frame("chart", render("_sweep_chart.html", **sweep_context(so_far))))
+                    chart = render(templates, "_sweep_chart.html", **sweep_context(so_far))
+                    publish(frame("chart", chart))
                 elif isinstance(event, Finished):
                     context = sweep_context(finished_sweep(sweep, event), event)
-                    publish(frame("done", render("_sweep_result.html", **context)))
+                    publish(frame("done", render(templates, "_sweep_result.html", **context)))
         finally:
             await events.aclose()
 
@@ -98,7 +100,7 @@ def show_points(sweep: SweepComparison) -> Show:
 async def stream_sweep(token: str, runs: SweepRunsDep) -> StreamingResponse:
     """Stream one page-started sweep to its tab. Leaving the page ends the stream, which
     stops the sweep."""
-    return live_stream(await runs.follow(token), EXPIRED)
+    return live_stream(await runs.follow(token), EXPIRED, runs.live.templates)
 
 
 def sweep_context(
