@@ -17,7 +17,7 @@ SSO header).
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from starlette.datastructures import Headers
@@ -25,6 +25,12 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def _extra_info(receive: Receive) -> Callable[[str], Any] | None:
+    """The connection's `get_extra_info`, where the server's `receive` leads to its transport."""
+    transport = getattr(getattr(receive, "__self__", None), "transport", None)
+    return getattr(transport, "get_extra_info", None)
 
 
 def socket_peer(scope: Scope, receive: Receive) -> tuple[str, int] | None:
@@ -36,8 +42,7 @@ def socket_peer(scope: Scope, receive: Receive) -> tuple[str, int] | None:
     client, so their `scope["client"]` is the peer already. (uvicorn's `--log-level trace`
     wraps `receive`; there too the scope's client is all there is to go on.)
     """
-    transport = getattr(getattr(receive, "__self__", None), "transport", None)
-    get_extra_info = getattr(transport, "get_extra_info", None)
+    get_extra_info = _extra_info(receive)
     if get_extra_info is not None:
         peer = get_extra_info("peername")
         if isinstance(peer, tuple | list) and len(peer) >= 2:
@@ -49,8 +54,7 @@ def socket_peer(scope: Scope, receive: Receive) -> tuple[str, int] | None:
 
 def socket_scheme(scope: Scope, receive: Receive) -> str:
     """https when the connection itself is TLS; the scope's scheme when it cannot be told."""
-    transport = getattr(getattr(receive, "__self__", None), "transport", None)
-    get_extra_info = getattr(transport, "get_extra_info", None)
+    get_extra_info = _extra_info(receive)
     if get_extra_info is None:
         return str(scope.get("scheme", "http"))
     return "https" if get_extra_info("sslcontext") is not None else "http"

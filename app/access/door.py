@@ -16,7 +16,14 @@ from starlette.datastructures import Headers
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.access.rules import ANONYMOUS, Access, Identity, access_in, client_host
+from app.access.rules import (
+    ANONYMOUS,
+    Access,
+    Identity,
+    access_in,
+    bearer_token,
+    client_host,
+)
 from app.access.throttle import too_many_failures
 from app.access.users import name_problem, reserved
 from app.guard.refusal import wants_json
@@ -96,12 +103,12 @@ class AccessGuard:
                     f"The sign-in proxy names a user Knobs refuses: {problem}."
                 ), None
             return None, access.identity(name, "header")
-        scheme, _, token = headers.get("authorization", "").partition(" ")
-        if scheme.lower() == "bearer" and token:
+        token = bearer_token(headers)
+        if token is not None:
             address = client_host(scope)
             if wait := await access.throttle.wait(address):
                 return throttled(wait), None
-            if (who := access.check_token(token.strip())) is not None:
+            if (who := access.check_token(token)) is not None:
                 return None, who
             await access.throttle.failed(address)
             return unauthorized(WRONG_TOKEN), None

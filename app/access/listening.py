@@ -11,11 +11,12 @@ descriptors once they exist (uvicorn binds them just after the app's start-up).
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import socket
 import stat
 from dataclasses import dataclass
+
+from app.access.clients import ip
 
 FD_FOLDER = "/dev/fd"  # Linux and macOS both list the process's descriptors here
 
@@ -32,12 +33,8 @@ class Listener:
         """Reachable only from this machine: a loopback address or a Unix socket."""
         if not self.host:
             return True
-        try:
-            address = ipaddress.ip_address(self.host.split("%")[0])
-        except ValueError:
-            return False
-        mapped = getattr(address, "ipv4_mapped", None)
-        return (mapped or address).is_loopback
+        address = ip(self.host)
+        return address is not None and address.is_loopback
 
 
 def listeners() -> list[Listener] | None:

@@ -99,6 +99,14 @@ def where(found: list[Listener] | None) -> str:
     return f"[{host}]:{tcp[0].port}" if ":" in host else f"{host}:{tcp[0].port}"
 
 
+def bearer_token(headers: Headers) -> str | None:
+    """The token of an `Authorization: Bearer …` header, stripped; None without one."""
+    scheme, _, token = headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        return None
+    return token.strip()
+
+
 def access_in(scope: Scope) -> Access:
     """The Access that start-up built, as the request's lifespan state carries it (the guards
     run before any route, below the web layer's typed services, so they read it here)."""
@@ -143,11 +151,10 @@ class Access:
 
     def scraper(self, headers: Headers) -> bool:
         """Whether the request carries the metrics scrape token (KNOBS_METRICS_TOKEN)."""
-        scheme, _, token = headers.get("authorization", "").partition(" ")
-        expected = self.rules.metrics_token
-        if not expected or scheme.lower() != "bearer":
+        token, expected = bearer_token(headers), self.rules.metrics_token
+        if not expected or token is None:
             return False
-        return hmac.compare_digest(token.strip().encode(), expected.encode())
+        return hmac.compare_digest(token.encode(), expected.encode())
 
     @property
     def token_in_force(self) -> bool:

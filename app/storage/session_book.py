@@ -1,4 +1,4 @@
-"""The book of open sessions in the database (implements app/guard/auth_sessions.SessionBook),
+"""The book of open sessions in the database (implements app/access/sessions.SessionBook),
 so that Sign out on one replica ends the session on all of them.
 
 One primary-key read per request that carries a session cookie. While the database is out of

@@ -3,22 +3,19 @@ a whole page from an htmx partial, answer the link button, and the endpoints a f
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Any
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 
 from app.engine.endpoints import Listing, Upstreams
 from app.engine.models import kind
-from app.engine.presets import CompareRequest
 from app.settings import Settings
 from app.web import snippets
-from app.web.comparisons import Caller, Comparisons, Finished, Show
+from app.web.comparisons import C, Caller, Comparisons, Finished, Show
 from app.web.hangup import unless_client_leaves
 from app.web.services import services_of
 from app.web.templating import page
-
-C = TypeVar("C", bound=CompareRequest)
 
 
 def is_htmx(request: Request) -> bool:

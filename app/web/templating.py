@@ -23,6 +23,7 @@ from app.engine.results import Column, Sample
 from app.engine.timing_notes import timing_notes
 from app.engine.word_diff import Piece, counts, word_diff
 from app.web import snippets
+from app.web.services import services_of
 from app.web.sweeps.chart import format_value
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -141,10 +142,7 @@ def build_templates() -> Jinja2Templates:
 
 def templates_of(request: Request) -> Jinja2Templates:
     """The app's templates, as the request carries them (app/web/services.py)."""
-    templates = getattr(request.scope.get("state", {}).get("services"), "templates", None)
-    if not isinstance(templates, Jinja2Templates):
-        raise RuntimeError("Knobs' services are not there: its lifespan did not run")
-    return templates
+    return services_of(request).templates
 
 
 def page(
