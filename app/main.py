@@ -39,6 +39,7 @@ from app.ops.embedded import EmbeddedServer, find_model_file
 from app.ops.metrics import Metrics
 from app.settings import Settings, get_settings
 from app.storage.capability_table import CapabilityTable
+from app.storage.evals import EvalStore
 from app.storage.keys import session_key
 from app.storage.live_frames import LiveStore
 from app.storage.outages import StoreUnavailable
@@ -58,6 +59,9 @@ from app.web import (
 )
 from app.web.comparisons import C, Comparisons, Kind, SavedRuns
 from app.web.errors import RETRY_AFTER_SECONDS, show_not_found, store_unavailable
+from app.web.evals import api as eval_api
+from app.web.evals import pages as eval_pages
+from app.web.evals.running import EvalRunner
 from app.web.hangup import ClientGone
 from app.web.live_views import LiveComparisons
 from app.web.services import Services, services_of
@@ -134,10 +138,14 @@ async def started(
         )
         free = embedded.base_url if embedded else None
         sweeps = SweepStore(store)
+        evals = EvalStore(store)
 
         def comparisons(kind: Kind[C]) -> Comparisons[C]:
             return Comparisons(kind, upstreams, limiter, live, settings, free)
 
+        runs = comparisons(SavedRuns(store))
+        # Evals run on the server, whoever watches; each of their cases is priced as a run is.
+        eval_runner = EvalRunner(evals, upstreams, limiter, settings, runs.prices_for)
         services = Services(
             settings=settings,
             access=access,
@@ -148,8 +156,10 @@ async def started(
             live=live,
             embedded=embedded,
             templates=templates,
-            comparisons=comparisons(SavedRuns(store)),
+            comparisons=runs,
             sweep_runs=comparisons(sweep_running.SavedSweeps(sweeps)),
+            evals=evals,
+            eval_runner=eval_runner,
         )
         watcher = asyncio.create_task(watch_listening(access))
         try:
@@ -158,6 +168,8 @@ async def started(
             watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
+            # Evals still running here are marked interrupted: Resume, anywhere, finishes them.
+            await eval_runner.aclose()
             await upstreams.aclose()
     finally:
         if embedded:
@@ -211,6 +223,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(sweep_pages.router)
     app.include_router(sweep_running.router)
     app.include_router(sweep_api.router)
+    app.include_router(eval_pages.router)
+    app.include_router(eval_api.router)
     app.include_router(docs.router)
     app.include_router(metrics.router)
     # Pure ASGI middleware (not BaseHTTPMiddleware, which hides disconnects from streams).

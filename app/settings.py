@@ -82,6 +82,18 @@ class Settings(BaseSettings):
         ge=1,
         description="Most tokens one comparison may ask for: samples × max_tokens, all presets.",
     )
+    max_eval_requests: int = Field(
+        default=2_000,
+        ge=1,
+        le=1_000_000,
+        description="Most requests one eval may send: cases × presets × samples.",
+    )
+    eval_parallel: int = Field(
+        default=24,
+        ge=1,
+        le=MAX_PARALLEL,
+        description="Requests one eval keeps in flight; its cases go out a few at a time.",
+    )
     max_body_bytes: int = Field(
         default=1_048_576,
         ge=1024,

@@ -236,3 +236,14 @@ SWEEP_SAMPLES = Knob(
     "1",
     "How many times each point runs; the share of distinct answers is counted over these.",
 )
+# Evals (app/engine/evals/): every case under every preset, several samples each; their
+# requests in all are capped by KNOBS_MAX_EVAL_REQUESTS (app/engine/evals/preflight.py).
+EVAL_SAMPLES = Knob(
+    "samples",
+    "Samples per case",
+    "int",
+    1,
+    10,
+    "1",
+    "How many times each preset answers each case; pass rates and pass@k count over these.",
+)

@@ -142,6 +142,12 @@ class CompareRequest(BaseModel):
     def _blank_system(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
 
+    def chat_messages(self) -> list[dict[str, str]]:
+        """What the endpoint is sent: the system message, if any, then the prompt. (An eval's
+        case may be a whole conversation: app/engine/evals/definition.py.)"""
+        messages = [{"role": "system", "content": self.system}] if self.system else []
+        return [*messages, {"role": "user", "content": self.prompt}]
+
 
 def builtin_presets() -> list[Preset]:
     """The four columns a new page starts with."""

@@ -26,11 +26,6 @@ class Reports(Protocol):
     def put_nowait(self, item: Sent | Delta | Thinking | SampleDone, /) -> None: ...
 
 
-def messages_for(request: CompareRequest) -> list[dict[str, str]]:
-    messages = [{"role": "system", "content": request.system}] if request.system else []
-    return [*messages, {"role": "user", "content": request.prompt}]
-
-
 async def run_sample(
     upstream: Upstream,
     request: CompareRequest,
@@ -129,7 +124,7 @@ async def _request_sample(
             finish: Finish | None = None
             error: str | None = None
             try:
-                async for item in upstream.stream_chat(preset, messages_for(request), sending):
+                async for item in upstream.stream_chat(preset, request.chat_messages(), sending):
                     if isinstance(item, Finish):
                         finish = item
                         continue

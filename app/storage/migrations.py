@@ -259,3 +259,43 @@ def m011_sessions(conn: Connection) -> None:
 def m012_sweeps_by_author(conn: Connection) -> None:
     """One person's sweeps, as `/sweeps` lists them when signed in, found as runs are (m006)."""
     conn.execute(sa.text("CREATE INDEX ix_sweeps_author ON sweeps (author, seq)"))
+
+
+@migration
+def m013_evals(conn: Connection) -> None:
+    """Evals: what was asked (the body) and how far it got, plus the columns the history lists;
+    each finished cell (a case under a preset) in a row of its own, written as it finishes, so
+    that a crash loses only the cells in flight and Resume runs only the missing ones."""
+    metadata = sa.MetaData()
+    sa.Table(
+        "evals",
+        metadata,
+        sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("id", sa.String(64), nullable=False, unique=True),
+        sa.Column("created_at", sa.String(40), nullable=False, index=True),
+        sa.Column("title", sa.Text, nullable=False),
+        sa.Column("preset_names", sa.Text, nullable=False),  # a JSON list
+        sa.Column("cases", sa.Integer, nullable=False),
+        sa.Column("samples", sa.Integer, nullable=False),
+        sa.Column("requests", sa.Integer, nullable=False),
+        # running | finished | stopped | interrupted; "running" with no heartbeat for a while
+        # is read as interrupted (its runner died without a word).
+        sa.Column("status", sa.String(20), nullable=False),
+        sa.Column("stop_requested", sa.Boolean, nullable=False),
+        sa.Column("runner", sa.String(64), nullable=False),  # which process runs it now
+        sa.Column("heartbeat", sa.Float, nullable=False),  # seconds since the epoch
+        sa.Column("started", sa.Float, nullable=False),  # this stretch of running began
+        sa.Column("done_at_start", sa.Integer, nullable=False),  # samples done when it began
+        sa.Column("body", sa.Text, nullable=False),
+        sa.Column("author", sa.String(200), nullable=True, index=True),
+    )
+    sa.Table(
+        "eval_cells",
+        metadata,
+        sa.Column("eval_id", sa.String(64), primary_key=True),
+        sa.Column("case_index", sa.Integer, primary_key=True),
+        sa.Column("preset_index", sa.Integer, primary_key=True),
+        sa.Column("samples", sa.Integer, nullable=False),
+        sa.Column("column_json", sa.Text, nullable=False),
+    )
+    metadata.create_all(conn)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from app.engine.endpoints import Listing, Upstreams
 from app.engine.models import kind
@@ -67,3 +67,10 @@ def badged_page(request: Request, name: str, context: dict[str, Any]) -> HTMLRes
     context.setdefault("endpoint", upstreams.default.endpoint)
     context.setdefault("endpoint_urls", snippets.endpoint_urls(upstreams))
     return page(request, name, context)
+
+
+def go_to(request: Request, link: str) -> Response:
+    """Another page: a plain 303 for a form, HX-Redirect (a full page load) for htmx."""
+    if is_htmx(request):
+        return Response(status_code=200, headers={"HX-Redirect": link})
+    return RedirectResponse(link, status_code=303)

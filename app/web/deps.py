@@ -11,9 +11,11 @@ from app.access.rules import Identity, client_host
 from app.engine.endpoints import Upstreams
 from app.engine.presets import CompareRequest
 from app.engine.sweeps.definition import SweepComparison
+from app.storage.evals import EvalStore
 from app.storage.store import RunStore
 from app.storage.sweeps import SweepStore
 from app.web.comparisons import Caller, Comparisons
+from app.web.evals.running import EvalRunner
 from app.web.services import Services, services_of
 
 ServicesDep = Annotated[Services, Depends(services_of)]
@@ -62,3 +64,15 @@ SweepStoreDep = Annotated[SweepStore, Depends(_sweeps)]
 UpstreamsDep = Annotated[Upstreams, Depends(_upstreams)]
 ComparisonsDep = Annotated[Comparisons[CompareRequest], Depends(_comparisons)]
 SweepRunsDep = Annotated[Comparisons[SweepComparison], Depends(_sweep_runs)]
+
+
+def _evals(services: ServicesDep) -> EvalStore:
+    return services.evals
+
+
+def _eval_runner(services: ServicesDep) -> EvalRunner:
+    return services.eval_runner
+
+
+EvalStoreDep = Annotated[EvalStore, Depends(_evals)]
+EvalRunnerDep = Annotated[EvalRunner, Depends(_eval_runner)]

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 
 from app.engine.knobs import MIN_PRESETS
 from app.engine.presets import (
@@ -25,7 +25,7 @@ from app.engine.presets import (
 from app.engine.results import Column
 from app.web import diff_views, sharelink, snippets
 from app.web.comparisons import Caller, Comparisons
-from app.web.controllers import endpoints_context, is_partial, pushed, run_or_stream
+from app.web.controllers import endpoints_context, go_to, is_partial, pushed, run_or_stream
 from app.web.deps import CallerDep, ComparisonsDep
 from app.web.forms import PlaygroundForm, column_values, form_name, read_form, to_request
 from app.web.services import services_of
@@ -50,8 +50,9 @@ async def show_playground(request: Request) -> HTMLResponse:
 @router.post("/", response_class=HTMLResponse, include_in_schema=False)
 async def submit_playground(
     request: Request, comparisons: ComparisonsDep, caller: CallerDep
-) -> HTMLResponse:
-    """Run the comparison, edit the columns, or make a link, as the pressed button says."""
+) -> Response:
+    """Run the comparison, edit the columns, make a link, or carry the columns to the eval
+    form, as the pressed button says."""
     data = await request.form()
     form = read_form(data)
     if form.errors:  # more presets than Knobs compares: refused, whichever button was pressed
@@ -63,6 +64,8 @@ async def submit_playground(
         index, _, max_tokens = rest.partition("-")
         if index.isdigit() and max_tokens.isdigit():
             return await rerun(request, comparisons, caller, form, int(index), int(max_tokens))
+    if verb == "eval":  # these columns, carried to the eval form (the prompt its first case)
+        return go_to(request, "/evals/new?" + sharelink.encode_form(form))
     if verb == "link":
         link = "/?" + sharelink.encode_form(form)
         return pushed(await render(request, form, share_link=link), link)

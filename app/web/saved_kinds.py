@@ -1,4 +1,4 @@
-"""The saved kinds, each declared once: runs and sweeps. Another kind is an entry here, a
+"""The saved kinds, each declared once: runs, sweeps and evals. Another kind is an entry here, a
 router from `saved_router` with its permalink page, and its two templates (`{plural}.html`,
 `delete_{noun}.html`)."""
 
@@ -6,13 +6,15 @@ from __future__ import annotations
 
 from fastapi import Request
 
-from app.storage import exports
+from app.storage import eval_exports, exports
+from app.storage.evals import EvalView, eval_view
 from app.storage.saved import SavedRun
 from app.storage.sweeps import SavedSweep, to_csv
-from app.web.deps import StoreDep, SweepStoreDep
+from app.web.deps import EvalStoreDep, StoreDep, SweepStoreDep
 from app.web.errors import NO_RUN
 from app.web.saved_items import Export, SavedKind
 
+NO_EVAL = "No eval has that id. It may have been deleted, or the link was cut short."
 NO_SWEEP = "No saved sweep has that id. It may have been deleted, or the link was cut short."
 NOT_YOURS = (
     "Only the person who ran this {what}, or an admin (KNOBS_ADMINS), can delete it. "
@@ -72,4 +74,37 @@ SWEEPS = SavedKind(
     "column (as a comparison's) and measures; the same as `/sweeps/{id}.json`.",
     filename="knobs-sweep",
     exports=(Export("csv", CSV, lambda _, sweep: to_csv(sweep)),),
+)
+
+
+def saved_eval(eval_id: str, store: EvalStoreDep) -> EvalView | None:
+    """The eval the path names, its figures computed from its cells as they are now."""
+    stored = store.get(eval_id)
+    return None if stored is None else eval_view(stored)
+
+
+def eval_markdown(request: Request, view: EvalView) -> str:
+    return eval_exports.to_markdown(view, str(request.url_for("show_eval", eval_id=view.id)))
+
+
+EVALS = SavedKind(
+    noun="eval",
+    page="/evals",
+    load=saved_eval,
+    delete=lambda services, eval_id: services.evals.delete(eval_id),
+    listing=lambda services, page, per_page, author: services.evals.list_evals(
+        page, per_page, author
+    ),
+    model=EvalView,
+    missing=NO_EVAL,
+    not_yours=NOT_YOURS.format(what="eval"),
+    described="An eval: its status and progress; per preset the pass rate with its 95% "
+    "interval, pass@k and pass^k; per case each preset's cell (k of n passed, each sample with "
+    "each check's result); per pair of presets the paired test and its sentence.",
+    filename="knobs-eval",
+    exports=(
+        Export("csv", CSV, lambda _, view: eval_exports.to_csv(view)),
+        Export("md", "text/plain; charset=utf-8", eval_markdown),
+    ),
+    api_delete=True,
 )

@@ -17,9 +17,11 @@ from app.engine.sweeps.definition import SweepComparison
 from app.guard.limits import ComparisonLimiter
 from app.ops.embedded import EmbeddedServer
 from app.settings import Settings
+from app.storage.evals import EvalStore
 from app.storage.store import RunStore
 from app.storage.sweeps import SweepStore
 from app.web.comparisons import Comparisons
+from app.web.evals.running import EvalRunner
 from app.web.live_views import LiveComparisons
 
 NOT_STARTED = "Knobs' services are not there: its lifespan did not run (uvicorn --lifespan off?)"
@@ -38,6 +40,8 @@ class Services:
     templates: Jinja2Templates
     comparisons: Comparisons[CompareRequest]
     sweep_runs: Comparisons[SweepComparison]
+    evals: EvalStore
+    eval_runner: EvalRunner
 
 
 def services_of(request: Request) -> Services:
