@@ -31,6 +31,8 @@ SCRAPED = {"/metrics"}
 PARAMS = {
     "run_id": "A" * 22,
     "sweep_id": "A" * 22,
+    "eval_id": "A" * 22,
+    "case": "0",
     "token": "t" * 43,
     "index": "0",
     "max_tokens": "64",

@@ -42,7 +42,8 @@ from app.web.services import Services
 from app.web.templating import page
 
 router = saved_router(EVALS)
-MAX_UPLOAD_CHARS = 2_000_000
+# The body limit (KNOBS_MAX_BODY_BYTES) holds an upload first; this bounds what is decoded.
+MAX_UPLOAD_BYTES = 8_000_000
 POLL_SECONDS = 2
 
 
@@ -80,15 +81,15 @@ async def show_eval_form(
 async def submit_eval_form(request: Request, services: ServicesDep, caller: CallerDep) -> Response:
     """Run the eval (on the server; the browser goes to its permalink), fill in an example,
     or show the preview again, as the button says."""
-    data = await request.form()
-    upload = data.get("cases_file")
-    uploaded, filename = None, ""
-    if isinstance(upload, UploadFile) and upload.filename:
-        raw = await upload.read(MAX_UPLOAD_CHARS * 4 + 1)
-        filename = upload.filename
-        uploaded = raw.decode("utf-8", errors="replace")
-    form = read_eval_form(data, uploaded, filename)
-    action = str(data.get("action") or "run")
+    async with request.form() as data:  # closed on leaving: an upload's spool file goes
+        upload = data.get("cases_file")
+        uploaded, filename = None, ""
+        if isinstance(upload, UploadFile) and upload.filename:
+            raw = await upload.read(MAX_UPLOAD_BYTES)
+            filename = upload.filename
+            uploaded = raw.decode("utf-8", errors="replace")
+        form = read_eval_form(data, uploaded, filename)
+        action = str(data.get("action") or "run")
     verb, _, which = action.partition("-")
     if verb == "example" and which in EXAMPLE_BY_KEY:
         form.use(EXAMPLE_BY_KEY[which])
