@@ -15,7 +15,7 @@ export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc 2>/dev/null || echo 2)
 # virtual machine may advertise AMX and then fault on its first instruction (SIGSEGV).
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
 
-.PHONY: install run test test-fast lint format bench bench-sweep screenshot postgres clean
+.PHONY: install run test test-fast lint format bench bench-sweep bench-eval screenshot postgres clean
 
 $(BASE):
 	$(PYTHON) -m venv $(VENV)
@@ -63,6 +63,9 @@ bench: install  ## what a user waits for: POST /api/compare at the defaults agai
 
 bench-sweep: install  ## a sweep (10 points × 3 samples) at the defaults against the floor (docs/speed.md)
 	$(BIN)/python -m bench.sweep
+
+bench-eval: install  ## an eval (20 cases × 4 presets × 3 samples) at the defaults against the floor (docs/speed.md)
+	$(BIN)/python -m bench.eval
 
 bench-browser: install ; $(BIN)/python -m bench.browser  ## the live page against the API in Chromium (bench/README.md)
 

@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from app.engine.evals.cases import parse_cases
+from app.engine.evals.examples import EXAMPLE_BY_KEY
 from app.engine.presets import builtin_presets
 from app.engine.timing_notes import TTFT_FLOOR_MS
 from app.main import create_app
@@ -199,3 +201,34 @@ def test_temperature_sweep_answers_drift_apart_as_it_rises(embedded: TestClient)
     assert distinct[0] == 1
     assert distinct[-1] >= 2
     assert sum(distinct[2:]) >= sum(distinct[:2])
+
+
+def test_the_arithmetic_example_runs_to_the_end_with_intervals(embedded: TestClient):
+    """The built-in arithmetic set at temperature 0 and 1.2 on the real model: whatever the
+    small model gets right, every figure is what its answers say, with its interval."""
+    example = EXAMPLE_BY_KEY["arithmetic"]
+    cases = parse_cases(example.cases, example.form)
+    body = {
+        "template": example.template,
+        "cases": [case.model_dump(exclude_defaults=True) for case in cases],
+        "checks": list(example.checks),
+        "presets": [
+            {"name": "Cold", "temperature": 0, "max_tokens": 24},
+            {"name": "Hot", "temperature": 1.2, "max_tokens": 24},
+        ],
+        "samples": 2,
+        "wait": True,
+    }
+    answer = embedded.post("/api/evals", json=body)
+    assert answer.status_code == 200, answer.text
+    shown = answer.json()
+    assert shown["status"] == "finished" and shown["progress"]["done"] == 40
+    for figures in shown["presets"]:
+        samples = [s for row in shown["cases"] for s in row["cells"][figures["index"]]["samples"]]
+        assert figures["trials"] == 20 and figures["passes"] == sum(s["passed"] for s in samples)
+        low, high = figures["interval"]
+        assert 0 <= low <= figures["pass_rate"] <= high <= 1
+    (pair,) = shown["pairs"]
+    assert pair["sentence"].endswith(").") and "p = " in pair["sentence"]
+    page = embedded.get(f"/evals/{shown['id']}").text
+    assert "Finished: 40 of 40 samples." in page and "95% interval" in page
