@@ -69,8 +69,9 @@ bench-eval: install  ## an eval (20 cases × 4 presets × 3 samples) at the defa
 
 bench-browser: install ; $(BIN)/python -m bench.browser  ## the live page against the API in Chromium (bench/README.md)
 
-screenshot: install  ## refresh docs/screenshot.png from the browser test
+screenshot: install  ## refresh docs/screenshot.png and docs/eval.png from the browser tests
 	KNOBS_SCREENSHOT=docs/screenshot.png $(BIN)/python -m pytest tests/browser -k streams_columns_and_shows_flags
+	KNOBS_SCREENSHOT_EVAL=docs/eval.png $(BIN)/python -m pytest tests/browser/test_evals.py -k tab_closes
 
 postgres:  ## start a loopback PostgreSQL for pytest run by hand: eval "$(make -s postgres)"
 	@url="$$(bash .ci/postgres)" && echo "export KNOBS_TEST_DATABASE_URL='$$url'"

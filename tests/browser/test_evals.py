@@ -5,6 +5,7 @@ opens the case's columns. Every eval page is checked by axe-core on the way."""
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,7 +34,8 @@ def test_an_eval_runs_on_after_its_tab_closes(
     browser: Browser, page: Page, one_case_at_a_time: LiveServer, fake: FakeUpstream
 ):
     server = one_case_at_a_time
-    fake.behave(texts=["It is blue.", "It is grey, mostly."], chunk_delay=0.15)
+    answers = ["It is blue.", "It is grey, mostly.", "Blue.", "Sky blue, I think.", "It is blue."]
+    fake.behave(texts=answers, chunk_delay=0.15)
     page.goto(f"{server.url}/evals/new")
     expect(page.locator("#eval-preview")).to_contain_text("requests")
     assert_accessible(page, "the eval form, an example filled in")
@@ -66,6 +68,8 @@ def test_an_eval_runs_on_after_its_tab_closes(
     expect(again.locator("ul.pairs li")).to_contain_text(re.compile(r"p = "))
     expect(again.locator("figure.eval-bars svg")).to_be_visible()
     assert_accessible(again, "a finished eval")
+    if os.environ.get("KNOBS_SCREENSHOT_EVAL"):
+        again.locator("main").screenshot(path=os.environ["KNOBS_SCREENSHOT_EVAL"])
 
     again.locator("td.cell a").nth(1).click()  # case 1, the second preset
     expect(again).to_have_url(re.compile(r"/cases/0#col-1$"))
