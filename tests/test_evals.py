@@ -258,3 +258,30 @@ def test_a_shutdown_leaves_the_eval_interrupted_and_resumable(fake: FakeUpstream
         fake.behave(text="42")
         assert second.post(f"/api/evals/{eval_id}/resume").status_code == 200
         assert wait_for(second, eval_id, "finished")["presets"][0]["pass_rate"] == 1.0
+
+
+def test_presets_are_added_and_removed_on_the_form(client: TestClient):
+    fields = form_fields([Preset(name="Cold", temperature=0), Preset(name="Hot", temperature=1)])
+    page = client.post("/evals/new", data={**fields, "action": "add"}).text
+    assert 'value="Preset 3"' in page
+    page = client.post("/evals/new", data={**fields, "action": "remove-0"}).text
+    assert 'value="Cold"' not in page and 'value="Hot"' in page
+
+
+def test_a_sweep_carries_its_points_to_the_eval_form_as_presets(client: TestClient):
+    fields = {
+        "prompt": "Name a colour.",
+        "samples": "2",
+        "v-0-knob": "temperature",
+        "v-0-values": "0, 0.6, 1.2",
+        "action": "eval",
+    }
+    answer = client.post("/sweep", data=fields, follow_redirects=False)
+    assert answer.status_code == 303, answer.text
+    page = client.get(answer.headers["location"]).text
+    for value in ("0", "0.6", "1.2"):
+        assert f'value="temperature={value}"' in page
+    too_many = client.post(
+        "/sweep", data={**fields, "v-0-values": "0,0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8"}
+    )
+    assert "at most 8 presets" in unescape(too_many.text)

@@ -20,6 +20,7 @@ from app.engine.evals.cases import CasesError, parse_cases
 from app.engine.evals.checks import Check
 from app.engine.evals.definition import DEFAULT_EVAL_SAMPLES, EvalRequest
 from app.engine.evals.examples import Example
+from app.engine.knobs import MAX_PRESETS
 from app.engine.presets import Preset, builtin_presets
 from app.web.forms import PlaygroundForm, column_values, read_form, to_request
 from app.web.validation import by_field
@@ -60,6 +61,13 @@ class EvalForm:
             shown = json.dumps(value) if isinstance(value, dict) else str(value or "")
             row.update(kind=check["kind"], value=shown)
         self.errors = {}
+
+    def edit_presets(self, verb: str, which: str) -> None:
+        """+ Preset (a blank one, every knob unset) or Remove one; at least one stays."""
+        if verb == "add" and len(self.columns) < MAX_PRESETS:
+            self.columns.append(column_values(Preset(name=f"Preset {len(self.columns) + 1}")))
+        elif verb == "remove" and which.isdigit() and int(which) < len(self.columns) > 1:
+            self.columns.pop(int(which))
 
     def carry(self, system: str | None, prompt: str, presets: list[Preset]) -> None:
         """What the playground had: its presets, its system message, its prompt as the first

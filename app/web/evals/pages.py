@@ -97,6 +97,9 @@ async def submit_eval_form(request: Request, services: ServicesDep, caller: Call
     if verb == "preview":
         to_eval(form)  # to show each problem at its field
         return await render(request, services, form)
+    if verb in ("add", "remove"):
+        form.edit_presets(verb, which)
+        return await render(request, services, form)
     definition = to_eval(form)
     if definition is not None:
         problems = await run_sync(_problems, services, definition)

@@ -14,12 +14,20 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, Response
 
-from app.engine.knobs import SWEEP_SAMPLES, knob_text
+from app.engine.knobs import DEFAULT_SAMPLES, MAX_PRESETS, SWEEP_SAMPLES, knob_text
 from app.engine.sweeps.definition import BUILTIN_SWEEPS, SWEEPABLE, SweepComparison
 from app.engine.sweeps.preflight import preview
 from app.storage.sweeps import SavedSweep
+from app.web import sharelink
 from app.web.comparisons import Comparisons
-from app.web.controllers import badged_page, endpoints_context, is_partial, pushed, run_or_stream
+from app.web.controllers import (
+    badged_page,
+    endpoints_context,
+    go_to,
+    is_partial,
+    pushed,
+    run_or_stream,
+)
 from app.web.deps import CallerDep, IdentityDep, SweepRunsDep
 from app.web.errors import not_found_page
 from app.web.forms import column_values
@@ -52,8 +60,9 @@ async def show_sweep_form(request: Request, runs: SweepRunsDep) -> HTMLResponse:
 
 
 @router.post("/sweep", response_class=HTMLResponse, include_in_schema=False)
-async def submit_sweep(request: Request, runs: SweepRunsDep, caller: CallerDep) -> HTMLResponse:
-    """Run the sweep, preview it, pick a built-in one, or make a link, as the button says."""
+async def submit_sweep(request: Request, runs: SweepRunsDep, caller: CallerDep) -> Response:
+    """Run the sweep, preview it, pick a built-in one, make a link, or carry its points to
+    the eval form as presets, as the button says."""
     data = await request.form()
     form = read_sweep_form(data)
     action = str(data.get("action") or "run")
@@ -67,6 +76,14 @@ async def submit_sweep(request: Request, runs: SweepRunsDep, caller: CallerDep) 
     if verb == "preview":
         return await render(request, runs, form)
     sweep = to_sweep(form)
+    if verb == "eval" and sweep is not None:  # a preset per point: pass rate against the knob
+        if len(sweep.presets) <= MAX_PRESETS:
+            link = sharelink.encode(sweep.system, sweep.prompt, DEFAULT_SAMPLES, sweep.presets)
+            return go_to(request, "/evals/new?" + link)
+        form.errors["v-0-values"] = (
+            f"An eval compares at most {MAX_PRESETS} presets, and this sweep has "
+            f"{len(sweep.presets)} points: use fewer values to run it on a set of cases."
+        )
     if sweep is not None:
         form.errors.update(_field_names(runs.problems(sweep)))
     if sweep is None or form.errors:
