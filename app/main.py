@@ -44,6 +44,7 @@ from app.storage.keys import session_key
 from app.storage.live_frames import LiveStore
 from app.storage.outages import StoreUnavailable
 from app.storage.rate_buckets import StoredBuckets
+from app.storage.reviews import ReviewStore
 from app.storage.session_book import StoredSessions
 from app.storage.store import RunStore, store_url
 from app.storage.sweeps import SweepStore
@@ -64,6 +65,9 @@ from app.web.evals import pages as eval_pages
 from app.web.evals.running import EvalRunner
 from app.web.hangup import ClientGone
 from app.web.live_views import LiveComparisons
+from app.web.reviews import api as review_api
+from app.web.reviews import pages as review_pages
+from app.web.reviews.reviewing import Reviews
 from app.web.services import Services, services_of
 from app.web.sweeps import api as sweep_api
 from app.web.sweeps import pages as sweep_pages
@@ -160,6 +164,7 @@ async def started(
             sweep_runs=comparisons(sweep_running.SavedSweeps(sweeps)),
             evals=evals,
             eval_runner=eval_runner,
+            reviews=Reviews(ReviewStore(store), store, sweeps, evals),
         )
         watcher = asyncio.create_task(watch_listening(access))
         try:
@@ -225,6 +230,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(sweep_api.router)
     app.include_router(eval_pages.router)
     app.include_router(eval_api.router)
+    app.include_router(review_pages.router)
+    app.include_router(review_api.router)
     app.include_router(docs.router)
     app.include_router(metrics.router)
     # Pure ASGI middleware (not BaseHTTPMiddleware, which hides disconnects from streams).

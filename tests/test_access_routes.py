@@ -32,6 +32,7 @@ PARAMS = {
     "run_id": "A" * 22,
     "sweep_id": "A" * 22,
     "eval_id": "A" * 22,
+    "review_id": "A" * 22,
     "case": "0",
     "token": "t" * 43,
     "index": "0",

@@ -299,3 +299,45 @@ def m013_evals(conn: Connection) -> None:
         sa.Column("column_json", sa.Text, nullable=False),
     )
     metadata.create_all(conn)
+
+
+@migration
+def m014_reviews(conn: Connection) -> None:
+    """Blind reviews of a run, a sweep or an eval, and their votes: one per reviewer and case,
+    replaced when changed. The seed draws each reviewer's order of the answers; the answers
+    themselves are read from the reviewed item each time."""
+    metadata = sa.MetaData()
+    sa.Table(
+        "reviews",
+        metadata,
+        sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("id", sa.String(64), nullable=False, unique=True),
+        sa.Column("created_at", sa.String(40), nullable=False),
+        sa.Column("kind", sa.String(10), nullable=False),  # run | sweep | eval
+        sa.Column("item_id", sa.String(64), nullable=False, index=True),
+        sa.Column("title", sa.Text, nullable=False),
+        sa.Column("seed", sa.String(64), nullable=False),
+        sa.Column("closed", sa.Boolean, nullable=False),
+        sa.Column("author", sa.String(200), nullable=True),
+    )
+    sa.Table(
+        "review_votes",
+        metadata,
+        sa.Column("review_id", sa.String(64), primary_key=True),
+        sa.Column("reviewer", sa.String(200), primary_key=True),
+        sa.Column("case_index", sa.Integer, primary_key=True),
+        sa.Column("winner", sa.Integer, nullable=True),  # null: a tie between the two shown
+        sa.Column("shown", sa.Text, nullable=False),  # the presets shown, a JSON list
+        sa.Column("note", sa.Text, nullable=True),
+        sa.Column("voted_at", sa.Float, nullable=False),
+    )
+    # Reviewers numbered as they arrive: the number rotates their order of the answers.
+    sa.Table(
+        "review_reviewers",
+        metadata,
+        sa.Column("review_id", sa.String(64), primary_key=True),
+        sa.Column("reviewer", sa.String(200), primary_key=True),
+        sa.Column("slot", sa.Integer, nullable=False),
+        sa.UniqueConstraint("review_id", "slot"),
+    )
+    metadata.create_all(conn)

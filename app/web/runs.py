@@ -17,7 +17,9 @@ from app.engine.presets import knob_text as text
 from app.storage.saved import SavedRun, excerpt
 from app.web import diff_views, sharelink
 from app.web.controllers import badged_page
+from app.web.deps import ServicesDep
 from app.web.errors import not_found_page
+from app.web.reviews.pages import reviews_of
 from app.web.saved_items import saved_router, when
 from app.web.saved_kinds import RUNS, saved_run
 
@@ -54,6 +56,7 @@ def _settings(run: SavedRun) -> list[list[tuple[str, str]]]:
 def show_run(
     request: Request,
     run: Annotated[SavedRun | None, Depends(saved_run)],
+    services: ServicesDep,
     a: str | None = None,
     b: str | None = None,
 ) -> Response:
@@ -69,6 +72,7 @@ def show_run(
         "playground_url": playground_link(run),
         "permalink": str(request.url_for("show_run", run_id=run.id)),
         "read_only": True,
+        "reviews": reviews_of(services, "run", run.id),
         **diff_views.for_run(run, a, b),
     }
     return badged_page(request, "run.html", context)

@@ -125,11 +125,17 @@ def saved_router(kind: SavedKind[T]) -> APIRouter:
     }
 
     @router.get(f"{item}.json", name=f"{kind.noun}_json", include_in_schema=False)
-    def as_json(found: Annotated[T | None, Depends(kind.load)]) -> JSONResponse:
-        """The saved one as JSON, the same shape as the API's."""
+    def as_json(
+        found: Annotated[T | None, Depends(kind.load)], services: ServicesDep
+    ) -> JSONResponse:
+        """The saved one as JSON, the same shape as the API's; with blind reviews, their votes
+        too (`reviews`)."""
         if found is None:
             return JSONResponse({"detail": kind.missing}, status_code=404)
-        return JSONResponse(found.model_dump(mode="json"), headers=NO_SNIFF)
+        body = found.model_dump(mode="json")
+        if reviews := services.reviews.exported(kind.noun, found.id):
+            body["reviews"] = reviews
+        return JSONResponse(body, headers=NO_SNIFF)
 
     for export in kind.exports:
         router.add_api_route(
@@ -189,6 +195,8 @@ def saved_router(kind: SavedKind[T]) -> APIRouter:
             kind.plural: listed,
             "times": [when(x.created_at) for x in listed],
             "deletable": [who.may_delete(x.author) for x in listed],
+            # "3 reviews" beside each that has blind reviews.
+            "reviews": services.reviews.store.counts(kind.noun, [x.id for x in listed]),
             "total": total,
             "page": number,
             "pages": max(1, -(-total // PER_PAGE)),

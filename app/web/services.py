@@ -23,6 +23,7 @@ from app.storage.sweeps import SweepStore
 from app.web.comparisons import Comparisons
 from app.web.evals.running import EvalRunner
 from app.web.live_views import LiveComparisons
+from app.web.reviews.reviewing import Reviews
 
 NOT_STARTED = "Knobs' services are not there: its lifespan did not run (uvicorn --lifespan off?)"
 
@@ -42,6 +43,7 @@ class Services:
     sweep_runs: Comparisons[SweepComparison]
     evals: EvalStore
     eval_runner: EvalRunner
+    reviews: Reviews
 
 
 def services_of(request: Request) -> Services:

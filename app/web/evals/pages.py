@@ -35,6 +35,7 @@ from app.web.errors import not_found_page
 from app.web.evals.api import NOT_YOURS
 from app.web.evals.charts import pass_rate_bars
 from app.web.evals.form import EvalForm, field_names, read_eval_form, to_eval
+from app.web.reviews.pages import reviews_of
 from app.web.runs import _settings
 from app.web.saved_items import saved_router, when
 from app.web.saved_kinds import EVALS, saved_eval
@@ -221,7 +222,10 @@ def case_context(stored: StoredEval, case: int) -> dict[str, Any]:
 
 @router.get("/evals/{eval_id}", response_class=HTMLResponse, include_in_schema=False)
 def show_eval(
-    request: Request, view: Annotated[EvalView | None, Depends(saved_eval)], who: IdentityDep
+    request: Request,
+    view: Annotated[EvalView | None, Depends(saved_eval)],
+    who: IdentityDep,
+    services: ServicesDep,
 ) -> Response:
     """An eval: its status and progress, the figures with their intervals, the pairs' tests,
     and the matrix of cases × presets, live while it runs."""
@@ -232,6 +236,9 @@ def show_eval(
         "created": when(view.created_at),
         "owner": who.may_delete(view.author),
         "permalink": str(request.url_for("show_eval", eval_id=view.id)),
+        "reviews": (reviews := reviews_of(services, "eval", view.id)),
+        # People's preference beside the checks': the latest review's votes.
+        "human": services.reviews.latest_results(reviews[-1]) if reviews else None,
     }
     return badged_page(request, "eval.html", context)
 

@@ -28,9 +28,10 @@ from app.web.controllers import (
     pushed,
     run_or_stream,
 )
-from app.web.deps import CallerDep, IdentityDep, SweepRunsDep
+from app.web.deps import CallerDep, IdentityDep, ServicesDep, SweepRunsDep
 from app.web.errors import not_found_page
 from app.web.forms import column_values
+from app.web.reviews.pages import reviews_of
 from app.web.saved_items import saved_router, when
 from app.web.saved_kinds import SWEEPS, saved_sweep
 from app.web.sweeps.form import SweepForm, decode, encode, read_sweep_form, to_sweep
@@ -175,6 +176,7 @@ def show_sweep(
     request: Request,
     sweep: Annotated[SavedSweep | None, Depends(saved_sweep)],
     who: IdentityDep,
+    services: ServicesDep,
     measure: str = "distinct_share",
     point: str = "",
 ) -> Response:
@@ -189,5 +191,6 @@ def show_sweep(
         "base_values": column_values(sweep.base),
         "deletable": who.may_delete(sweep.author),
         "permalink": str(request.url_for("show_sweep", sweep_id=sweep.id)),
+        "reviews": reviews_of(services, "sweep", sweep.id),
     }
     return badged_page(request, "sweep_run.html", context)
