@@ -87,3 +87,24 @@ def test_two_teammates_review_a_run_blind_with_the_keyboard(
         alice.get_by_text(re.compile(r"Krippendorff|agreement|same answer", re.I)).first
     ).to_be_visible()
     assert_accessible(alice, "a review's results")
+
+
+def test_a_reviewer_without_a_sign_in_names_themselves_first(
+    page: Page, live_server: LiveServer, fake: FakeUpstream
+):
+    fake.behave(texts=["First answer.", "Second answer."])
+    run = page.request.post(
+        f"{live_server.url}/api/compare",
+        data={"prompt": "Say hi.", "samples": 1, "presets": PRESETS[:2]},
+    ).json()
+    review = page.request.post(f"{live_server.url}/api/runs/{run['id']}/reviews").json()
+    page.goto(review["url"])
+    expect(page.get_by_label("Your name")).to_be_focused()
+    assert_accessible(page, "a review's first page: who is reviewing")
+    page.get_by_label("Your name").fill("Zoë")
+    page.get_by_role("button", name="Start").click()
+    expect(page.get_by_text("Voting as Zoë.")).to_be_visible()
+    page.wait_for_load_state("load")
+    page.keyboard.press("t")  # two answers: a tie is a choice
+    expect(page).to_have_url(re.compile(r"/results$"), timeout=15_000)
+    expect(page.locator("table.review-table")).to_contain_text("1")
