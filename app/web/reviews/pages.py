@@ -10,6 +10,8 @@ have judged every case.
 
 from __future__ import annotations
 
+import csv
+import io
 from typing import Annotated
 
 from anyio.to_thread import run_sync
@@ -257,9 +259,7 @@ def close(request: Request, review_id: str, reviews: ReviewsDep, who: IdentityDe
 
 
 def votes_csv(votes: list[StoredVote], names: list[str]) -> str:
-    import csv  # noqa: PLC0415
-    import io  # noqa: PLC0415
-
+    """One row per vote, naming the presets (the results name them too)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(["case", "reviewer", "picked", "shown", "note"])
