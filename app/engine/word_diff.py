@@ -1,4 +1,5 @@
-"""Word-level differences between two answers, by the standard library's difflib.
+"""Word-level differences between two answers, by RapidFuzz's Indel opcodes (MIT): the same
+measure as the answers' agreement (app/engine/agreement.py), computed in C++ in linear space.
 
 Pure: text in, pieces out. Words and punctuation are compared, each with the spacing before
 it kept for display, so that joining the pieces gives back both texts exactly.
@@ -6,10 +7,11 @@ it kept for display, so that joining the pieces gives back both texts exactly.
 
 from __future__ import annotations
 
-import difflib
 import re
 from dataclasses import dataclass
 from typing import Literal
+
+from rapidfuzz.distance import Indel
 
 # A word or one punctuation mark with the spacing before it; trailing spacing on its own.
 _TOKEN = re.compile(r"\s*(?:\w+|[^\w\s])|\s+")
@@ -38,15 +40,21 @@ def word_diff(a: str, b: str) -> list[Piece]:
     """How B differs from A, word by word: deletions before insertions where a span changed."""
     ta, tb = tokens(a), tokens(b)
     keys_a, keys_b = [t.strip() for t in ta], [t.strip() for t in tb]
-    matcher = difflib.SequenceMatcher(None, keys_a, keys_b, autojunk=False)
     pieces: list[Piece] = []
-    for op, i1, i2, j1, j2 in matcher.get_opcodes():
-        if op == "equal":
-            # Shared words, shown with B's spacing (A's differs only in whitespace).
-            _add(pieces, "same", "".join(tb[j1:j2]))
+    deleted: list[str] = []  # a changed span's words, held until the next shared run
+    inserted: list[str] = []
+    for op in Indel.opcodes(keys_a, keys_b):
+        if op.tag != "equal":
+            deleted += ta[op.src_start : op.src_end]
+            inserted += tb[op.dest_start : op.dest_end]
             continue
-        _add(pieces, "del", "".join(ta[i1:i2]))
-        _add(pieces, "ins", "".join(tb[j1:j2]))
+        _add(pieces, "del", "".join(deleted))
+        _add(pieces, "ins", "".join(inserted))
+        deleted, inserted = [], []
+        # Shared words, shown with B's spacing (A's differs only in whitespace).
+        _add(pieces, "same", "".join(tb[op.dest_start : op.dest_end]))
+    _add(pieces, "del", "".join(deleted))
+    _add(pieces, "ins", "".join(inserted))
     return pieces
 
 
