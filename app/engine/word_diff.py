@@ -39,7 +39,11 @@ def words(text: str) -> list[str]:
 def word_diff(a: str, b: str) -> list[Piece]:
     """How B differs from A, word by word: deletions before insertions where a span changed."""
     ta, tb = tokens(a), tokens(b)
-    keys_a, keys_b = [t.strip() for t in ta], [t.strip() for t in tb]
+    # Each distinct word as a number: RapidFuzz reads a one-character string as its code point,
+    # so "" (trailing spacing) and "\x00" would be one word.
+    ids: dict[str, int] = {}
+    keys_a = [ids.setdefault(t.strip(), len(ids)) for t in ta]
+    keys_b = [ids.setdefault(t.strip(), len(ids)) for t in tb]
     pieces: list[Piece] = []
     deleted: list[str] = []  # a changed span's words, held until the next shared run
     inserted: list[str] = []
