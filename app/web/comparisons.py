@@ -22,7 +22,7 @@ from typing import Generic, Protocol, TypeVar
 
 from app.engine.endpoints import Upstreams
 from app.engine.events import ColumnDone, ComparisonDone, Event
-from app.engine.fanout import run_comparison, stream_comparison
+from app.engine.fanout import stream_comparison
 from app.engine.preflight import over_caps
 from app.engine.presets import CompareRequest
 from app.engine.prices import PriceList
@@ -182,9 +182,28 @@ class Comparisons(Generic[C]):
             slot.release()
 
     async def _run_to_end(self, compare: C) -> Comparison:
-        comparison = await run_comparison(compare, self.upstreams)
+        """The whole comparison, nobody watching it stream. Each column is looked over as soon
+        as its samples are in, in a thread while the others still stream, so that after the
+        last token only the columns' matrix is left."""
+        events = stream_comparison(compare, self.upstreams, live=False)
+        reviewed: dict[int, Column] = {}
+        result: Comparison | None = None
+        try:
+            async for event in events:
+                if isinstance(event, ColumnDone):
+                    prices = self.prices_for(event.result)
+                    column = await asyncio.to_thread(review_column, event.result, prices)
+                    reviewed[event.column] = column
+                elif isinstance(event, ComparisonDone):
+                    result = event.result
+        finally:
+            await events.aclose()
+        if result is None:  # pragma: no cover - the fan-out always ends with its result
+            raise RuntimeError("comparison ended without a result")
+        columns = [reviewed.get(i, c) for i, c in enumerate(result.columns)]
+        whole = result.model_copy(update={"columns": columns})
         # In a thread: comparing every pair of long answers takes a moment of CPU.
-        return await asyncio.to_thread(review, comparison, self.prices_for)
+        return await asyncio.to_thread(review, whole, self.prices_for)
 
     def prices_for(self, column: Column) -> PriceList:
         """How a column's samples are priced: by its endpoint (free for the embedded model)."""
