@@ -8,15 +8,16 @@
 # an SSO proxy's header) in knobs.env; without any, it makes a token at start and logs the
 # link that signs in with it. See docs/access.md.
 #
-# Two stages. The builder compiles llama-cpp-python (llama.cpp, C++: about 6 minutes on 2 cores)
-# into a virtualenv; the final image gets that virtualenv and the code, and no compiler.
-# Dependencies are installed from pyproject.toml alone, before any code is copied, so a code
-# change rebuilds only the last layers; llama.cpp is compiled again only when pyproject.toml
-# changes, and even then pip's cache (a BuildKit/buildah cache mount) reuses the built wheel.
+# Two stages. The builder compiles llama.cpp's llama-server (C++: about 9 minutes on 2 cores)
+# and installs Knobs' dependencies into a virtualenv; the final image gets that virtualenv (the
+# server is one static binary in its bin/) and the code, and no compiler. llama-server is built
+# first, from its pinned source alone (scripts/llama-server.version), so neither a code change
+# nor a dependency change compiles it again; the dependencies come from pyproject.toml alone,
+# before any code is copied, so a code change rebuilds only the last layers.
 
 FROM python:3.11-slim AS builder
 
-# A C/C++ toolchain for llama.cpp; cmake and ninja come from PyPI as build requirements.
+# A C/C++ toolchain for llama.cpp; cmake comes from PyPI.
 # hadolint ignore=DL3008
 RUN apt-get update \
     && apt-get install -y --no-install-recommends build-essential \
@@ -27,36 +28,33 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 
-# Optional dependency groups of pyproject.toml to install too, comma-separated: "embedded"
-# (the default model; drop it for an image that only ever talks to OPENAI_BASE_URL), "dev".
-ARG KNOBS_EXTRAS="embedded"
-# llama.cpp's CMake options, read by llama-cpp-python's build. GGML_NATIVE=OFF builds for any
-# x86-64 with AVX2 (any armv8 on arm64) instead of only this build machine's CPU. For an older
-# CPU add -DGGML_AVX2=OFF. pip's cache mount keeps a wheel built with the old options (and
-# --no-cache does not empty it): after changing them, clear it first
-# (docker builder prune --filter type=exec.cachemount).
-ARG CMAKE_ARGS="-DGGML_NATIVE=OFF"
-
+# More of llama.cpp's CMake options: it is built for any x86-64 with AVX2 (any armv8 on arm64),
+# not only this build machine's CPU; for an older CPU pass --build-arg CMAKE_ARGS=-DGGML_AVX2=OFF.
+ARG CMAKE_ARGS=""
 WORKDIR /src
+COPY scripts/build-llama-server scripts/llama-server.version scripts/
+RUN --mount=type=cache,target=/root/.cache/pip \
+    pip install 'cmake>=3.18' \
+    && scripts/build-llama-server "$(cat scripts/llama-server.version)" /opt/venv \
+    && pip uninstall --yes cmake
+
+# Optional dependency groups of pyproject.toml to install too, comma-separated: "embedded"
+# (the default model's file; drop it for an image that only ever talks to OPENAI_BASE_URL).
+ARG KNOBS_EXTRAS="embedded"
 COPY pyproject.toml ./
-# The dependency list from pyproject.toml, then the install (llama.cpp compiles here).
+# The dependency list from pyproject.toml, then the install.
 RUN --mount=type=cache,target=/root/.cache/pip \
     python -c 'import os, tomllib; \
 project = tomllib.load(open("pyproject.toml", "rb"))["project"]; \
 extras = [name.strip() for name in os.environ["KNOBS_EXTRAS"].split(",") if name.strip()]; \
 deps = project["dependencies"] + [d for e in extras for d in project["optional-dependencies"][e]]; \
 print("\n".join(deps))' > requirements.txt \
-    && CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" pip install -r requirements.txt
-
-# llama.cpp's own install rules also put copies of its libraries and headers at the top of
-# site-packages (lib/, include/: about 37 MB); llama_cpp loads only those in llama_cpp/lib.
-RUN site="$(python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')" \
-    && if [ -f "$site/llama_cpp/lib/libllama.so" ]; then rm -rf "${site:?}/lib" "${site:?}/include"; fi
+    && pip install -r requirements.txt
 
 
 FROM python:3.11-slim
 
-# llama.cpp's CPU backend needs the OpenMP runtime, which the slim image lacks.
+# llama-server's CPU backend needs the OpenMP runtime, which the slim image lacks.
 # Knobs runs as an unprivileged user that owns only /data, which no other user may read
 # (every prompt, and the session signing key, are in it); a new named volume copies its mode.
 # hadolint ignore=DL3008

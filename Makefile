@@ -7,13 +7,12 @@ BIN := $(VENV)/bin
 BASE := $(VENV)/.base
 DEV := $(VENV)/.installed-dev
 EMBEDDED := $(VENV)/.installed-embedded
-LLAMA_PIN := $(shell grep -o 'llama-cpp-python\[server\]==[0-9.]*' pyproject.toml)
-LLAMA := $(VENV)/.llama-$(lastword $(subst ==, ,$(LLAMA_PIN)))
-# llama-cpp-python compiles llama.cpp on first install; use every core for it.
+# llama.cpp's llama-server, built once per pinned source (the llama-cpp-python sdist that
+# vendors it, scripts/llama-server.version) into the venv's bin: a change to Knobs' code or
+# dependencies does not rebuild it.
+LLAMA_VERSION := $(shell cat scripts/llama-server.version)
+LLAMA := $(VENV)/.llama-server-$(LLAMA_VERSION)
 export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc 2>/dev/null || echo 2)
-# For any x86-64 with AVX2, as the Dockerfile builds it, not for this CPU's every feature: a
-# virtual machine may advertise AMX and then fault on its first instruction (SIGSEGV).
-export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
 
 .PHONY: install run test test-fast lint format bench bench-sweep bench-eval screenshot postgres clean
 
@@ -26,10 +25,10 @@ $(DEV): pyproject.toml $(BASE)
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(DEV)
 
-# llama.cpp is built from source once per pinned version, never taken from pip's cache: a
-# wheel cached from an earlier build with other options (a native one) would be used as it is.
-$(LLAMA): $(BASE)
-	$(BIN)/pip install --quiet --no-cache-dir --force-reinstall --no-deps '$(LLAMA_PIN)'
+# cmake from PyPI, so that a machine without one builds it too.
+$(LLAMA): $(BASE) scripts/build-llama-server scripts/llama-server.version
+	$(BIN)/pip install --quiet 'cmake>=3.18'
+	PATH="$(abspath $(BIN)):$$PATH" scripts/build-llama-server $(LLAMA_VERSION) $(VENV) $(BIN)/pip
 	touch $(LLAMA)
 
 $(EMBEDDED): pyproject.toml $(LLAMA)

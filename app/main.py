@@ -124,7 +124,12 @@ async def started(
         if not configs:
             model = settings.embedded_model_path or find_model_file()
             embedded = EmbeddedServer(
-                model, settings.data_dir / "embedded-server.log", settings.embedded_context
+                model,
+                settings.data_dir / "embedded-server.log",
+                context=settings.embedded_context,
+                parallel=settings.embedded_parallel,
+                threads=settings.embedded_threads,
+                server=settings.embedded_server,
             )
             await embedded.start(settings.embedded_startup_timeout)
             configs = [Endpoint(EMBEDDED_NAME, embedded.base_url, parallel=embedded.parallel)]

@@ -147,7 +147,24 @@ class Settings(BaseSettings):
         default=120.0, gt=0, description="Seconds to wait for the embedded server to come up."
     )
     embedded_context: int = Field(
-        default=2048, ge=256, le=32768, description="Context size of the embedded model."
+        default=2048, ge=256, le=32768, description="Context of each of the embedded model's slots."
+    )
+    embedded_parallel: int = Field(
+        default=8,
+        ge=1,
+        le=64,
+        description="Requests the embedded model answers at once (llama-server's slots).",
+    )
+    embedded_threads: int | None = Field(
+        default=None,
+        ge=1,
+        le=256,
+        description="CPU threads the embedded model computes with. Unset: half the cores.",
+    )
+    embedded_server: Path | None = Field(
+        default=None,
+        description="The llama-server binary. Unset: the one `make run` built into the venv, "
+        "else llama-server on PATH.",
     )
 
     # Access (app/access/rules.py and docs/access.md).

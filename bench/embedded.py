@@ -1,150 +1,195 @@
-"""The default comparison (4 built-in presets × 2 samples) on the bundled model, under several
-ways of running llama-cpp-python's server on this machine's cores.
+"""The embedded model as a newcomer meets it: the default comparison through POST /api/compare.
 
-    .venv/bin/python -m bench.embedded --rounds 3
+Knobs is started as `make run` starts it (uvicorn, every setting at its default, no endpoint
+configured: the embedded llama-server), and the default comparison — the four built-in presets
+× 2 samples, "Explain what top_p does in one paragraph." — is posted --rounds times. Reported:
+the wall time, the longest single answer (its latency), wall ÷ longest, every sample's TTFT and
+queued time.
 
-Each way is started once, warmed up with one short request, then the rounds run interleaved
-(one comparison per way per round), through Knobs' own fan-out. Every preset gets a fixed seed,
-so each way generates the same answers and the wall times compare. Ways:
+    .venv/bin/python -m bench.embedded                 # the default comparison, 3 rounds
+    .venv/bin/python -m bench.embedded --stream        # one stream: through Knobs vs straight
+    .venv/bin/python -m bench.embedded --stream --busy # the same with one core kept busy
+    KNOBS_EMBEDDED_THREADS=2 .venv/bin/python -m bench.embedded --stream --busy
 
-- `before`: one process, one generation thread (llama-cpp-python's default: half the cores),
-  all 8 requests sent at once; the server queues 7 of them where Knobs cannot see.
-- `after`: the same server, Knobs sending one request at a time (the embedded endpoint's
-  `parallel = 1`), so the wait is measured as queued.
-- `1 process, 2 threads`: the same, generating on both cores.
-- `2 processes, 1 thread each`: two servers; columns 1–2 go to one, 3–4 to the other.
-
-A request that takes longer than --timeout seconds fails its way's round (reported, not fatal).
+--stream sends one long answer (max_tokens 200, temperature 0.8, a fixed seed) through Knobs
+and then the same request straight to the embedded server (its port is in Knobs' log), and
+prints each one's tokens/second. --busy keeps one core busy (a spinning process) meanwhile:
+what Knobs itself, or anything else, does to llama.cpp's threads on a small machine.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
+import json
+import multiprocessing
+import re
 import statistics
+import subprocess
 import tempfile
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from app.engine.endpoints import Upstreams
-from app.engine.fanout import run_comparison
-from app.engine.presets import CompareRequest, builtin_presets
-from app.engine.upstream import Endpoint
-from app.ops.embedded import EmbeddedServer, find_model_file
-from app.settings import Settings
+import httpx2
 
-PROMPT = "What is the capital of France?"
+from app.engine.presets import builtin_presets
+from bench.serve import ROOT, free_port, knobs_command, stop
 
-
-class ThreadedServer(EmbeddedServer):
-    """The embedded server with a given number of generation threads."""
-
-    def __init__(self, model: Path, log: Path, threads: int) -> None:
-        super().__init__(model, log)
-        self.threads = threads
-
-    def command(self) -> list[str]:
-        return [*super().command(), "--n_threads", str(self.threads)]
+PROMPT = "Explain what top_p does in one paragraph."
+STREAM_PROMPT = "Write a short story about a lighthouse keeper and a storm."
+READY_SECONDS = 180
 
 
-@dataclass
-class Way:
-    name: str
-    threads: int
-    processes: int
-    parallel: int | None = 1
-    servers: list[EmbeddedServer] = field(default_factory=list)
-    walls: list[float] = field(default_factory=list)
-    tokens: list[int] = field(default_factory=list)
-    failures: list[str] = field(default_factory=list)
-
-    def endpoints(self) -> list[Endpoint]:
-        return [
-            Endpoint(f"e{i}", s.base_url, parallel=self.parallel)
-            for i, s in enumerate(self.servers)
-        ]
+def spin() -> None:
+    while True:
+        pass
 
 
-def request_for(way: Way) -> CompareRequest:
-    presets = []
-    for index, preset in enumerate(builtin_presets()):
-        endpoint = f"e{index * way.processes // 4}"
-        presets.append(preset.model_copy(update={"seed": index + 1, "endpoint": endpoint}))
-    return CompareRequest(prompt=PROMPT, samples=2, presets=presets)
+def knobs_env(data_dir: str) -> dict[str, str]:
+    import os  # noqa: PLC0415
+
+    ours = ("KNOBS_", "OPENAI_", "DATABASE_URL")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(ours)}
+    env["KNOBS_DATA_DIR"] = data_dir
+    # A bench chooses only what the command line asks for: the thread count, if given.
+    if "KNOBS_EMBEDDED_THREADS" in os.environ:
+        env["KNOBS_EMBEDDED_THREADS"] = os.environ["KNOBS_EMBEDDED_THREADS"]
+    return env
 
 
-async def one_round(way: Way, settings: Settings) -> None:
-    upstreams = Upstreams.from_configs(way.endpoints(), settings)
-    try:
-        began = time.perf_counter()
-        comparison = await run_comparison(request_for(way), upstreams)
-        wall = time.perf_counter() - began
-    finally:
-        await upstreams.aclose()
-    samples = [s for c in comparison.columns for s in c.samples]
-    failed = [s.error for s in samples if s.error]
+def wait_up(url: str, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + READY_SECONDS
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError("Knobs exited at start-up")
+        try:
+            if httpx2.get(f"{url}/healthz", timeout=2).status_code == 200:
+                return
+        except httpx2.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError("Knobs did not come up")
+
+
+def comparison(client: httpx2.Client, url: str) -> dict[str, Any]:
+    began = time.perf_counter()
+    presets = [p.model_dump(exclude_none=True) for p in builtin_presets()]
+    body = {"prompt": PROMPT, "samples": 2, "presets": presets}
+    answer = client.post(f"{url}/api/compare", json=body)
+    wall = time.perf_counter() - began
+    answer.raise_for_status()
+    samples = [s for c in answer.json()["columns"] for s in c["samples"]]
+    failed = [s["error"] for s in samples if s["error"]]
     if failed:
-        way.failures.append(failed[0])
-        print(f"  {way.name}: failed after {wall:.1f} s: {failed[0]}", flush=True)
-        return
-    way.walls.append(wall)
-    way.tokens.append(sum(s.usage.completion_tokens or 0 for s in samples))
-    ttfts = [s.ttft_ms or 0 for s in samples]
+        raise RuntimeError(f"a sample failed: {failed[0]}")
+    longest = max(s["latency_ms"] for s in samples) / 1000
+    return {
+        "wall": wall,
+        "longest": longest,
+        "ttft": [s["ttft_ms"] / 1000 for s in samples],
+        "queued": [(s["queued_ms"] or 0) / 1000 for s in samples],
+    }
+
+
+def stream_body(model: str | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "messages": [{"role": "user", "content": STREAM_PROMPT}],
+        "max_tokens": 200,
+        "temperature": 0.8,
+        "seed": 7,
+        "stream": True,
+    }
+    return body | ({"model": model} if model else {})
+
+
+def straight(client: httpx2.Client, base_url: str) -> float:
+    """Tokens per second of one stream sent straight to the server, as a bare client reads it."""
+    began = time.perf_counter()
+    first: float | None = None
+    tokens = 0
+    with client.stream("POST", f"{base_url}/chat/completions", json=stream_body()) as response:
+        for line in response.iter_lines():
+            if not line.startswith("data:") or line.endswith("[DONE]"):
+                continue
+            delta = json.loads(line[5:])["choices"]
+            if delta and delta[0]["delta"].get("content"):
+                tokens += 1
+                first = first or time.perf_counter()
+    ended = time.perf_counter()
+    return (tokens - 1) / (ended - (first or began)) if tokens > 1 else 0.0
+
+
+def through_knobs(client: httpx2.Client, url: str) -> float:
+    preset = {"name": "Story", "temperature": 0.8, "seed": 7, "max_tokens": 200}
+    body = {"prompt": STREAM_PROMPT, "samples": 1, "presets": [preset]}
+    answer = client.post(f"{url}/api/compare", json=body)
+    answer.raise_for_status()
+    sample = answer.json()["columns"][0]["samples"][0]
+    return float(sample["tokens_per_second"] or 0.0)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--stream", action="store_true", help="one stream's tok/s, two ways")
+    parser.add_argument("--busy", action="store_true", help="keep one core busy meanwhile")
+    args = parser.parse_args(argv)
+    burner = None
+    with tempfile.TemporaryDirectory(prefix="knobs-embedded-") as data:
+        port = free_port()
+        log_path = Path(data) / "knobs.log"
+        with log_path.open("wb") as log:
+            proc = subprocess.Popen(
+                knobs_command(port), cwd=ROOT, env=knobs_env(data), stdout=log, stderr=log
+            )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            wait_up(url, proc)
+            server_log = (Path(data) / "embedded-server.log").read_text(errors="replace")
+            threads = re.search(r"n_threads = (\d+)", server_log)
+            print(f"embedded llama-server: {threads.group(1) if threads else '?'} threads")
+            if args.busy:
+                burner = multiprocessing.Process(target=spin, daemon=True)
+                burner.start()
+                print("one core kept busy by a spinning process")
+            with httpx2.Client(timeout=300) as client:
+                warm = {"prompt": "Hi", "samples": 1, "presets": [{"max_tokens": 4}]}
+                client.post(f"{url}/api/compare", json=warm)
+                if args.stream:
+                    knobs_log = log_path.read_text(errors="replace")
+                    found = re.search(r"embedded model ready at (\S+)", knobs_log)
+                    if found is None:
+                        raise RuntimeError("the embedded server's address is not in the log")
+                    rates = [
+                        (through_knobs(client, url), straight(client, found.group(1)))
+                        for _ in range(args.rounds)
+                    ]
+                    via = statistics.median(r[0] for r in rates)
+                    bare = statistics.median(r[1] for r in rates)
+                    print(
+                        f"one stream, tok/s: through Knobs {via:.1f}, straight {bare:.1f}, "
+                        f"ratio {via / bare:.2f}  (medians of {args.rounds})"
+                    )
+                    return
+                runs = [comparison(client, url) for _ in range(args.rounds)]
+        finally:
+            if burner is not None:
+                burner.kill()
+            stop(proc)
+    for n, run in enumerate(runs, 1):
+        print(
+            f"round {n}: {run['wall']:.2f} s, longest answer {run['longest']:.2f} s "
+            f"({run['wall'] / run['longest']:.2f}×), TTFT {min(run['ttft']):.2f}–"
+            f"{max(run['ttft']):.2f} s, queued at most {max(run['queued']):.2f} s"
+        )
+    wall = statistics.median(r["wall"] for r in runs)
+    ratio = statistics.median(r["wall"] / r["longest"] for r in runs)
+    ttft = statistics.median(max(r["ttft"]) for r in runs)
     print(
-        f"  {way.name}: {wall:.2f} s, {way.tokens[-1]} tokens, "
-        f"TTFT {min(ttfts):.0f}–{max(ttfts):.0f} ms",
-        flush=True,
+        f"default 4×2 comparison, medians of {len(runs)}: {wall:.2f} s, {ratio:.2f}× its "
+        f"longest answer, slowest TTFT {ttft:.2f} s"
     )
 
 
-async def main(rounds: int, request_timeout: float, only: str | None = None) -> None:
-    model = find_model_file()
-    ways = [
-        Way("before: all 8 sent at once", 1, 1, parallel=None),
-        Way("after: one at a time", 1, 1),
-        Way("1 process, 2 threads", 2, 1),
-        Way("2 processes, 1 thread each", 1, 2),
-    ]
-    if only:
-        ways = [ways[int(n) - 1] for n in only.split(",")]
-    settings = Settings(openai_base_url=None, request_timeout=request_timeout)
-    with tempfile.TemporaryDirectory() as data:
-        try:
-            for way in ways:
-                for n in range(way.processes):
-                    log = Path(data) / f"{way.threads}-{way.processes}-{n}.log"
-                    started = ThreadedServer(model, log, way.threads)
-                    way.servers.append(started)
-                    await started.start(120)
-            for way in ways:  # warm-up, not timed: the first request loads the weights
-                warm = CompareRequest(prompt="Hi", samples=1, presets=builtin_presets()[:1])
-                upstreams = Upstreams.from_configs(way.endpoints(), settings)
-                await run_comparison(warm, upstreams)
-                await upstreams.aclose()
-            for n in range(rounds):
-                print(f"round {n + 1}", flush=True)
-                for way in ways:
-                    await one_round(way, settings)
-        finally:
-            for way in ways:
-                for server in way.servers:
-                    await server.stop()
-    print(f"{'way':<30} {'wall (median)':>14} {'walls':>22} {'tokens':>12} {'tok/s':>7}")
-    for way in ways:
-        if not way.walls:
-            print(f"{way.name:<30} every round failed: {way.failures[0]}")
-            continue
-        wall = statistics.median(way.walls)
-        walls = ", ".join(f"{w:.1f}" for w in way.walls)
-        tokens = statistics.median(way.tokens)
-        print(f"{way.name:<30} {wall:>12.2f} s {walls:>22} {tokens:>12.0f} {tokens / wall:>7.0f}")
-
-
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--timeout", type=float, default=60.0)
-    parser.add_argument("--only", help="comma-separated way numbers to run (1-4)")
-    args = parser.parse_args()
-    asyncio.run(main(args.rounds, args.timeout, args.only))
+    main()

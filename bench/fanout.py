@@ -79,6 +79,23 @@ PRESETS = (
 )
 
 
+# How presets' answers differ: each opens its own way and runs its own length, so the analysis
+# after the last token (agreement, word differences) works as it does on real answers.
+OPENINGS = ("In short,", "Put simply,", "Briefly:", "To answer that:", "Well,", "So:", "First,")
+
+
+def answers(words: int, same: bool = False) -> list[str]:
+    """The answers the fake cycles through: one (--same-answers), or several that differ from
+    their first word and in length (±10%), as different presets' do."""
+    if same:
+        return [answer(words)]
+    texts = []
+    for n, opening in enumerate(OPENINGS):
+        length = max(1, words + (n - len(OPENINGS) // 2) * max(1, words // 30))
+        texts.append(f"{opening} {answer(length - 1)}" if length > 1 else opening)
+    return texts
+
+
 def answer(words: int) -> str:
     """The first `words` words of ANSWER (repeated when more are asked for)."""
     pool = ANSWER.split()
@@ -164,7 +181,7 @@ async def knobs_once(
     client: httpx2.AsyncClient,
     url: str,
     body: dict[str, Any],
-    expected: str,
+    expected: Sequence[str],
     fake: FakeProcess,
     processes: Processes,
     path: str = "/api/compare",
@@ -184,7 +201,7 @@ async def knobs_once(
     if len(samples) != (n_requests or len(body["presets"]) * body["samples"]):
         raise RuntimeError(f"Knobs returned {len(samples)} samples")
     for s in samples:
-        if s["error"] or s["text"] != expected or s["ttft_ms"] is None:
+        if s["error"] or s["text"] not in expected or s["ttft_ms"] is None:
             raise RuntimeError(f"a sample went wrong: error={s['error']!r} {s['text'][:40]!r}")
     return Run(
         wall=wall,
@@ -198,7 +215,7 @@ async def knobs_once(
 async def floor_once(
     client: httpx2.AsyncClient,
     bodies: list[dict[str, Any]],
-    expected_lines: int,
+    expected_lines: set[int],
     fake: FakeProcess,
     processes: Processes,
 ) -> Run:
@@ -209,7 +226,7 @@ async def floor_once(
     wall = time.perf_counter() - started
     cpu = processes.since(before)
     for _, _, lines in results:
-        if lines != expected_lines:
+        if lines not in expected_lines:
             raise RuntimeError(f"floor read {lines} data lines, expected {expected_lines}")
     return Run(
         wall=wall,
@@ -299,12 +316,12 @@ def describe(args: argparse.Namespace, n_requests: int, chunks: int) -> None:
 async def measure(
     args: argparse.Namespace, fake: FakeProcess, url: str, proc: subprocess.Popen[bytes]
 ) -> list[Side]:
-    text = answer(args.chunks)
+    texts = answers(args.chunks, getattr(args, "same_answers", False))
     body = getattr(args, "body", None) or compare_body(args.presets, args.samples)
     path = getattr(args, "path", "/api/compare")
     n_requests = args.presets * args.samples
     # Every chunk, the finish chunk, the usage chunk and [DONE].
-    expected_lines = len(split_chunks(text)) + 3
+    expected_lines = {len(split_chunks(text)) + 3 for text in texts}
     processes = Processes(proc.pid, fake.pid)
     # The floor's pool holds every request at once, with Knobs' timeouts.
     settings = Settings()
@@ -321,7 +338,7 @@ async def measure(
         async def once(side: Side, measured: bool) -> None:
             fake.ask("reset")
             if side is knobs:
-                run = await knobs_once(user, url, body, text, fake, processes, path, n_requests)
+                run = await knobs_once(user, url, body, texts, fake, processes, path, n_requests)
             else:
                 run = await floor_once(bare, bodies, expected_lines, fake, processes)
             if measured:
@@ -344,10 +361,12 @@ async def measure(
 
 
 def bench(args: argparse.Namespace) -> float:
-    text = answer(args.chunks)
+    texts = answers(args.chunks, getattr(args, "same_answers", False))
     n_requests = args.presets * args.samples
-    describe(args, n_requests, len(split_chunks(text)))
-    fake = FakeProcess({"latency": args.latency, "chunk_delay": args.chunk_delay, "text": text})
+    describe(args, n_requests, len(split_chunks(texts[0])))
+    kind = "identical answers" if len(texts) == 1 else f"{len(texts)} answers that differ"
+    print(f"the fake answers with {kind} (cycled per request)")
+    fake = FakeProcess({"latency": args.latency, "chunk_delay": args.chunk_delay, "texts": texts})
     try:
         with tempfile.TemporaryDirectory(prefix="knobs-fanout-") as data_dir:
             port = free_port()
@@ -385,6 +404,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--chunk-delay", type=float, default=0.0, help="seconds between chunks")
     parser.add_argument("--chunks", type=int, default=50, help="words (chunks) in the answer")
     parser.add_argument("--rounds", type=int, default=15, help="measured rounds per side")
+    parser.add_argument(
+        "--same-answers",
+        action="store_true",
+        help="every request gets the same answer (default: answers that differ, as presets')",
+    )
     parser.add_argument("--profile", type=Path, metavar="FILE", help="run Knobs under cProfile")
     parser.add_argument(
         "--check", action="store_true", help=f"exit 1 when the ratio is above {TARGET}"
