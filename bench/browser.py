@@ -87,6 +87,10 @@ class Rate:
     def seconds(self, side: str) -> list[float]:
         return [run.seconds for run in self.runs[side]]
 
+    def lags(self) -> list[float]:
+        """Per round: how much later the page said Finished than the API answered, in s."""
+        return [p - a for p, a in zip(self.seconds("page"), self.seconds("API"), strict=True)]
+
     def ratios(self) -> list[float]:
         return [p / a for p, a in zip(self.seconds("page"), self.seconds("API"), strict=True)]
 
@@ -236,7 +240,10 @@ def measure(browser: Browser, args: argparse.Namespace, tokens_per_second: float
 def report(args: argparse.Namespace, rates: list[Rate]) -> bool:
     """Print the figures; True when every rate is within the target."""
     print()
-    print(f"{'tok/s asked':>11} {'measured':>9} {'page':>8} {'API':>8} {'ratio':>6} {'range':>12}")
+    print(
+        f"{'tok/s asked':>11} {'measured':>9} {'page':>8} {'API':>8} {'ratio':>6} {'range':>12}"
+        f" {'page − API':>11}"
+    )
     ok = True
     for r in rates:
         ratios = r.ratios()
@@ -247,10 +254,12 @@ def report(args: argparse.Namespace, rates: list[Rate]) -> bool:
             f"{statistics.median(r.seconds('page')):>6.2f} s "
             f"{statistics.median(r.seconds('API')):>6.2f} s "
             f"{ratio:>6.2f} {min(ratios):>5.2f}–{max(ratios):.2f}"
+            f" {statistics.median(r.lags()) * 1000:>8.0f} ms"
         )
     print(
         "(medians over the rounds; measured = the median tokens/s per stream that the API\n"
-        " reported; ratio = page ÷ API per round, its median and range)"
+        " reported; ratio = page ÷ API per round, its median and range; page − API = how\n"
+        " much later the page says Finished than the API answers, the median of the rounds)"
     )
     print()
     print(f"CPU seconds per run (medians): {', '.join(USERS)}")
@@ -267,7 +276,8 @@ def report(args: argparse.Namespace, rates: list[Rate]) -> bool:
             f"browser {MAX_PRESETS}×{args.samples}, {args.words} tokens "
             f"@{r.tokens_per_second:g} tok/s: page {statistics.median(r.seconds('page')):.2f} s, "
             f"API {statistics.median(r.seconds('API')):.2f} s, ratio "
-            f"{statistics.median(r.ratios()):.2f}"
+            f"{statistics.median(r.ratios()):.2f}, page − API "
+            f"{statistics.median(r.lags()) * 1000:.0f} ms"
         )
     return ok
 

