@@ -8,7 +8,7 @@
 # an SSO proxy's header) in knobs.env; without any, it makes a token at start and logs the
 # link that signs in with it. See docs/access.md.
 #
-# Two stages. The builder compiles llama.cpp's llama-server (C++: about 9 minutes on 2 cores)
+# Two stages. The builder compiles llama.cpp's llama-server (C++: 4–9 minutes on 2 cores)
 # and installs Knobs' dependencies into a virtualenv; the final image gets that virtualenv (the
 # server is one static binary in its bin/) and the code, and no compiler. llama-server is built
 # first, from its pinned source alone (scripts/llama-server.version), so neither a code change

@@ -44,7 +44,7 @@ NOT_INSTALLED = (
 )
 NO_SERVER = (
     "The embedded model needs llama.cpp's llama-server, which is not built: run `make run` "
-    "(it builds it once, about 9 minutes), point KNOBS_EMBEDDED_SERVER at one, or set "
+    "(it builds it once, about 4 minutes), point KNOBS_EMBEDDED_SERVER at one, or set "
     "OPENAI_BASE_URL to use another endpoint."
 )
 MODEL_ALIAS = "SmolLM2-135M-Instruct"
