@@ -318,6 +318,9 @@ def report(args: argparse.Namespace, result: Burst, base: Floor | None) -> int:
         f"{len(ok) * per_comparison:,}; more would be retries), at most "
         f"{result.max_in_flight} in flight at once"
     )
+    if result.upstream_bodies:
+        per_request = cpu["knobs"] / len(result.upstream_bodies) * 1000
+        print(f"Knobs' CPU per upstream request: {per_request:.2f} ms (target ≤ 2.5 ms)")
     peak = max(rss["peak"] or 0, rss["sampled"] or 0) or None
     print(
         f"Knobs' memory (RSS): {mib(rss['started'])} after start-up, {mib(rss['warm'])} after "
