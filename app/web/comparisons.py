@@ -182,28 +182,16 @@ class Comparisons(Generic[C]):
             slot.release()
 
     async def _run_to_end(self, compare: C) -> Comparison:
-        """The whole comparison, nobody watching it stream. Each column is looked over as soon
-        as its samples are in, in a thread while the others still stream, so that after the
-        last token only the columns' matrix is left."""
-        events = stream_comparison(compare, self.upstreams, live=False)
-        reviewed: dict[int, Column] = {}
-        result: Comparison | None = None
+        """The whole comparison, nobody watching it stream; after the last token only the
+        columns' matrix is left (`reviewed`)."""
+        events = reviewed(stream_comparison(compare, self.upstreams, live=False), self.prices_for)
         try:
             async for event in events:
-                if isinstance(event, ColumnDone):
-                    prices = self.prices_for(event.result)
-                    column = await asyncio.to_thread(review_column, event.result, prices)
-                    reviewed[event.column] = column
-                elif isinstance(event, ComparisonDone):
-                    result = event.result
+                if isinstance(event, ComparisonDone):
+                    return event.result
         finally:
             await events.aclose()
-        if result is None:  # pragma: no cover - the fan-out always ends with its result
-            raise RuntimeError("comparison ended without a result")
-        columns = [reviewed.get(i, c) for i, c in enumerate(result.columns)]
-        whole = result.model_copy(update={"columns": columns})
-        # In a thread: comparing every pair of long answers takes a moment of CPU.
-        return await asyncio.to_thread(review, whole, self.prices_for)
+        raise RuntimeError("comparison ended without a result")  # pragma: no cover
 
     def prices_for(self, column: Column) -> PriceList:
         """How a column's samples are priced: by its endpoint (free for the embedded model)."""
@@ -219,20 +207,11 @@ class Comparisons(Generic[C]):
     ) -> AsyncGenerator[Event | Finished, None]:
         """The comparison's events as they happen, ending with `Finished`."""
         started = time.perf_counter()
-        events = stream_comparison(compare, self.upstreams, stop)
-        reviewed: dict[int, Column] = {}  # each finished column, looked over once
+        events = reviewed(stream_comparison(compare, self.upstreams, stop), self.prices_for)
         try:
             async for event in events:
-                if isinstance(event, ColumnDone):
-                    prices = self.prices_for(event.result)
-                    column = await asyncio.to_thread(review_column, event.result, prices)
-                    reviewed[event.column] = column
-                    yield ColumnDone(event.column, column)
-                elif isinstance(event, ComparisonDone):
-                    columns = [reviewed.get(i, c) for i, c in enumerate(event.result.columns)]
-                    whole = event.result.model_copy(update={"columns": columns})
-                    result = await asyncio.to_thread(review, whole, self.prices_for)
-                    yield await self._save(compare, result, event.stopped, started, caller)
+                if isinstance(event, ComparisonDone):
+                    yield await self._save(compare, event.result, event.stopped, started, caller)
                 else:
                     yield event
         finally:
@@ -259,3 +238,32 @@ class Comparisons(Generic[C]):
             log.warning("run not saved: %s", error, exc_info=not outage)
             return Finished(comparison, stopped, seconds, None, NOT_SAVED)
         return Finished(comparison, stopped, seconds, run_id)
+
+
+async def reviewed(
+    events: AsyncGenerator[Event, None],
+    prices_for: Callable[[Column], PriceList],
+    matrix: bool = True,
+) -> AsyncGenerator[Event, None]:
+    """The fan-out's events with each column looked over (costs, agreement) as soon as its
+    samples are in, in a thread while the others still stream; the comparison at the end with
+    its total and, with `matrix`, how far each column agrees with each other one. Every path
+    that runs a comparison (the page, the API, an eval's cases) looks its columns over here."""
+    done: dict[int, Column] = {}  # each finished column, looked over once
+    try:
+        async for event in events:
+            if isinstance(event, ColumnDone):
+                prices = prices_for(event.result)
+                column = await asyncio.to_thread(review_column, event.result, prices)
+                done[event.column] = column
+                yield ColumnDone(event.column, column)
+            elif isinstance(event, ComparisonDone) and matrix:
+                columns = [done.get(i, c) for i, c in enumerate(event.result.columns)]
+                whole = event.result.model_copy(update={"columns": columns})
+                # In a thread: comparing every pair of long answers takes a moment of CPU.
+                result = await asyncio.to_thread(review, whole, prices_for)
+                yield ComparisonDone(result, event.stopped)
+            else:
+                yield event
+    finally:
+        await events.aclose()

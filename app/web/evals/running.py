@@ -24,12 +24,11 @@ from app.engine.events import ColumnDone
 from app.engine.fanout import NEVER_SENT, STOPPED, stream_comparison
 from app.engine.prices import PriceList
 from app.engine.results import Column
-from app.engine.review import review_column
 from app.guard.limits import ComparisonLimiter
 from app.settings import Settings
 from app.storage.evals import HEARTBEAT_SECONDS, EvalStore, Status, StoredEval
 from app.storage.outages import StoreUnavailable
-from app.web.comparisons import Caller
+from app.web.comparisons import Caller, reviewed
 
 log = logging.getLogger("knobs.evals")
 # A cell that could not be saved is tried again this often before the eval is given up
@@ -181,14 +180,13 @@ class EvalRunner:
                 return
             indexes = presets if presets is not None else list(range(len(request.presets)))
             compare = request.comparison(case, indexes)
-            events = stream_comparison(compare, self.upstreams, stop, live=False)
+            fanout = stream_comparison(compare, self.upstreams, stop, live=False)
+            # Cells only: an eval's figures compare presets across cases, not in one case.
+            events = reviewed(fanout, self.prices_for, matrix=False)
             try:
                 async for event in events:
-                    if not isinstance(event, ColumnDone) or _cut_short(event.result):
-                        continue
-                    prices = self.prices_for(event.result)
-                    column = await asyncio.to_thread(review_column, event.result, prices)
-                    await self._save(eval_id, case, indexes[event.column], column)
+                    if isinstance(event, ColumnDone) and not _cut_short(event.result):
+                        await self._save(eval_id, case, indexes[event.column], event.result)
             finally:
                 await events.aclose()
 
