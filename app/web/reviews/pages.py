@@ -131,6 +131,20 @@ def set_name(review_id: str, name: Annotated[str, Form()] = "") -> Response:
     return response
 
 
+def _found_for(
+    request: Request, reviews: Reviews, review_id: str, who: Identity
+) -> tuple[Review, Material, str] | Response:
+    """The review, what it reviews and who is voting; a reviewer with no name yet is sent to
+    the review's first page, which asks for one."""
+    found = _found(request, reviews, review_id)
+    if isinstance(found, Response):
+        return found
+    reviewer = reviewer_of(request, who)
+    if reviewer is None:
+        return RedirectResponse(f"/reviews/{review_id}", status_code=303)
+    return (*found, reviewer)
+
+
 @router.get("/reviews/{review_id}/cases/{case}")
 def show_case(
     request: Request,
@@ -142,17 +156,14 @@ def show_case(
     reveal: str = "",
 ) -> Response:
     """One case: the answers under letters in this reviewer's order, and one form to pick."""
-    found = _found(request, reviews, review_id)
+    found = _found_for(request, reviews, review_id, who)
     if isinstance(found, Response):
         return found
-    review, material = found
-    reviewer = reviewer_of(request, who)
-    if reviewer is None:
-        return RedirectResponse(f"/reviews/{review_id}", status_code=303)
+    review, material, reviewer = found
     cases = reviews.reviewable(material)
     if case not in cases:
         return not_found_page(request, f"This review has no case {case + 1} to judge.")
-    shown = reviews.shown(review, material, reviewer, case, every_sample=bool(all))
+    shown = reviews.shown(review, material, reviewer, case, bool(all), reveal=bool(reveal))
     position = cases.index(case)
     context = {
         "review": review,
@@ -164,10 +175,6 @@ def show_case(
         "next": cases[position + 1] if position + 1 < len(cases) else None,
         "every_sample": bool(all),
         "long": LONG_ANSWER,
-        "revealed": (
-            reviews.reveal(review, material, reviewer, case) if reveal and shown.choice else None
-        ),
-        "done": reviews.next_case(review, material, reviewer) is None,
     }
     return page(request, "review.html", context)
 
@@ -183,13 +190,10 @@ def vote(
     note: Annotated[str, Form()] = "",
 ) -> Response:
     """Record the pick (replacing this reviewer's earlier one) and go on to the next case."""
-    found = _found(request, reviews, review_id)
+    found = _found_for(request, reviews, review_id, who)
     if isinstance(found, Response):
         return found
-    review, material = found
-    reviewer = reviewer_of(request, who)
-    if reviewer is None:
-        return RedirectResponse(f"/reviews/{review_id}", status_code=303)
+    review, material, reviewer = found
     try:
         reviews.vote(review, material, reviewer, case, choice, note)
     except ValueError as error:
@@ -229,7 +233,7 @@ def results(request: Request, review_id: str, reviews: ReviewsDep, who: Identity
     votes = reviews.store.votes(review.id)
     context = {
         "review": review,
-        "tally": reviews.results(review, material),
+        "tally": reviews.results(review, material, votes),
         "names": material.names,
         "notes": [v for v in votes if v.note],
         "owner": owner,

@@ -47,6 +47,8 @@ class Shown:
     choice: str | None  # this reviewer's vote, as a letter (or "tie")
     note: str | None
     tie_allowed: bool
+    revealed: list[tuple[str, str]] | None  # (letter, preset) once voted, when asked
+    done: bool  # this reviewer has judged every case
 
 
 class Reviews:
@@ -99,11 +101,20 @@ class Reviews:
         return next((c for c in self.reviewable(material) if c not in judged), None)
 
     def shown(
-        self, review: Review, material: Material, reviewer: str, case: int, every_sample: bool
+        self,
+        review: Review,
+        material: Material,
+        reviewer: str,
+        case: int,
+        every_sample: bool,
+        reveal: bool = False,
     ) -> Shown:
+        """The case in this reviewer's order; with `reveal`, once they have voted on it, which
+        letter was which preset."""
         this = material.cases[case]
         order = order_for(review.seed, self.store.slot(review.id, reviewer), case, this.shown)
-        vote = self.mine(review, reviewer).get(case)
+        mine = self.mine(review, reviewer)
+        vote = mine.get(case)
         choice = None
         if vote is not None:
             choice = TIE if vote.winner is None else LETTERS[order.index(vote.winner)]
@@ -120,15 +131,13 @@ class Reviews:
             choice=choice,
             note=vote.note if vote else None,
             tie_allowed=len(order) == 2,
+            revealed=(
+                [(LETTERS[i], material.names[p]) for i, p in enumerate(order)]
+                if reveal and vote is not None
+                else None
+            ),
+            done=all(c in mine for c in self.reviewable(material)),
         )
-
-    def reveal(
-        self, review: Review, material: Material, reviewer: str, case: int
-    ) -> list[tuple[str, str]]:
-        """Which letter was which preset, for a reviewer who has voted on the case."""
-        slot = self.store.slot(review.id, reviewer)
-        order = order_for(review.seed, slot, case, material.cases[case].shown)
-        return [(LETTERS[i], material.names[p]) for i, p in enumerate(order)]
 
     def vote(
         self,
@@ -172,5 +181,10 @@ class Reviews:
         material = self.material(review)
         return None if material is None else self.results(review, material)
 
-    def results(self, review: Review, material: Material) -> Tally:
-        return tally(material.names, [v.as_vote() for v in self.store.votes(review.id)])
+    def results(
+        self, review: Review, material: Material, votes: list[StoredVote] | None = None
+    ) -> Tally:
+        """The votes added up; `votes` when the caller has read them already."""
+        if votes is None:
+            votes = self.store.votes(review.id)
+        return tally(material.names, [v.as_vote() for v in votes])
