@@ -222,6 +222,11 @@ class ComparisonLimiter:
             )
         return slot
 
+    async def charge(self, client: str) -> None:
+        """Charge `client` one comparison, or 429, for work that runs on without holding an
+        in-flight slot (an eval runs on the server, its cases a few at a time)."""
+        (await self.admit(client)).release()
+
     @asynccontextmanager
     async def slot(self, client: str) -> AsyncIterator[None]:
         """Hold a comparison slot for `client` for the block, or raise TooManyComparisons."""

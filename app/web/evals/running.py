@@ -58,8 +58,7 @@ class EvalRunner:
 
     async def start(self, request: EvalRequest, caller: Caller) -> str:
         """Save the eval and start it; its id. Charged as one comparison to the caller."""
-        slot = await self.limiter.admit(caller.client)
-        slot.release()  # the rate is charged; an eval does not hold a comparison slot
+        await self.limiter.charge(caller.client)
         eval_id = await run_sync(self.store.create, request, self.runner, caller.author or None)
         self._launch(eval_id, request, [(c, None) for c in range(len(request.cases))])
         return eval_id
@@ -67,8 +66,7 @@ class EvalRunner:
     async def resume(self, eval_id: str, caller: Caller) -> StoredEval | None:
         """Run an interrupted or stopped eval's missing cells here; None when it cannot be
         resumed (finished, running elsewhere, unknown)."""
-        slot = await self.limiter.admit(caller.client)
-        slot.release()
+        await self.limiter.charge(caller.client)
         claimed = await run_sync(self.store.claim, eval_id, self.runner)
         if claimed is None:
             return None
