@@ -35,6 +35,7 @@ from app.guard.origin import CrossOriginProtection
 from app.guard.security_headers import SecurityHeaders
 from app.guard.server_errors import ServerErrors
 from app.ops import logs
+from app.ops.collector import start_up_frozen
 from app.ops.embedded import EmbeddedServer, find_model_file
 from app.ops.metrics import Metrics
 from app.settings import Settings, get_settings
@@ -205,7 +206,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Services]]:
         """Build the services; each request carries them in its state (services_of)."""
         async with started(settings, templates) as services:
-            yield {"services": services}
+            with start_up_frozen():
+                yield {"services": services}
 
     app = FastAPI(
         title="Knobs",
