@@ -18,7 +18,15 @@ from app.web.comparisons import Caller, Comparisons
 from app.web.evals.running import EvalRunner
 from app.web.services import Services, services_of
 
-ServicesDep = Annotated[Services, Depends(services_of)]
+
+# The dependencies below only read what the request already carries, so they are coroutines:
+# FastAPI runs a plain `def` dependency in its thread pool, a hop there and back for each
+# (four on POST /api/compare) that bench.load counted in Knobs' CPU per request.
+async def _services(request: Request) -> Services:
+    return services_of(request)
+
+
+ServicesDep = Annotated[Services, Depends(_services)]
 
 
 def get_identity(request: Request) -> Identity:
@@ -30,32 +38,36 @@ def get_identity(request: Request) -> Identity:
     return who
 
 
-def get_caller(request: Request) -> Caller:
+async def _caller(request: Request) -> Caller:
     """Who runs a comparison (saved with it) and from which address (charged for it)."""
     return Caller(get_identity(request).name, client_host(request.scope) or "unknown")
 
 
-IdentityDep = Annotated[Identity, Depends(get_identity)]
-CallerDep = Annotated[Caller, Depends(get_caller)]
+async def _identity(request: Request) -> Identity:
+    return get_identity(request)
 
 
-def _store(services: ServicesDep) -> RunStore:
+IdentityDep = Annotated[Identity, Depends(_identity)]
+CallerDep = Annotated[Caller, Depends(_caller)]
+
+
+async def _store(services: ServicesDep) -> RunStore:
     return services.store
 
 
-def _sweeps(services: ServicesDep) -> SweepStore:
+async def _sweeps(services: ServicesDep) -> SweepStore:
     return services.sweeps
 
 
-def _upstreams(services: ServicesDep) -> Upstreams:
+async def _upstreams(services: ServicesDep) -> Upstreams:
     return services.upstreams
 
 
-def _comparisons(services: ServicesDep) -> Comparisons[CompareRequest]:
+async def _comparisons(services: ServicesDep) -> Comparisons[CompareRequest]:
     return services.comparisons
 
 
-def _sweep_runs(services: ServicesDep) -> Comparisons[SweepComparison]:
+async def _sweep_runs(services: ServicesDep) -> Comparisons[SweepComparison]:
     return services.sweep_runs
 
 
@@ -66,11 +78,11 @@ ComparisonsDep = Annotated[Comparisons[CompareRequest], Depends(_comparisons)]
 SweepRunsDep = Annotated[Comparisons[SweepComparison], Depends(_sweep_runs)]
 
 
-def _evals(services: ServicesDep) -> EvalStore:
+async def _evals(services: ServicesDep) -> EvalStore:
     return services.evals
 
 
-def _eval_runner(services: ServicesDep) -> EvalRunner:
+async def _eval_runner(services: ServicesDep) -> EvalRunner:
     return services.eval_runner
 
 

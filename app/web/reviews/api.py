@@ -91,7 +91,7 @@ def _loaded(reviews: Reviews, review_id: str) -> tuple[Review, Material]:
     return review, material
 
 
-def _reviewer(request: Request, who: IdentityDep) -> str:
+async def _reviewer(request: Request, who: IdentityDep) -> str:
     name = reviewer_of(request, who)
     return name or who.name
 

@@ -36,7 +36,7 @@ NO_REVIEW = "No review has that id. The link may have been cut short."
 SOURCES: dict[Kind, str] = {"run": "/r", "sweep": "/sweeps", "eval": "/evals"}
 
 
-def desk(services: ServicesDep) -> Reviews:
+async def desk(services: ServicesDep) -> Reviews:
     return services.reviews
 
 
