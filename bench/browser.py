@@ -55,25 +55,44 @@ USERS = ("browser", "Knobs", "endpoint")
 IDLE_WINDOW, IDLE_SHARE = 0.25, 0.05
 # In the page: the click on Run starts the clock; after each htmx swap the status line is read,
 # and the clock stops on the first frame drawn after it says "Finished" (no polling: a loop of
-# animation frames would cost the page the very time being measured).
+# animation frames would cost the page the very time being measured). On the way, the stages
+# (STAGES): the form's POST answered, the event stream open, its first and last frames.
 CLOCK = """() => {
-  const clock = window.__clock = {start: null, end: null, seen: false};
+  const clock = window.__clock = {start: null, end: null, seen: false, stages: {}};
+  const mark = (name, again) => {
+    if (clock.start !== null && !clock.seen && (again || !(name in clock.stages)))
+      clock.stages[name] = performance.now() - clock.start;
+  };
   document.addEventListener("click", (event) => {
     if (clock.start === null && event.target.closest("button.run")) clock.start = performance.now();
   }, true);
+  document.addEventListener("htmx:afterRequest", () => mark("answered"));
+  document.addEventListener("htmx:sseOpen", () => mark("opened"));
+  // Before the message: static/app.js takes text frames over, and htmx then reports no more.
+  document.addEventListener("htmx:sseBeforeMessage", () => { mark("first"); mark("last", true); });
   document.addEventListener("htmx:afterSwap", () => {
     const status = document.getElementById("status");
     if (clock.start === null || clock.seen || !status?.textContent.includes("Finished in")) return;
+    mark("swapped");
     clock.seen = true;
     requestAnimationFrame(() => { clock.end = performance.now(); });
   });
 }"""
+# The page's stages, in the order they happen, as the report names them.
+STAGES = {
+    "answered": "POST answered",
+    "opened": "stream open",
+    "first": "first frame",
+    "last": "last frame",
+    "swapped": "Finished swapped in",
+}
 
 
 @dataclass(frozen=True)
 class Run:
     seconds: float
     cpu: dict[str, float]  # seconds of CPU used during the run, by USERS
+    stages: dict[str, float] | None = None  # s from the click, by STAGES (the page only)
 
 
 @dataclass
@@ -172,12 +191,14 @@ def time_page(
             "() => window.__clock.end !== null", timeout=timeout * 1000, polling=100
         )
         used = cpu.since(before)  # before the tab closes and its renderer with it
-        start, end = page.evaluate("[window.__clock.start, window.__clock.end]")
+        start, end, stages = page.evaluate(
+            "[window.__clock.start, window.__clock.end, window.__clock.stages]"
+        )
         shown = page.locator("#status").inner_text()
         failed = page.locator(".sample.failed").count()
         if errors or failed or "Saved run" not in shown:
             raise RuntimeError(f"the page run went wrong: {errors=} {failed=} status={shown!r}")
-        return Run(float(end - start) / 1000, used)
+        return Run(float(end - start) / 1000, used, {k: v / 1000 for k, v in stages.items()})
     finally:
         context.close()
 
@@ -262,6 +283,8 @@ def report(args: argparse.Namespace, rates: list[Rate]) -> bool:
         " much later the page says Finished than the API answers, the median of the rounds)"
     )
     print()
+    print_stages(rates)
+    print()
     print(f"CPU seconds per run (medians): {', '.join(USERS)}")
     for r in rates:
         for side in SIDES:
@@ -280,6 +303,25 @@ def report(args: argparse.Namespace, rates: list[Rate]) -> bool:
             f"{statistics.median(r.lags()) * 1000:.0f} ms"
         )
     return ok
+
+
+def print_stages(rates: list[Rate]) -> None:
+    """Where the page's time goes: each stage's median from the click, beside the API's time,
+    and the step from the one before it."""
+    print("the page's stages, median ms from the click on Run (+ step from the stage before):")
+    for r in rates:
+        api = statistics.median(r.seconds("API"))
+        cells, before = [], 0.0
+        for key, name in STAGES.items():
+            times = [run.stages[key] for run in r.runs["page"] if run.stages and key in run.stages]
+            if not times:
+                continue
+            at = statistics.median(times)
+            cells.append(f"{name} {at * 1000:,.0f} (+{(at - before) * 1000:,.0f})")
+            before = at
+        drawn = statistics.median(r.seconds("page"))
+        cells.append(f"drawn {drawn * 1000:,.0f} (+{(drawn - before) * 1000:,.0f})")
+        print(f"{r.tokens_per_second:>11,g}: " + "; ".join(cells) + f" | API {api * 1000:,.0f}")
 
 
 def main() -> int:

@@ -332,7 +332,8 @@ def report(args: argparse.Namespace, result: Burst, base: Floor | None) -> int:
             f"floor: {len(result.upstream_bodies):,} requests, {base.concurrency} at once, "
             f"from a bare httpx2 client: {base.wall:.2f} s (at most {base.max_in_flight} in "
             f"flight; CPU: endpoint {base.cpu['endpoint']:.2f} s, client "
-            f"{base.cpu['client']:.2f} s); Knobs' wall / floor = {result.wall / base.wall:.2f}"
+            f"{base.cpu['client']:.2f} s); Knobs' wall / floor = {result.wall / base.wall:.2f} "
+            "(target ≤ 1.25)"
         )
     limits = "default limits" if args.default_limits else "raised limits"
     delay = f", {args.chunk_delay * 1000:g} ms/chunk" if args.chunk_delay else ""
