@@ -6,7 +6,8 @@ process of its own) with 256 streams at a time, as `bench.load` raises the limit
 
     bare      httpx2 alone, reading each stream line by line (bench.load's floor)
     parsed    httpx2 alone, each stream's chunks parsed as Knobs parses them (StreamReader)
-    sdk       the openai SDK's plain POST, as Knobs sends a chat request, and the same parsing
+    sdk       the openai SDK's plain POST as Knobs makes it (Upstream.post_chat), and the same
+              parsing
     upstream  app.engine.upstream.Upstream.stream_chat: the body built, what the model
               refuses left out, the retry loop and its deadline, around the SDK
     fanout    app.engine.fanout.run_comparison: comparisons of 4 presets x 2 samples, each
@@ -82,9 +83,7 @@ async def parsed(http: httpx2.AsyncClient, url: str) -> None:
 
 async def through_the_sdk(upstream: Upstream) -> None:
     reader = StreamReader()
-    response = await upstream.client.post(
-        "/chat/completions", cast_to=httpx2.Response, body=BODY, stream=True
-    )
+    response = await upstream.post_chat(BODY)
     try:
         async for data in response.aiter_bytes():
             reader.feed_bytes(data)

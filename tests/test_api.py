@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from app.engine.presets import MAX_PRESETS, CompareRequest
 from app.main import create_app
-from tests.conftest import settings_for
+from tests.conftest import CANARY_KEY, settings_for
 from tests.fake_upstream import FakeUpstream
 
 
@@ -69,6 +69,14 @@ def test_unset_knobs_are_not_sent_and_top_k_is_in_the_body(client, fake: FakeUps
     assert sent["stream"] is True
     for unset in ("top_p", "max_tokens", "frequency_penalty", "presence_penalty", "seed"):
         assert unset not in sent
+
+
+def test_requests_say_nothing_about_this_server(client, fake: FakeUpstream):
+    # The SDK would name its version, the OS, the architecture and the Python version.
+    assert compare(client, presets=[{}], samples=1).status_code == 200
+    headers = fake.requests[0].headers
+    assert headers["authorization"] == f"Bearer {CANARY_KEY}"
+    assert not [name for name in headers if name.startswith("x-stainless")]
 
 
 def test_model_defaults_to_the_first_listed(client, fake: FakeUpstream):

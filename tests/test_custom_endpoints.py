@@ -6,6 +6,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.main import create_app
+from app.network.http_client import SENT_HEADERS
 from tests.conftest import CANARY_KEY, settings_for
 from tests.fake_upstream import FakeUpstream
 
@@ -53,6 +54,8 @@ def test_allowed_host_gets_the_users_key_and_never_the_servers(fake: FakeUpstrea
     (received,) = fake.requests
     assert received.headers["authorization"] == f"Bearer {USER_KEY}"
     assert CANARY_KEY not in str(received.headers)
+    # Nothing about this server either: the SDK's x-stainless-* headers name its OS and Python.
+    assert set(received.headers) <= SENT_HEADERS | {"authorization"}
     for surface in (response.text, saved, page):
         assert USER_KEY not in surface
     for file in tmp_path.rglob("*"):

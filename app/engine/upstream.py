@@ -48,6 +48,18 @@ from app.settings import Settings
 # the SDK insists on one, and servers that do not check keys ignore it.
 NO_KEY = "not-needed"
 MODELS_CACHE_SECONDS = 60.0
+# Headers the SDK adds to every request about itself and this machine: its version, the OS,
+# the architecture, the Python version, the async library, the retry count and the read
+# timeout. No endpoint needs them (a preset's own endpoint is someone else's server), and
+# each cost CPU on every request: merged, checked and written, one after another. The first
+# seven are set for the client; the last two the SDK adds per request unless told not to.
+SDK_HEADERS: dict[str, Any] = {
+    f"X-Stainless-{name}": openai.Omit()
+    for name in ("Lang", "Package-Version", "OS", "Arch", "Runtime", "Runtime-Version", "Async")
+}
+PER_REQUEST_SDK_HEADERS: dict[str, Any] = {
+    f"X-Stainless-{name}": openai.Omit() for name in ("Retry-Count", "Read-Timeout")
+}
 log = logging.getLogger("knobs.upstream")
 
 
@@ -103,6 +115,7 @@ class Upstream:
             max_retries=0,  # one retry policy only, ours, not the SDK's on top of it
             timeout=timeout,
             http_client=self._http,
+            default_headers=SDK_HEADERS,
         )
         self._models: list[str] = []
         self._models_at = 0.0
@@ -248,9 +261,7 @@ class Upstream:
         # converting typed parameters, as `chat.completions.create` does for every one of
         # its ~40 arguments, cost a sixth of Knobs' CPU per request, and the body is already
         # validated. Status errors are raised as the SDK raises them for `create`.
-        response = await self.client.post(
-            "/chat/completions", cast_to=httpx2.Response, body=body, stream=True
-        )
+        response = await self.post_chat(body)
         reader = StreamReader()
         try:
             # The bytes that went out, not a rebuilt copy: "exactly what was sent".
@@ -263,6 +274,16 @@ class Upstream:
         finally:
             await response.aclose()
         yield reader.finish()
+
+    async def post_chat(self, body: dict[str, Any]) -> httpx2.Response:
+        """The chat request as it goes out, its response not read yet (streamed)."""
+        return await self.client.post(
+            "/chat/completions",
+            cast_to=httpx2.Response,
+            body=body,
+            options={"headers": PER_REQUEST_SDK_HEADERS},
+            stream=True,
+        )
 
     def _retry_delay(self, error: Exception, attempt: int) -> float | None:
         """Seconds to wait before retrying after `error`, or None to give up."""

@@ -22,9 +22,11 @@ from app.network.egress import REFUSAL, EgressPolicy, EgressRefused, IPAddress
 # All a custom endpoint is sent besides the body and the user's key. The openai SDK also adds
 # headers from the server's environment (OPENAI_ORG_ID, OPENAI_PROJECT_ID and
 # OPENAI_CUSTOM_HEADERS, which can even replace the key): they are for the server's own
-# endpoint only. Its x-stainless-* headers stay, as the SDK reads some back from the request.
+# endpoint only. Its x-stainless-* headers about this machine are not sent to any endpoint
+# (app/engine/upstream.py), and should a new SDK add one, it goes too; the one it reads back
+# from the request (raw response wanted: with_streaming_response) stays.
 SENT_HEADERS = {"accept", "accept-encoding", "connection", "content-length", "content-type"}
-SENT_HEADERS |= {"host", "user-agent"}
+SENT_HEADERS |= {"host", "user-agent", "x-stainless-raw-response"}
 
 
 def guarded_transport(
@@ -60,7 +62,7 @@ def guarded_client(
 
     async def send_only_the_users_key(request: httpx2.Request) -> None:
         for name in {name.lower() for name in request.headers}:
-            if name not in SENT_HEADERS and not name.startswith("x-stainless-"):
+            if name not in SENT_HEADERS:
                 del request.headers[name]
         if api_key:
             request.headers["Authorization"] = f"Bearer {api_key}"
