@@ -18,6 +18,7 @@ from fastapi.testclient import TestClient
 
 from app.main import create_app
 from app.ops import logs
+from app.ops.collector import YOUNG
 from tests.conftest import CANARY_KEY, settings_for
 from tests.fake_upstream import FakeUpstream
 
@@ -136,9 +137,11 @@ def test_start_up_is_frozen_for_the_collector_while_the_app_serves(fake: FakeUps
     # What start-up built lives as long as the process: full collections skip it (a tenth of
     # Knobs' CPU under load, bench.load), and it is handed back when the app stops.
     gc.unfreeze()
+    before = gc.get_threshold()
     with TestClient(create_app(settings_for(fake.base_url, tmp_path))) as client:
         frozen = gc.get_freeze_count()
+        assert gc.get_threshold()[0] == YOUNG
         answer = client.post("/api/compare", json={"prompt": "hi", "presets": [{}]})
         assert answer.status_code == 200
     assert frozen > 10_000
-    assert gc.get_freeze_count() == 0
+    assert gc.get_freeze_count() == 0 and gc.get_threshold() == before
