@@ -56,7 +56,8 @@ IDLE_WINDOW, IDLE_SHARE = 0.25, 0.05
 # In the page: the click on Run starts the clock; after each htmx swap the status line is read,
 # and the clock stops on the first frame drawn after it says "Finished" (no polling: a loop of
 # animation frames would cost the page the very time being measured). On the way, the stages
-# (STAGES): the form's POST answered, the event stream open, its first and last frames.
+# (STAGES): the form's POST sent and answered, the event stream open, its first frame, the
+# first column's results, the last frame.
 CLOCK = """() => {
   const clock = window.__clock = {start: null, end: null, seen: false, stages: {}};
   const mark = (name, again) => {
@@ -66,10 +67,15 @@ CLOCK = """() => {
   document.addEventListener("click", (event) => {
     if (clock.start === null && event.target.closest("button.run")) clock.start = performance.now();
   }, true);
+  document.addEventListener("htmx:beforeSend", () => mark("sent"));
   document.addEventListener("htmx:afterRequest", () => mark("answered"));
   document.addEventListener("htmx:sseOpen", () => mark("opened"));
   // Before the message: static/app.js takes text frames over, and htmx then reports no more.
-  document.addEventListener("htmx:sseBeforeMessage", () => { mark("first"); mark("last", true); });
+  document.addEventListener("htmx:sseBeforeMessage", (event) => {
+    mark("first");
+    if (event.detail.type.startsWith("c-")) mark("results");
+    mark("last", true);
+  });
   document.addEventListener("htmx:afterSwap", () => {
     const status = document.getElementById("status");
     if (clock.start === null || clock.seen || !status?.textContent.includes("Finished in")) return;
@@ -80,9 +86,11 @@ CLOCK = """() => {
 }"""
 # The page's stages, in the order they happen, as the report names them.
 STAGES = {
+    "sent": "POST sent",
     "answered": "POST answered",
     "opened": "stream open",
     "first": "first frame",
+    "results": "first column's results",
     "last": "last frame",
     "swapped": "Finished swapped in",
 }
