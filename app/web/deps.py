@@ -29,7 +29,7 @@ async def _services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(_services)]
 
 
-def get_identity(request: Request) -> Identity:
+async def get_identity(request: Request) -> Identity:
     """Who is asking, as the access guard found out (app/access/door.py). A route the
     guard leaves open to everyone has no one to name: asking there fails closed."""
     who = getattr(request.state, "identity", None)
@@ -38,16 +38,14 @@ def get_identity(request: Request) -> Identity:
     return who
 
 
-async def _caller(request: Request) -> Caller:
+IdentityDep = Annotated[Identity, Depends(get_identity)]
+
+
+async def _caller(request: Request, who: IdentityDep) -> Caller:
     """Who runs a comparison (saved with it) and from which address (charged for it)."""
-    return Caller(get_identity(request).name, client_host(request.scope) or "unknown")
+    return Caller(who.name, client_host(request.scope) or "unknown")
 
 
-async def _identity(request: Request) -> Identity:
-    return get_identity(request)
-
-
-IdentityDep = Annotated[Identity, Depends(_identity)]
 CallerDep = Annotated[Caller, Depends(_caller)]
 
 
