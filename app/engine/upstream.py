@@ -257,10 +257,6 @@ class Upstream:
         # passing each through every generator on its way cost more than parsing it.
         # The raw bytes, not the SDK's typed chunks: parsing every chunk into models costs
         # more than the request itself once two dozen streams run at once.
-        # The body goes as it is, through the SDK's plain POST (its way to any endpoint):
-        # converting typed parameters, as `chat.completions.create` does for every one of
-        # its ~40 arguments, cost a sixth of Knobs' CPU per request, and the body is already
-        # validated. Status errors are raised as the SDK raises them for `create`.
         response = await self.post_chat(body)
         reader = StreamReader()
         try:
@@ -277,6 +273,10 @@ class Upstream:
 
     async def post_chat(self, body: dict[str, Any]) -> httpx2.Response:
         """The chat request as it goes out, its response not read yet (streamed)."""
+        # The body goes as it is, through the SDK's plain POST (its way to any endpoint):
+        # converting typed parameters, as `chat.completions.create` does for every one of
+        # its ~40 arguments, cost a sixth of Knobs' CPU per request, and the body is already
+        # validated. Status errors are raised as the SDK raises them for `create`.
         return await self.client.post(
             "/chat/completions",
             cast_to=httpx2.Response,
