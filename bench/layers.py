@@ -54,15 +54,15 @@ One = Callable[[], Awaitable[Any]]
 
 def layer(name: str, base_url: str) -> tuple[One, int]:
     """One unit of work through `name`, and how many upstream requests it makes."""
-    settings = Settings(concurrency_per_endpoint=AT_ONCE)
-    upstream = Upstream(Endpoint("bench", base_url, models=(MODEL,)), settings)
-    url = f"{base_url}/chat/completions"
-    if name == "bare":
+    if name in ("bare", "parsed"):
+        url = f"{base_url}/chat/completions"
         limits = httpx2.Limits(max_connections=AT_ONCE, max_keepalive_connections=AT_ONCE)
         client = httpx2.AsyncClient(limits=limits, timeout=60)
-        return (lambda: floor_request(client, url, BODY)), 1
-    if name == "parsed":
-        return (lambda: parsed(upstream._http, url)), 1
+        if name == "bare":
+            return (lambda: floor_request(client, url, BODY)), 1
+        return (lambda: parsed(client, url)), 1
+    settings = Settings(concurrency_per_endpoint=AT_ONCE)
+    upstream = Upstream(Endpoint("bench", base_url, models=(MODEL,)), settings)
     if name == "sdk":
         return (lambda: through_the_sdk(upstream)), 1
     if name == "upstream":
